@@ -1,0 +1,136 @@
+"""Clinical thresholds, windows, vocabularies and unit factors, kept as data.
+
+Every ``config/*.toml`` file beside this module is read and merged into one
+tree of sections. A *parameter* is an inline table with a ``value``, a
+``unit`` and a ``source`` (where the number comes from), so that nobody has to
+guess why a cut-off is what it is::
+
+    [response]
+    pr_change_pct = { value = -30.0, unit = "%", source = "RECIST 1.1 (Eisenhauer 2009)" }
+
+Anything else (vocabularies, alias tables) is taken as it stands. A user file
+passed with ``--config`` may override any existing value, either with a bare
+value or with ``{ value = … }``; an unknown key is an error, never ignored,
+because a misspelt threshold that silently does nothing is worse than a stop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG_DIR = Path(__file__).parent
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message says why."""
+
+
+def _is_parameter(node: Any) -> bool:
+    return isinstance(node, dict) and "value" in node and set(node) <= {"value", "unit", "source"}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
+
+
+def _merge_defaults(into: dict[str, Any], new: Mapping[str, Any], where: str) -> None:
+    for key, val in new.items():
+        if key in into and isinstance(into[key], dict) and isinstance(val, dict) and not (
+            _is_parameter(val)
+        ):
+            _merge_defaults(into[key], val, f"{where}.{key}")
+        elif key in into:
+            raise ConfigError(f"{where}.{key} is defined twice in config/")
+        else:
+            into[key] = val
+
+
+def _apply_override(into: dict[str, Any], new: Mapping[str, Any], where: str) -> None:
+    for key, val in new.items():
+        dotted = f"{where}.{key}".lstrip(".")
+        if key not in into:
+            raise ConfigError(f"unknown setting '{dotted}' in the config file")
+        current = into[key]
+        if _is_parameter(current):
+            value = val["value"] if isinstance(val, dict) and "value" in val else val
+            if isinstance(value, dict):
+                raise ConfigError(f"setting '{dotted}' needs a value, not a table")
+            expected = type(current["value"])
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, expected) or isinstance(value, bool) != isinstance(
+                current["value"], bool
+            ):
+                raise ConfigError(
+                    f"setting '{dotted}' must be {expected.__name__}, got {value!r}"
+                )
+            into[key] = {**current, "value": value}
+        elif isinstance(current, dict):
+            if not isinstance(val, dict):
+                raise ConfigError(f"setting '{dotted}' is a section, not a value")
+            _apply_override(current, val, dotted)
+        else:
+            into[key] = val
+
+
+def _values(node: Any) -> Any:
+    if _is_parameter(node):
+        return node["value"]
+    if isinstance(node, dict):
+        return {k: _values(v) for k, v in node.items()}
+    return node
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration of one run.
+
+    ``tree`` keeps units and sources for documentation; ``section(name)``
+    gives the plain values a transform needs.
+    """
+
+    tree: dict[str, Any]
+
+    def section(self, name: str) -> dict[str, Any]:
+        """Plain values of one top-level section (``response``, ``labs`` …)."""
+        if name not in self.tree:
+            raise ConfigError(f"config has no section '{name}'")
+        return _values(self.tree[name])
+
+    def value(self, dotted: str) -> Any:
+        node: Any = self.tree
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"config has no setting '{dotted}'")
+            node = node[part]
+        return _values(node)
+
+    @property
+    def hash(self) -> str:
+        """Fingerprint of the effective values, recorded with every run."""
+        blob = json.dumps(_values(self.tree), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_config(user_file: str | Path | None = None) -> Config:
+    """Defaults from ``config/*.toml``, then the user's overrides, if any."""
+    tree: dict[str, Any] = {}
+    for path in sorted(CONFIG_DIR.glob("*.toml")):
+        _merge_defaults(tree, _read_toml(path), path.stem)
+    if user_file is not None:
+        _apply_override(tree, _read_toml(Path(user_file)), "")
+    return Config(tree)
