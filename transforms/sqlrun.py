@@ -65,7 +65,7 @@ class SqlSession:
         return self.run_script(sql_text(name))
 
     def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
-        return self.con.execute(sql, params or []).to_arrow_table()
+        return self.con.sql(sql, params=params).to_arrow_table()
 
     def close(self) -> None:
         self.con.close()

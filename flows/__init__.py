@@ -1,0 +1,1 @@
+"""Prefect flows and the nelmtrack command line: orchestration only."""

@@ -1,0 +1,6 @@
+SELECT
+    patient_key, study_date, modality, extrahepatic_disease, ascites, liver_tumor_burden_pct,
+    portal_vein_occlusion, source_file, source_row
+FROM checked
+WHERE reason_code IS NULL
+ORDER BY patient_key, study_date

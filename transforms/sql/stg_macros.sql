@@ -1,0 +1,21 @@
+-- Parsing helpers shared by the staging models. Text is trimmed and an empty
+-- string means "not given"; a value that does not parse becomes NULL, and the
+-- checks compare it with its text to tell "empty" from "unreadable".
+CREATE OR REPLACE TEMP MACRO txt(x) AS nullif(trim(x), '');
+CREATE OR REPLACE TEMP MACRO as_date(x) AS
+    try_strptime(txt(x), ['%Y-%m-%d', '%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M:%S.%f'])::DATE;
+CREATE OR REPLACE TEMP MACRO as_timestamp(x) AS
+    try_strptime(txt(x), ['%Y-%m-%d', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%dT%H:%M', '%Y-%m-%d %H:%M:%S',
+                          '%Y-%m-%d %H:%M', '%Y-%m-%dT%H:%M:%S.%f', '%Y-%m-%d %H:%M:%S.%f',
+                          '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S.%fZ']);
+CREATE OR REPLACE TEMP MACRO as_double(x) AS
+    CASE WHEN isfinite(try_cast(txt(x) AS DOUBLE)) THEN try_cast(txt(x) AS DOUBLE) END;
+-- Diameters are exact decimals (response-criteria R2), rounded to the contract's precision.
+CREATE OR REPLACE TEMP MACRO as_mm(x) AS
+    round(try_cast(txt(x) AS DECIMAL(18, 3)), getvariable('diameter_scale'))::DECIMAL(10, 1);
+CREATE OR REPLACE TEMP MACRO as_bool(x) AS
+    CASE WHEN list_contains(getvariable('bool_true'), lower(txt(x))) THEN TRUE
+         WHEN list_contains(getvariable('bool_false'), lower(txt(x))) THEN FALSE END;
+-- Lower-case, with runs of spaces, dashes and underscores folded to one space.
+CREATE OR REPLACE TEMP MACRO folded(x) AS
+    trim(regexp_replace(lower(txt(x)), '[\s_\-]+', ' ', 'g'))
