@@ -49,8 +49,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _merge_defaults(into: dict[str, Any], new: Mapping[str, Any], where: str) -> None:
     for key, val in new.items():
-        if key in into and isinstance(into[key], dict) and isinstance(val, dict) and not (
-            _is_parameter(val)
+        if (
+            key in into
+            and isinstance(into[key], dict)
+            and isinstance(val, dict)
+            and not (_is_parameter(val))
         ):
             _merge_defaults(into[key], val, f"{where}.{key}")
         elif key in into:
@@ -75,9 +78,7 @@ def _apply_override(into: dict[str, Any], new: Mapping[str, Any], where: str) ->
             if not isinstance(value, expected) or isinstance(value, bool) != isinstance(
                 current["value"], bool
             ):
-                raise ConfigError(
-                    f"setting '{dotted}' must be {expected.__name__}, got {value!r}"
-                )
+                raise ConfigError(f"setting '{dotted}' must be {expected.__name__}, got {value!r}")
             into[key] = {**current, "value": value}
         elif isinstance(current, dict):
             if not isinstance(val, dict):
