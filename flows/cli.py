@@ -26,8 +26,10 @@ def _quiet_prefect(verbose: bool) -> None:
     """Prefect settings that must be in the environment before prefect is imported."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
     if not verbose:
+        # Our own one-line message reports a failure; Prefect's traceback would repeat it.
+        os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "CRITICAL")
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_ROOT_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
@@ -114,8 +116,9 @@ def _generate(out_dir: Path, patients: int, seed: int, fmt: str, id_style: str =
 
 def _run(verbose: bool, **params: object):  # noqa: ANN202
     _quiet_prefect(verbose)
-    from flows.pipeline import run_flow
+    from flows.pipeline import preflight, run_flow
 
+    preflight(params["source"], params["db"], params["config_file"], bool(params.get("demo")))
     with err_console.status("starting", spinner="dots") as status:
 
         def progress(message: str) -> None:
@@ -254,7 +257,7 @@ def _print_demo_extras(summary) -> None:  # noqa: ANN001
         counts = con.execute(
             "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM imaging_studies), "
             "(SELECT count(*) FROM sessions)"
-        ).fetchone()
+        ).fetchall()[0]
         console.print(f"patients {counts[0]:,} · studies {counts[1]:,} · sessions {counts[2]:,}")
         try:
             from transforms.labs import flag_distribution

@@ -16,8 +16,8 @@ from prefect.cache_policies import NONE
 
 from config import Config, load_config
 from flows import stages
-from sources import Pseudonymiser
-from warehouse import WarehouseError, run_lock, start_build
+from sources import Pseudonymiser, discover
+from warehouse import WarehouseError, open_read_only, run_lock, start_build
 
 DEMO_PSEUDONYM_KEY = b"nelmtrack-demo-key: public, for the synthetic demo cohort only"
 KEY_ENV = "NELMTRACK_PSEUDONYM_KEY"
@@ -52,6 +52,21 @@ def pseudonymiser_for(cfg: Config, demo: bool) -> Pseudonymiser | None:
         f"set {KEY_ENV} to a secret (patient identifiers are replaced by a keyed hash), or "
         "declare `privacy.identifiers_already_pseudonymous = true` in the config file"
     )
+
+
+def preflight(
+    source: str | Path, db: str | Path, config_file: str | Path | None, demo: bool
+) -> None:
+    """Catch the mistakes a user can make before Prefect starts (a few seconds saved, and
+    one clear line instead of a failed flow run)."""
+    cfg = load_config(config_file)
+    discover(source)
+    db_path = Path(db).resolve()
+    if not db_path.parent.is_dir():
+        raise WarehouseError(f"folder {db_path.parent} does not exist")
+    if db_path.exists():
+        open_read_only(db_path).close()
+    pseudonymiser_for(cfg, demo)
 
 
 _task = task(cache_policy=NONE, persist_result=False)

@@ -256,10 +256,10 @@ def record_run(ctx: RunContext, report: IngestReport, status: str) -> None:
             for table in FACT_TABLE.values():
                 loaded += con.execute(
                     f"SELECT count(*) FROM {table} WHERE source_file IN (SELECT f FROM _files)"
-                ).fetchone()[0]
+                ).fetchall()[0][0]
             quarantined = con.execute(
                 "SELECT count(*) FROM quarantine WHERE source_file IN (SELECT f FROM _files)"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
         finally:
             con.unregister("_files")
     con.execute(
@@ -279,10 +279,10 @@ def record_run(ctx: RunContext, report: IngestReport, status: str) -> None:
 
 
 def last_config_hash(build: Build) -> str | None:
-    row = build.con.execute(
+    rows = build.con.execute(
         "SELECT config_hash FROM pipeline_runs ORDER BY started_at DESC LIMIT 1"
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 def _stamp(table: pa.Table, run_id: str) -> pa.Table:
@@ -303,7 +303,7 @@ def dataset_counts(build: Build) -> dict[str, dict[str, int]]:
     )
     out = {}
     for dataset in DATASETS:
-        loaded = con.execute(f"SELECT count(*) FROM {FACT_TABLE[dataset]}").fetchone()[0]
+        loaded = con.execute(f"SELECT count(*) FROM {FACT_TABLE[dataset]}").fetchall()[0][0]
         out[dataset] = {
             "read": int(read.get(dataset, 0)),
             "loaded": int(loaded),

@@ -178,7 +178,7 @@ class Build:
                 "SELECT count(*) FROM information_schema.tables "
                 "WHERE table_schema = 'raw' AND table_name = ?",
                 [dataset],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
         )
 
     def drop_source_file(self, name: str) -> None:
