@@ -1,0 +1,7 @@
+"""Tumour response: RECIST 1.1 / mRECIST at each timepoint, best response, time to event.
+
+``compute_timepoints`` (timepoints.py) turns sessions, imaging studies and
+lesion measurements into ``timepoint_responses`` and ``session_responses``.
+"""
+
+from .timepoints import compute_timepoints as compute_timepoints

@@ -1,0 +1,210 @@
+"""Timepoint responses: RECIST 1.1 and mRECIST at every imaging study.
+
+Rules B1–B6, R1–R14, M1–M5, F1–F3 and X1 of ``shared/spec/response-criteria.md``
+are set-based DuckDB SQL over all patients at once, one model per file in
+``transforms/sql/resp_*.sql``, run in this order:
+
+=========================== ==============================================
+``resp_rules``              per-criteria thresholds and rule ids (rules as data), macros
+``resp_scopes``             course and session scopes with their baselines (B2, B3)
+``resp_lesion_rows``        R1: targets first seen after the course baseline
+``resp_lesion_sizes``       R2/M1: a lesion's fragments read together
+``resp_scope_studies``      the studies of each scope (B4–B6)
+``resp_scope_lesions``      baseline targets / non-targets per scope, tracked (F1)
+``resp_target_sums``        sums, evaluability, nadir (R3, R4)
+``resp_target_response``    R5–R9, M2–M3
+``resp_nontarget_response`` R10, M4
+``resp_new_lesions``        R11
+``resp_overall``            R12–R14, F3, and the reason (X1)
+=========================== ==============================================
+
+Sizes are exact decimals (DECIMAL(18,3)); every threshold comparison is exact
+(``sum <= baseline * 0.70``), so exactly -30.0 % is PR and exactly +20.0 % with
++5.0 mm is PD. Thresholds come from ``config/response.toml``.
+
+Who gets rows: a patient with at least one session. A patient without any
+session has no course and no session scope, so no rows at all. A patient
+whose first session has no study within the look-back gets one NE row per
+study after that session (B2), and the same holds per session (B3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from transforms.sqlrun import SqlSession
+
+#: The ``response`` config parameters the SQL reads with getvariable().
+PARAMETERS = (
+    "baseline_lookback_days",
+    "too_small_mm",
+    "nodal_normal_short_axis_mm",
+    "recist_pr_max_fraction_of_baseline",
+    "recist_pd_min_fraction_of_nadir",
+    "recist_pd_min_increase_mm",
+    "mrecist_pr_max_fraction_of_baseline",
+    "mrecist_pd_min_fraction_of_nadir",
+    "mrecist_pd_min_increase_mm",
+)
+
+SESSION_COLUMNS = (
+    "patient_key",
+    "session_id",
+    "session_date",
+    "session_number",
+    "modality",
+    "treated_segments",
+)
+STUDY_COLUMNS = ("patient_key", "study_date")
+LESION_COLUMNS = (
+    "patient_key",
+    "study_date",
+    "lesion_id",
+    "role",
+    "organ",
+    "liver_segment",
+    "status",
+    "longest_diameter_mm",
+    "short_axis_mm",
+    "viable_diameter_mm",
+    "is_nodal",
+    "source_file",
+    "source_row",
+)
+
+MODELS = (
+    "resp_rules",
+    "resp_scopes",
+    "resp_lesion_rows",
+    "resp_lesion_sizes",
+    "resp_scope_studies",
+    "resp_scope_lesions",
+    "resp_target_sums",
+    "resp_target_response",
+    "resp_nontarget_response",
+    "resp_new_lesions",
+    "resp_overall",
+)
+
+_SUM = pa.decimal128(10, 1)
+
+#: Columns shared by both response tables after their keys (warehouse DDL order).
+_MEASURES = [
+    ("sum_mm", _SUM),
+    ("baseline_sum_mm", _SUM),
+    ("nadir_sum_mm", _SUM),
+    ("pct_change_from_baseline", pa.float64()),
+    ("pct_change_from_nadir", pa.float64()),
+    ("abs_change_from_nadir_mm", _SUM),
+    ("target_response", pa.string()),
+    ("nontarget_response", pa.string()),
+    ("new_lesions", pa.bool_()),
+    ("overall_response", pa.string()),
+]
+_INTERNAL = [("has_target_disease", pa.bool_()), ("progression_date_hint", pa.date32())]
+
+TIMEPOINT_SCHEMA = pa.schema(
+    [
+        ("patient_key", pa.string()),
+        ("criteria", pa.string()),
+        ("study_date", pa.date32()),
+        ("baseline_date", pa.date32()),
+        ("days_from_baseline", pa.int32()),
+        *_MEASURES,
+        ("reason", pa.string()),
+        *_INTERNAL,
+    ]
+)
+
+SESSION_SCHEMA = pa.schema(
+    [
+        ("patient_key", pa.string()),
+        ("criteria", pa.string()),
+        ("session_id", pa.string()),
+        ("session_number", pa.int32()),
+        ("modality", pa.string()),
+        ("scope", pa.string()),
+        ("study_date", pa.date32()),
+        ("baseline_date", pa.date32()),
+        ("days_from_baseline", pa.int32()),
+        ("days_after_session", pa.int32()),
+        *_MEASURES,
+        ("out_of_field_progression", pa.bool_()),
+        ("reason", pa.string()),
+        *_INTERNAL,
+    ]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("source_row", pa.int64()),
+        ("reason_code", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class TimepointResult:
+    """The outputs of :func:`compute_timepoints`.
+
+    ``timepoint_responses`` and ``session_responses`` have the warehouse
+    columns (without ``run_id``) plus ``has_target_disease`` (the scope's
+    baseline had a target) and ``progression_date_hint`` (on PD rows, the date
+    progression is dated to: the study date, or the earlier first sighting of
+    an equivocal-then-present new lesion, R11); the loader drops both.
+    ``quarantined`` lists the lesion rows R1 removed from every response.
+    """
+
+    timepoint_responses: pa.Table
+    session_responses: pa.Table
+    quarantined: pa.Table
+
+
+def _select(table: pa.Table, columns: tuple[str, ...], what: str) -> pa.Table:
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{what} lacks column(s): {', '.join(missing)}")
+    return table.select(list(columns))
+
+
+def _parameters(params: Mapping[str, Any]) -> dict[str, Any]:
+    missing = [name for name in PARAMETERS if name not in params]
+    if missing:
+        raise ValueError(f"response parameter(s) missing: {', '.join(missing)}")
+    return {name: params[name] for name in PARAMETERS}
+
+
+def compute_timepoints(
+    sessions: pa.Table,
+    imaging_studies: pa.Table,
+    lesion_measurements: pa.Table,
+    params: Mapping[str, Any],
+) -> TimepointResult:
+    """Responses at every study, for the course and for each session, both criteria.
+
+    Inputs have the columns of ``warehouse/ddl/10_facts.sql`` (extra columns
+    are ignored); diameters may carry more than one decimal, they are read as
+    exact DECIMAL(18,3). ``params`` is ``load_config().section("response")``.
+    """
+    tables = {
+        "sessions": _select(sessions, SESSION_COLUMNS, "sessions"),
+        "imaging_studies": _select(imaging_studies, STUDY_COLUMNS, "imaging_studies"),
+        "lesion_measurements": _select(lesion_measurements, LESION_COLUMNS, "lesion_measurements"),
+    }
+    with SqlSession(tables=tables, params=_parameters(params)) as sql:
+        for model in MODELS:
+            sql.run_model(model)
+        timepoints = sql.run_model("resp_timepoints_out")
+        session_rows = sql.run_model("resp_sessions_out")
+        quarantined = sql.run_model("resp_quarantine_out")
+    return TimepointResult(
+        timepoint_responses=timepoints.cast(TIMEPOINT_SCHEMA),
+        session_responses=session_rows.cast(SESSION_SCHEMA),
+        quarantined=quarantined.cast(QUARANTINE_SCHEMA),
+    )

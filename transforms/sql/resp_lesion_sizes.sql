@@ -1,0 +1,31 @@
+-- R2/M1: one row per lesion, study and role, its fragments read together.
+-- Each measure (longest diameter, short axis, viable diameter) adds up over the
+-- fragments and is missing when any fragment lacks it. Status flags feed the
+-- non-target (R10/M4) and new-lesion (R11) rules; the segments feed F1.
+-- is_nodal (staging sets it from organ = lymph_node) is read from the baseline
+-- rows of each scope, so a later row with another organ does not change the rule.
+CREATE OR REPLACE TEMP TABLE resp_lesion_sizes AS
+WITH fragments AS (
+    SELECT
+        patient_key, study_date, lesion_id, role, status, organ, liver_segment, is_nodal,
+        resp_fragment_size(status, longest_diameter_mm) AS longest_mm,
+        resp_fragment_size(status, short_axis_mm) AS short_mm,
+        resp_fragment_size(status, viable_diameter_mm) AS viable_mm
+    FROM resp_lesion_rows
+    WHERE NOT target_after_baseline
+)
+SELECT
+    patient_key, study_date, lesion_id, role,
+    bool_or(is_nodal) AS is_nodal,
+    CASE WHEN bool_and(longest_mm IS NOT NULL) THEN sum(longest_mm) END AS longest_mm,
+    CASE WHEN bool_and(short_mm IS NOT NULL) THEN sum(short_mm) END AS short_mm,
+    CASE WHEN bool_and(viable_mm IS NOT NULL) THEN sum(viable_mm) END AS viable_mm,
+    bool_or(status = 'not_evaluated') AS any_not_evaluated,
+    bool_or(status = 'progression') AS any_progression,
+    bool_or(status = 'present') AS any_present,
+    bool_and(status = 'absent') AS all_absent,
+    bool_and(status IN ('absent', 'non_enhancing')) AS all_absent_or_non_enhancing,
+    bool_and(organ = 'liver' AND liver_segment IS NOT NULL) AS liver_with_segment,
+    list_distinct(list(liver_segment) FILTER (WHERE liver_segment IS NOT NULL)) AS segments
+FROM fragments
+GROUP BY patient_key, study_date, lesion_id, role

@@ -1,0 +1,47 @@
+-- Rules as data (response-criteria R2-R10, M1-M4): the two criteria differ only
+-- in the measure of a non-nodal target, the PD/PR thresholds (config/response.toml),
+-- whether a non-enhancing non-target counts as resolved, and the rule ids the
+-- reasons quote. Adding a criteria means adding a row here.
+CREATE OR REPLACE TEMP TABLE resp_criteria AS
+SELECT * FROM (VALUES
+    ('RECIST1.1', 'longest diameter', FALSE,
+     getvariable('recist_pd_min_increase_mm')::DECIMAL(18, 3),
+     getvariable('recist_pd_min_fraction_of_nadir')::DECIMAL(9, 4),
+     getvariable('recist_pr_max_fraction_of_baseline')::DECIMAL(9, 4),
+     'R5', 'R7', 'R8', 'R9', 'R10'),
+    ('mRECIST', 'viable diameter', TRUE,
+     getvariable('mrecist_pd_min_increase_mm')::DECIMAL(18, 3),
+     getvariable('mrecist_pd_min_fraction_of_nadir')::DECIMAL(9, 4),
+     getvariable('mrecist_pr_max_fraction_of_baseline')::DECIMAL(9, 4),
+     'M2', 'M3', 'M3', 'M3', 'M4')
+) AS t(criteria, non_nodal_measure, non_enhancing_resolved,
+       pd_min_increase_mm, pd_min_fraction_of_nadir, pr_max_fraction_of_baseline,
+       pd_rule, cr_rule, pr_rule, sd_rule, nontarget_cr_rule);
+
+-- R2/M1: size of one fragment. absent and coalesced count 0 mm, too_small the
+-- configured size, not_evaluated has none; otherwise the measure (which may be missing).
+CREATE OR REPLACE TEMP MACRO resp_fragment_size(status, measure) AS
+    CASE WHEN status IN ('absent', 'coalesced') THEN 0::DECIMAL(18, 3)
+         WHEN status = 'too_small' THEN getvariable('too_small_mm')::DECIMAL(18, 3)
+         WHEN status = 'not_evaluated' THEN NULL
+         ELSE measure::DECIMAL(18, 3) END;
+
+-- F1: a scope keeps every lesion, or only those inside / outside the treated field.
+CREATE OR REPLACE TEMP MACRO resp_in_scope(scope, in_field) AS
+    CASE scope WHEN 'in_field' THEN coalesce(in_field, FALSE)
+               WHEN 'out_field' THEN NOT coalesce(in_field, FALSE)
+               ELSE TRUE END;
+
+-- Text for reasons (X1): millimetres to 0.1 (half away from zero), signed changes, percentages.
+CREATE OR REPLACE TEMP MACRO resp_mm(x) AS round(x, 1)::DECIMAL(18, 1)::VARCHAR || ' mm';
+CREATE OR REPLACE TEMP MACRO resp_signed_mm(x) AS
+    CASE WHEN x >= 0 THEN '+' ELSE '' END || resp_mm(x);
+CREATE OR REPLACE TEMP MACRO resp_pct(part, whole) AS
+    -- (+ 0.0 turns a rounded -0.0 into 0.0)
+    CASE WHEN whole > 0 THEN round((part * 100)::DOUBLE / whole::DOUBLE, 1) + 0.0 END;
+CREATE OR REPLACE TEMP MACRO resp_signed_pct(x) AS printf('%+.1f%%', x);
+
+-- "+24.0% (+12.0 mm)", or "+12.0 mm" when the reference is 0 mm.
+CREATE OR REPLACE TEMP MACRO resp_change(part, whole) AS
+    coalesce(resp_signed_pct(resp_pct(part, whole)) || ' (' || resp_signed_mm(part) || ')',
+             resp_signed_mm(part))
