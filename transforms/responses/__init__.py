@@ -4,4 +4,5 @@
 lesion measurements into ``timepoint_responses`` and ``session_responses``.
 """
 
+from .best import compute_best_responses as compute_best_responses
 from .timepoints import compute_timepoints as compute_timepoints

@@ -1,0 +1,146 @@
+"""Best overall response and time to event (response-criteria E1–E5, E3b).
+
+One function serves both our warehouse and the pharmaverse oracle, so it
+knows nothing of imaging studies or sessions: it takes dated overall
+responses per (patient, criteria, scope), the scopes with their start dates
+and event windows, and the patients' death dates. All the work is set-based
+SQL in ``transforms/sql/best_responses.sql``; the thresholds come from
+``config/best_response.toml`` (section ``best_response``) and reach SQL as
+``getvariable(...)``, so a user changes them in a config file, not in code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from config import load_config
+from transforms.sqlrun import SqlSession
+
+CONFIG_SECTION = "best_response"
+
+ASSESSMENT_COLUMNS = (
+    "patient_key",
+    "criteria",
+    "scope",
+    "study_date",
+    "overall_response",
+    "has_target_disease",
+    "progression_date_hint",
+)
+SCOPE_COLUMNS = ("patient_key", "scope", "start_date", "event_window_end")
+PATIENT_COLUMNS = ("patient_key", "death_date")
+
+#: Optional on the warehouse response tables: the timepoint engine may add them.
+_OPTIONAL_RESPONSE_COLUMNS = {
+    "has_target_disease": pa.bool_(),
+    "progression_date_hint": pa.date32(),
+}
+
+BEST_RESPONSE_SCHEMA = pa.schema(
+    [
+        ("patient_key", pa.string()),
+        ("criteria", pa.string()),
+        ("scope", pa.string()),
+        ("bor", pa.string()),
+        ("bor_confirmed", pa.string()),
+        ("first_response_date", pa.date32()),
+        ("progression_date", pa.date32()),
+        ("pfs_days", pa.int32()),
+        ("pfs_event", pa.bool_()),
+        ("ttp_days", pa.int32()),
+        ("dor_days", pa.int32()),
+    ]
+)
+
+
+def _settings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The config defaults overridden by ``params``; an unknown key is an error."""
+    defaults = load_config().section(CONFIG_SECTION)
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown best-response parameter(s): {', '.join(unknown)}")
+    return {**defaults, **params}
+
+
+def _require(table: pa.Table, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise ValueError(f"{what} lacks column(s): {', '.join(missing)}")
+
+
+def _check_vocabulary(assessments: pa.Table, ranking: list[str]) -> None:
+    """A response outside the ranking would silently rank nowhere; stop instead."""
+    values = pc.unique(assessments["overall_response"].drop_null()).to_pylist()
+    unknown = sorted(set(values) - set(ranking))
+    if unknown:
+        raise ValueError(f"overall_response value(s) outside response_ranking: {unknown}")
+
+
+def compute_best_responses(
+    assessments: pa.Table,
+    scopes: pa.Table,
+    patients: pa.Table,
+    params: Mapping[str, Any],
+) -> pa.Table:
+    """Rows of ``best_responses`` (without ``run_id``), one per patient, criteria and scope.
+
+    ``assessments``: patient_key, criteria, scope, study_date, overall_response
+    (null on the baseline row, which is ignored), has_target_disease (E3b) and
+    progression_date_hint (R11: the date a PD is dated to; null = its study date).
+    ``scopes``: patient_key, scope, start_date, event_window_end (null for the
+    course; the next session's date for a session, E5). Every scope gets a row
+    for each criteria in ``params['criteria']``, assessed or not.
+    ``patients``: patient_key, death_date. ``params``: overrides of
+    ``config/best_response.toml`` (``cfg.section('best_response')`` passes all).
+    """
+    _require(assessments, ASSESSMENT_COLUMNS, "assessments")
+    _require(scopes, SCOPE_COLUMNS, "scopes")
+    _require(patients, PATIENT_COLUMNS, "patients")
+    settings = _settings(params)
+    _check_vocabulary(assessments, settings["response_ranking"])
+    with SqlSession(
+        tables={
+            "assessments": assessments.select(list(ASSESSMENT_COLUMNS)),
+            "scopes": scopes.select(list(SCOPE_COLUMNS)),
+            "patients": patients.select(list(PATIENT_COLUMNS)),
+        },
+        params=settings,
+    ) as sql:
+        result = sql.run_model("best_responses")
+    return result.cast(BEST_RESPONSE_SCHEMA)
+
+
+def _with_optional_columns(table: pa.Table) -> pa.Table:
+    for name, type_ in _OPTIONAL_RESPONSE_COLUMNS.items():
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, type_))
+    return table
+
+
+def assessments_from_warehouse_tables(
+    timepoint_responses: pa.Table,
+    session_responses: pa.Table,
+    sessions: pa.Table,
+) -> tuple[pa.Table, pa.Table]:
+    """The ``assessments`` and ``scopes`` inputs of :func:`compute_best_responses`.
+
+    Scope ``course`` comes from ``timepoint_responses`` and starts at the first
+    session; scope ``<session_id>`` comes from the ``overall`` rows of
+    ``session_responses``, starts at that session and ends its event window at
+    the next one (E5). ``has_target_disease`` / ``progression_date_hint`` are
+    used when the tables carry them (see ``best_assessments_from_warehouse.sql``).
+    """
+    with SqlSession(
+        tables={
+            "timepoint_responses": _with_optional_columns(timepoint_responses),
+            "session_responses": _with_optional_columns(session_responses),
+            "sessions": sessions,
+        }
+    ) as sql:
+        assessments = sql.run_model("best_assessments_from_warehouse")
+        scopes = sql.run_model("best_scopes_from_warehouse")
+    return assessments, scopes
