@@ -1,0 +1,66 @@
+-- L4: one reading per analyte and instant. Results of one analyte at the same
+-- instant (same collected_at; the same day when one of them has no time, so a
+-- day with a date-only result is one instant for that analyte) are used only
+-- if they agree (|a - b| <= rel x max(|a|, |b|), same qualifier); then the
+-- later-loaded one (highest source_file, source_row) counts, otherwise the
+-- reading's value is NULL so that every flag it would decide is NULL (it is
+-- not replaced by an older value). Only the analytes the flags use are kept.
+-- Runs after labs_patient_ids; patients are identified by pid.
+CREATE OR REPLACE TEMP TABLE lab_readings AS
+WITH analyte_rows AS (
+    SELECT
+        p.pid,
+        l.analyte,
+        l.collected_at,
+        l.value,
+        l.qualifier,
+        l.source_file,
+        l.source_row,
+        l.collected_at::DATE AS collected_day,
+        coalesce(l.collected_has_time, l.collected_at::TIME <> TIME '00:00:00') AS has_time
+    FROM lab_results AS l
+    JOIN patient_ids AS p ON p.patient_key = l.patient_key
+    WHERE list_contains(getvariable('flag_analytes'), l.analyte)
+),
+date_only_days AS (
+    SELECT DISTINCT pid, analyte, collected_day
+    FROM analyte_rows
+    WHERE NOT has_time
+),
+keyed AS (
+    SELECT
+        r.*,
+        CASE
+            WHEN d.pid IS NULL THEN r.collected_at
+            ELSE r.collected_day::TIMESTAMP
+        END AS instant
+    FROM analyte_rows AS r
+    LEFT JOIN date_only_days AS d
+        ON d.pid = r.pid
+        AND d.analyte = r.analyte
+        AND d.collected_day = r.collected_day
+),
+grouped AS (
+    SELECT
+        pid,
+        analyte,
+        instant,
+        max(collected_at) AS collected_at,
+        arg_max({'value': value, 'qualifier': qualifier}, (source_file, source_row)) AS latest,
+        count(*) AS n_results,
+        count(value) = count(*)
+            AND min(coalesce(qualifier, '=')) = max(coalesce(qualifier, '='))
+            AND max(value) - min(value)
+                <= getvariable('same_instant_agreement_rel') * greatest(abs(max(value)), abs(min(value)))
+            AS agree
+    FROM keyed
+    GROUP BY pid, analyte, instant
+)
+SELECT
+    pid,
+    analyte,
+    collected_at,
+    CASE WHEN agree THEN latest.value END AS value,
+    CASE WHEN agree THEN latest.qualifier END AS qualifier,
+    n_results
+FROM grouped

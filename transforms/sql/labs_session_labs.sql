@@ -1,0 +1,94 @@
+-- N2-N6 per session. nlr_pre: the last NLR draw on or before the session date
+-- and within lab_lookback_days (a draw whose NLR is NULL makes nlr_pre NULL;
+-- it is not replaced by an older one). nlr_1m/3m/6m: the draw nearest the
+-- target day inside its closed window, a tie to the earlier draw. Slope: least
+-- squares over the non-null NLRs from nlr_pre's day (else the session day) to
+-- nlr_slope_max_days, x 30 days. Every follow-up window stops the day before
+-- the next session. Runs after labs_nlr and labs_session_context.
+CREATE OR REPLACE TEMP TABLE session_nlr AS
+WITH last_draw AS (
+    SELECT s.session_seq, n.collected_at::DATE AS draw_day, n.nlr
+    FROM session_context AS s
+    ASOF JOIN nlr AS n
+        ON n.pid = s.pid AND n.collected_at < s.session_day_end
+),
+pre AS (
+    SELECT
+        s.*,
+        d.nlr AS nlr_pre,
+        coalesce(date_diff('day', s.session_date, d.draw_day), 0) AS slope_from_day,
+        least(
+            s.next_session_date,
+            s.session_date + 1 + greatest(
+                getvariable('nlr_slope_max_days'),
+                getvariable('nlr_1m_to_days'),
+                getvariable('nlr_3m_to_days'),
+                getvariable('nlr_6m_to_days')
+            )::INTEGER
+        )::TIMESTAMP AS followup_end
+    FROM session_context AS s
+    LEFT JOIN last_draw AS d
+        ON d.session_seq = s.session_seq
+        AND d.draw_day >= s.session_date - getvariable('lab_lookback_days')::INTEGER
+),
+followup AS (
+    SELECT
+        p.session_seq,
+        p.slope_from_day,
+        date_diff('day', p.session_date, n.collected_at::DATE) AS day,
+        n.nlr
+    FROM pre AS p
+    JOIN nlr AS n
+        ON n.pid = p.pid
+        AND n.collected_at >= (p.session_date + p.slope_from_day::INTEGER)::TIMESTAMP
+        AND n.collected_at < p.followup_end
+),
+windows AS (
+    SELECT
+        session_seq,
+        (arg_min({'v': nlr}, abs(day - getvariable('nlr_1m_target_days')) * 2 + (day > getvariable('nlr_1m_target_days'))::INTEGER)
+            FILTER (WHERE day BETWEEN getvariable('nlr_1m_from_days') AND getvariable('nlr_1m_to_days'))).v AS nlr_1m,
+        (arg_min({'v': nlr}, abs(day - getvariable('nlr_3m_target_days')) * 2 + (day > getvariable('nlr_3m_target_days'))::INTEGER)
+            FILTER (WHERE day BETWEEN getvariable('nlr_3m_from_days') AND getvariable('nlr_3m_to_days'))).v AS nlr_3m,
+        (arg_min({'v': nlr}, abs(day - getvariable('nlr_6m_target_days')) * 2 + (day > getvariable('nlr_6m_target_days'))::INTEGER)
+            FILTER (WHERE day BETWEEN getvariable('nlr_6m_from_days') AND getvariable('nlr_6m_to_days'))).v AS nlr_6m,
+        regr_slope(nlr, day) FILTER (WHERE day <= getvariable('nlr_slope_max_days')) AS slope_per_day,
+        count(nlr) FILTER (WHERE day <= getvariable('nlr_slope_max_days')) AS n_slope_values
+    FROM followup
+    GROUP BY session_seq
+)
+SELECT
+    p.session_seq,
+    p.patient_key,
+    p.session_id,
+    p.session_number,
+    p.session_date,
+    p.nlr_pre,
+    w.nlr_1m,
+    w.nlr_3m,
+    w.nlr_6m,
+    CASE WHEN p.nlr_pre > 0 THEN round(w.nlr_6m / p.nlr_pre, getvariable('value_round_decimals')) END
+        AS nlr_6m_vs_pre,
+    p.nlr_pre > getvariable('nlr_elevated_above') AS nlr_elevated_pre,
+    w.nlr_6m > p.nlr_pre AS nlr_6m_above_pre,
+    CASE
+        WHEN w.n_slope_values >= getvariable('nlr_slope_min_values')
+            THEN round(w.slope_per_day * getvariable('nlr_slope_per_days'), getvariable('value_round_decimals'))
+    END AS nlr_slope_per_30d
+FROM pre AS p
+LEFT JOIN windows AS w ON w.session_seq = p.session_seq;
+SELECT
+    patient_key::VARCHAR AS patient_key,
+    session_id::VARCHAR AS session_id,
+    session_number::INTEGER AS session_number,
+    session_date::DATE AS session_date,
+    nlr_pre::DOUBLE AS nlr_pre,
+    nlr_1m::DOUBLE AS nlr_1m,
+    nlr_3m::DOUBLE AS nlr_3m,
+    nlr_6m::DOUBLE AS nlr_6m,
+    nlr_6m_vs_pre::DOUBLE AS nlr_6m_vs_pre,
+    nlr_elevated_pre::BOOLEAN AS nlr_elevated_pre,
+    nlr_6m_above_pre::BOOLEAN AS nlr_6m_above_pre,
+    nlr_slope_per_30d::DOUBLE AS nlr_slope_per_30d
+FROM session_nlr
+ORDER BY patient_key, session_date, session_number
