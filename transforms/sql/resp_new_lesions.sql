@@ -4,7 +4,7 @@
 -- in a treated liver segment count; in out_field only the others (F2).
 -- `equivocal` is not progression; when the lesion is later `present`, the
 -- progression is dated to the first follow-up at which the lesion was seen.
-CREATE OR REPLACE TEMP TABLE resp_new_lesions AS
+CREATE OR REPLACE TEMP VIEW resp_new_lesions AS
 WITH at_baseline AS (
     SELECT sc.scope_id, ls.lesion_id
     FROM resp_scopes AS sc
@@ -33,11 +33,11 @@ SELECT
     scope_id, study_date,
     bool_or(any_present) AS new_present,
     count(*) FILTER (WHERE any_present) AS n_new,
-    string_agg(
+    resp_joined(list(
         lesion_id || CASE WHEN first_seen < study_date
-                          THEN ' (first seen ' || first_seen::VARCHAR || ')' ELSE '' END,
-        ', ' ORDER BY lesion_id) FILTER (WHERE any_present) AS new_ids,
+                          THEN ' (first seen ' || first_seen::VARCHAR || ')' ELSE '' END)
+        FILTER (WHERE any_present)) AS new_ids,
     min(first_seen) FILTER (WHERE any_present) AS first_seen,
-    string_agg(lesion_id, ', ' ORDER BY lesion_id) FILTER (WHERE NOT any_present) AS equivocal_ids
+    resp_joined(list(lesion_id) FILTER (WHERE NOT any_present)) AS equivocal_ids
 FROM dated
 GROUP BY scope_id, study_date

@@ -3,10 +3,10 @@
 -- or has no row; CR if every one is resolved (absent; a node with short axis
 -- below the normal limit; under mRECIST also non-enhancing); else NON-CR/NON-PD
 -- (mRECIST's IR/SD). A scope without non-targets gets no row here (null, not NE).
-CREATE OR REPLACE TEMP TABLE resp_nontarget_response AS
+CREATE OR REPLACE TEMP VIEW resp_nontarget_response AS
 WITH states AS (
     SELECT
-        t.scope_id, t.study_date, t.is_baseline, c.criteria, c.nontarget_cr_rule, t.lesion_id,
+        t.scope_id, t.study_date, t.is_baseline, c.criteria, t.lesion_id,
         CASE WHEN NOT t.has_row THEN 'missing'
              WHEN t.any_progression THEN 'progression'
              WHEN t.any_not_evaluated THEN 'not evaluated'
@@ -21,19 +21,18 @@ WITH states AS (
     WHERE t.role = 'non_target'
 )
 SELECT
-    scope_id, study_date, criteria, nontarget_cr_rule,
+    scope_id, study_date, criteria,
     CASE WHEN bool_or(is_baseline) THEN NULL
          WHEN bool_or(state = 'progression') THEN 'PD'
          WHEN bool_or(state IN ('missing', 'not evaluated')) THEN 'NE'
          WHEN bool_and(state = 'resolved') THEN 'CR'
          ELSE 'NON-CR/NON-PD' END AS nontarget_response,
     count(*) FILTER (WHERE state = 'progression') AS n_progressed,
-    string_agg(lesion_id, ', ' ORDER BY lesion_id) FILTER (WHERE state = 'progression')
-        AS progressed,
+    resp_joined(list(lesion_id) FILTER (WHERE state = 'progression')) AS progressed,
     count(*) FILTER (WHERE state IN ('missing', 'not evaluated')) AS n_unevaluated,
-    string_agg(lesion_id || ' ' || state, ', ' ORDER BY lesion_id)
-        FILTER (WHERE state IN ('missing', 'not evaluated')) AS unevaluated,
+    resp_joined(list(lesion_id || ' ' || state) FILTER (WHERE state IN ('missing', 'not evaluated')))
+        AS unevaluated,
     count(*) FILTER (WHERE state = 'present') AS n_present,
-    string_agg(lesion_id, ', ' ORDER BY lesion_id) FILTER (WHERE state = 'present') AS present
+    resp_joined(list(lesion_id) FILTER (WHERE state = 'present')) AS present
 FROM states
-GROUP BY scope_id, study_date, criteria, nontarget_cr_rule
+GROUP BY scope_id, study_date, criteria

@@ -13,12 +13,13 @@ WITH disease AS (
 ),
 joined AS (
     SELECT
-        sc.scope_id, sc.patient_key, sc.scope, sc.session_id, sc.session_number, sc.modality,
-        sc.start_date, sc.baseline_date, ss.study_date, ss.is_baseline, ss.has_lesion_rows,
-        c.criteria, c.cr_rule, c.pr_rule, c.sd_rule, c.nontarget_cr_rule,
+        sc.scope_id, sc.patient_key, sc.scope, sc.session_key, sc.session_id, sc.session_number,
+        sc.modality, sc.start_date, sc.baseline_date, ss.study_date, ss.is_baseline,
+        ss.has_lesion_rows, c.criteria, c.cr_rule, c.pr_rule, c.sd_rule, c.nontarget_cr_rule,
         coalesce(d.has_target, FALSE) AS has_target,
         coalesce(d.has_nontarget, FALSE) AS has_nontarget,
         t.target_response, t.target_detail, t.pd_rule, t.sum_mm, t.baseline_sum, t.nadir_sum,
+        t.pct_from_baseline, t.pct_from_nadir, t.change_from_nadir,
         n.nontarget_response, n.n_progressed, n.progressed, n.n_unevaluated, n.unevaluated,
         n.n_present, n.present,
         CASE WHEN sc.baseline_date IS NOT NULL AND NOT ss.is_baseline
@@ -51,74 +52,66 @@ decided AS (
                 CASE nontarget_response WHEN 'NE' THEN 'NE' WHEN 'CR' THEN 'CR'
                      ELSE 'NON-CR/NON-PD' END
             ELSE 'NE'
-        END AS overall_response,
-        CASE WHEN has_lesion_rows THEN '' ELSE 'no lesion recorded at this study: ' END
-            AS nothing_recorded,
-        CASE WHEN n_progressed > 1 THEN 'non-targets ' ELSE 'non-target ' END
-            || progressed || ' progressed' AS nontarget_pd_text,
-        CASE WHEN n_unevaluated > 1 THEN 'non-targets ' ELSE 'non-target ' END
-            || unevaluated AS nontarget_ne_text,
-        CASE WHEN n_present > 1 THEN 'non-targets ' ELSE 'non-target ' END
-            || present || ' present' AS nontarget_present_text,
-        CASE WHEN n_new > 1 THEN 'new lesions ' ELSE 'new lesion ' END || new_ids AS new_text
+        END AS overall_response
     FROM joined
-),
-explained AS (
-    SELECT
-        *,
-        CASE
-            WHEN baseline_date IS NULL THEN
-                CASE WHEN scope = 'course'
-                     THEN 'NE (B2): no baseline study within '
-                          || getvariable('baseline_lookback_days')::VARCHAR || ' days before the first session'
-                     ELSE 'NE (B3): no baseline study within '
-                          || getvariable('baseline_lookback_days')::VARCHAR || ' days before the session' END
-            WHEN is_baseline THEN 'baseline'
-            WHEN overall_response = 'PD' THEN
-                'PD (' || concat_ws(', ',
-                    CASE WHEN target_response = 'PD' THEN pd_rule END,
-                    CASE WHEN nontarget_response = 'PD' THEN 'R10' END,
-                    CASE WHEN new_lesions THEN 'R11' END)
-                || '): ' || concat_ws('; ',
-                    CASE WHEN target_response = 'PD' THEN target_detail END,
-                    CASE WHEN nontarget_response = 'PD' THEN nontarget_pd_text END,
-                    CASE WHEN new_lesions THEN new_text END)
-            WHEN NOT has_target AND NOT has_nontarget THEN
-                'NE (R14): no measurable or evaluable disease at baseline'
-            WHEN has_target THEN
-                CASE overall_response
-                    WHEN 'NE' THEN 'NE (R6): ' || nothing_recorded || target_detail
-                    WHEN 'CR' THEN 'CR (' || cr_rule || '): ' || target_detail
-                        || CASE WHEN has_nontarget THEN '; every non-target resolved'
-                                ELSE '; no non-target at baseline' END
-                    WHEN 'PR' THEN
-                        CASE WHEN target_response = 'CR'
-                             THEN 'PR (R12): targets CR (' || target_detail || ') but '
-                                  || coalesce(nontarget_present_text, nontarget_ne_text)
-                             ELSE 'PR (' || pr_rule || '): ' || target_detail END
-                    ELSE 'SD (' || sd_rule || '): ' || target_detail
-                END
-            ELSE
-                CASE overall_response
-                    WHEN 'NE' THEN 'NE (R13): ' || nothing_recorded || nontarget_ne_text
-                    WHEN 'CR' THEN 'CR (' || nontarget_cr_rule
-                        || '): every non-target resolved; no target at baseline'
-                    ELSE 'NON-CR/NON-PD (R13): ' || nontarget_present_text
-                        || '; no target at baseline'
-                END
-        END
-        || CASE WHEN equivocal_ids IS NOT NULL AND NOT is_baseline
-                THEN '; equivocal new lesion ' || equivocal_ids || ' is not progression (R11)'
-                ELSE '' END AS reason
-    FROM decided
 )
 SELECT
-    scope_id, patient_key, scope, session_id, session_number, modality, start_date,
+    scope_id, patient_key, scope, session_key, session_id, session_number, modality, start_date,
     criteria, study_date, baseline_date, is_baseline,
-    sum_mm, baseline_sum, nadir_sum,
-    target_response, nontarget_response, new_lesions, overall_response, reason,
+    sum_mm, baseline_sum, nadir_sum, pct_from_baseline, pct_from_nadir, change_from_nadir,
+    target_response, nontarget_response, new_lesions, overall_response,
+    CASE
+        WHEN baseline_date IS NULL THEN
+            CASE WHEN scope = 'course'
+                 THEN 'NE (B2): no baseline study within '
+                      || getvariable('baseline_lookback_days')::VARCHAR || ' days before the first session'
+                 ELSE 'NE (B3): no baseline study within '
+                      || getvariable('baseline_lookback_days')::VARCHAR || ' days before the session' END
+        WHEN is_baseline THEN 'baseline'
+        WHEN overall_response = 'PD' THEN
+            'PD (' || concat_ws(', ',
+                CASE WHEN target_response = 'PD' THEN pd_rule END,
+                CASE WHEN nontarget_response = 'PD' THEN 'R10' END,
+                CASE WHEN new_lesions THEN 'R11' END)
+            || '): ' || concat_ws('; ',
+                CASE WHEN target_response = 'PD' THEN target_detail END,
+                CASE WHEN nontarget_response = 'PD'
+                     THEN resp_named(n_progressed, 'non-target', progressed) || ' progressed' END,
+                CASE WHEN new_lesions THEN resp_named(n_new, 'new lesion', new_ids) END)
+        WHEN NOT has_target AND NOT has_nontarget THEN
+            'NE (R14): no measurable or evaluable disease at baseline'
+        WHEN has_target THEN
+            CASE overall_response
+                WHEN 'NE' THEN 'NE (R6): '
+                    || CASE WHEN has_lesion_rows THEN '' ELSE 'no lesion recorded at this study: ' END
+                    || target_detail
+                WHEN 'CR' THEN 'CR (' || cr_rule || '): ' || target_detail
+                    || CASE WHEN has_nontarget THEN '; every non-target resolved'
+                            ELSE '; no non-target at baseline' END
+                WHEN 'PR' THEN
+                    CASE WHEN target_response = 'CR'
+                         THEN 'PR (R12): targets CR (' || target_detail || ') but '
+                              || coalesce(resp_named(n_present, 'non-target', present) || ' present',
+                                          resp_named(n_unevaluated, 'non-target', unevaluated))
+                         ELSE 'PR (' || pr_rule || '): ' || target_detail END
+                ELSE 'SD (' || sd_rule || '): ' || target_detail
+            END
+        ELSE
+            CASE overall_response
+                WHEN 'NE' THEN 'NE (R13): '
+                    || CASE WHEN has_lesion_rows THEN '' ELSE 'no lesion recorded at this study: ' END
+                    || resp_named(n_unevaluated, 'non-target', unevaluated)
+                WHEN 'CR' THEN 'CR (' || nontarget_cr_rule
+                    || '): every non-target resolved; no target at baseline'
+                ELSE 'NON-CR/NON-PD (R13): ' || resp_named(n_present, 'non-target', present)
+                    || ' present; no target at baseline'
+            END
+    END
+    || CASE WHEN equivocal_ids IS NOT NULL AND NOT is_baseline
+            THEN '; equivocal new lesion ' || equivocal_ids || ' is not progression (R11)'
+            ELSE '' END AS reason,
     has_target AS has_target_disease,
     CASE WHEN overall_response = 'PD'
          THEN CASE WHEN new_lesions AND first_seen < study_date THEN first_seen
                    ELSE study_date END END AS progression_date_hint
-FROM explained
+FROM decided

@@ -39,9 +39,18 @@ CREATE OR REPLACE TEMP MACRO resp_signed_mm(x) AS
 CREATE OR REPLACE TEMP MACRO resp_pct(part, whole) AS
     -- (+ 0.0 turns a rounded -0.0 into 0.0)
     CASE WHEN whole > 0 THEN round((part * 100)::DOUBLE / whole::DOUBLE, 1) + 0.0 END;
-CREATE OR REPLACE TEMP MACRO resp_signed_pct(x) AS printf('%+.1f%%', x);
+CREATE OR REPLACE TEMP MACRO resp_signed_pct(x) AS
+    CASE WHEN x >= 0 THEN '+' ELSE '' END || x::DECIMAL(18, 1)::VARCHAR || '%';
 
--- "+24.0% (+12.0 mm)", or "+12.0 mm" when the reference is 0 mm.
-CREATE OR REPLACE TEMP MACRO resp_change(part, whole) AS
-    coalesce(resp_signed_pct(resp_pct(part, whole)) || ' (' || resp_signed_mm(part) || ')',
-             resp_signed_mm(part))
+-- "+24.0% (+12.0 mm)", or "+12.0 mm" when the reference is 0 mm (pct null).
+-- Pass columns, not expressions: a macro repeats its arguments.
+CREATE OR REPLACE TEMP MACRO resp_change(pct, change) AS
+    coalesce(resp_signed_pct(pct) || ' (' || resp_signed_mm(change) || ')', resp_signed_mm(change));
+
+-- "target L3", "non-targets NT1, NT2": a noun, plural when n > 1, and the lesion ids.
+CREATE OR REPLACE TEMP MACRO resp_named(n, noun, ids) AS
+    noun || CASE WHEN n > 1 THEN 's ' ELSE ' ' END || ids
+;
+
+-- Lesion ids gathered with list() (cheaper than an ordered string_agg), sorted, comma-separated.
+CREATE OR REPLACE TEMP MACRO resp_joined(ids) AS nullif(array_to_string(list_sort(ids), ', '), '')

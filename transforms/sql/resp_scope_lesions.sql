@@ -11,7 +11,7 @@ JOIN resp_lesion_sizes AS ls
 WHERE ls.role IN ('target', 'non_target')
   AND resp_in_scope(sc.scope, ls.liver_with_segment AND list_has_all(sc.treated_segments, ls.segments));
 
-CREATE OR REPLACE TEMP TABLE resp_tracked_lesions AS
+CREATE OR REPLACE TEMP VIEW resp_tracked_lesions AS
 SELECT
     ss.scope_id, ss.study_date, ss.is_baseline, b.lesion_id, b.role, b.is_nodal,
     ls.lesion_id IS NOT NULL AS has_row,

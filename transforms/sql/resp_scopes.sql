@@ -13,7 +13,9 @@ WITH ordered AS (
     SELECT
         patient_key, session_id, session_number, modality, session_date, treated_segments,
         lead(session_date) OVER w AS next_session_date,
-        row_number() OVER w AS session_order
+        row_number() OVER w AS session_order,
+        row_number() OVER (ORDER BY patient_key, session_date, session_number, session_id)
+            AS session_key
     FROM sessions
     WINDOW w AS (PARTITION BY patient_key ORDER BY session_date, session_number, session_id)
 ),
@@ -28,7 +30,7 @@ with_baseline AS (
 ),
 scopes AS (
     SELECT
-        patient_key, 'course' AS scope, NULL::VARCHAR AS session_id,
+        patient_key, 'course' AS scope, NULL::BIGINT AS session_key, NULL::VARCHAR AS session_id,
         NULL::INTEGER AS session_number, NULL::VARCHAR AS modality,
         session_date AS start_date, NULL::DATE AS end_date,
         NULL::INTEGER[] AS treated_segments, baseline_date
@@ -36,10 +38,10 @@ scopes AS (
     WHERE session_order = 1
     UNION ALL
     SELECT
-        w.patient_key, k.scope, w.session_id, w.session_number, w.modality,
+        w.patient_key, k.scope, w.session_key, w.session_id, w.session_number, w.modality,
         w.session_date, w.next_session_date, w.treated_segments, w.baseline_date
     FROM with_baseline AS w
     CROSS JOIN (VALUES ('overall'), ('in_field'), ('out_field')) AS k(scope)
 )
-SELECT row_number() OVER (ORDER BY patient_key, scope, start_date, session_id) AS scope_id, *
+SELECT row_number() OVER (ORDER BY patient_key, start_date, session_key, scope) AS scope_id, *
 FROM scopes

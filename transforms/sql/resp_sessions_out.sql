@@ -13,10 +13,9 @@ SELECT
     round(r.sum_mm, 1)::DECIMAL(10, 1) AS sum_mm,
     round(r.baseline_sum, 1)::DECIMAL(10, 1) AS baseline_sum_mm,
     round(r.nadir_sum, 1)::DECIMAL(10, 1) AS nadir_sum_mm,
-    CASE WHEN NOT r.is_baseline THEN resp_pct(r.sum_mm - r.baseline_sum, r.baseline_sum) END
-        AS pct_change_from_baseline,
-    resp_pct(r.sum_mm - r.nadir_sum, r.nadir_sum) AS pct_change_from_nadir,
-    round(r.sum_mm - r.nadir_sum, 1)::DECIMAL(10, 1) AS abs_change_from_nadir_mm,
+    CASE WHEN NOT r.is_baseline THEN r.pct_from_baseline END AS pct_change_from_baseline,
+    r.pct_from_nadir AS pct_change_from_nadir,
+    round(r.change_from_nadir, 1)::DECIMAL(10, 1) AS abs_change_from_nadir_mm,
     r.target_response, r.nontarget_response, r.new_lesions, r.overall_response,
     CASE WHEN r.baseline_date IS NOT NULL AND NOT r.is_baseline
          THEN coalesce(o.overall_response = 'PD', FALSE) END AS out_of_field_progression,
@@ -25,7 +24,7 @@ SELECT
     r.has_target_disease, r.progression_date_hint
 FROM resp_overall AS r
 LEFT JOIN resp_overall AS o
-    ON o.scope = 'out_field' AND o.patient_key = r.patient_key AND o.session_id = r.session_id
+    ON o.session_key = r.session_key AND o.scope = 'out_field'
    AND o.study_date = r.study_date AND o.criteria = r.criteria
 WHERE r.scope IN ('overall', 'in_field')
-ORDER BY r.patient_key, r.criteria, r.session_number, r.session_id, r.scope, r.study_date
+ORDER BY r.scope_id, r.criteria, r.study_date

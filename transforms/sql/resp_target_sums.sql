@@ -31,8 +31,7 @@ per_study AS (
                       THEN size_mm < getvariable('nodal_normal_short_axis_mm')::DECIMAL(18, 3)
                       ELSE size_mm = 0 END) AS all_resolved,
         count(*) FILTER (WHERE size_mm IS NULL) AS n_unsized,
-        string_agg(lesion_id || ' ' || problem, ', ' ORDER BY lesion_id)
-            FILTER (WHERE size_mm IS NULL) AS unsized
+        resp_joined(list(lesion_id || ' ' || problem) FILTER (WHERE size_mm IS NULL)) AS unsized
     FROM sized
     GROUP BY scope_id, study_date, criteria
 ),
@@ -49,6 +48,7 @@ SELECT
         OVER earlier AS nadir_date
 FROM with_sum
 WINDOW
-    whole AS (PARTITION BY scope_id, criteria),
+    whole AS (PARTITION BY scope_id, criteria ORDER BY study_date
+              ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
     earlier AS (PARTITION BY scope_id, criteria ORDER BY study_date
                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)

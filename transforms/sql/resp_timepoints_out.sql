@@ -7,12 +7,11 @@ SELECT
     round(sum_mm, 1)::DECIMAL(10, 1) AS sum_mm,
     round(baseline_sum, 1)::DECIMAL(10, 1) AS baseline_sum_mm,
     round(nadir_sum, 1)::DECIMAL(10, 1) AS nadir_sum_mm,
-    CASE WHEN NOT is_baseline THEN resp_pct(sum_mm - baseline_sum, baseline_sum) END
-        AS pct_change_from_baseline,
-    resp_pct(sum_mm - nadir_sum, nadir_sum) AS pct_change_from_nadir,
-    round(sum_mm - nadir_sum, 1)::DECIMAL(10, 1) AS abs_change_from_nadir_mm,
+    CASE WHEN NOT is_baseline THEN pct_from_baseline END AS pct_change_from_baseline,
+    pct_from_nadir AS pct_change_from_nadir,
+    round(change_from_nadir, 1)::DECIMAL(10, 1) AS abs_change_from_nadir_mm,
     target_response, nontarget_response, new_lesions, overall_response, reason,
     has_target_disease, progression_date_hint
 FROM resp_overall
 WHERE scope = 'course'
-ORDER BY patient_key, criteria, study_date
+ORDER BY scope_id, criteria, study_date
