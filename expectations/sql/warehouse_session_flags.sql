@@ -1,0 +1,38 @@
+-- Frame of suite warehouse.session_flags: one row per session_flags row.
+CREATE OR REPLACE TEMP VIEW dq_frame AS
+WITH rows AS (
+    SELECT
+        *,
+        row_number() OVER (PARTITION BY patient_key, session_id) AS key_number,
+        [elig_creatinine, elig_ldh, elig_ast, elig_platelets, elig_bilirubin, elig_burden,
+         elig_portal_vein, elig_biliary, elig_lvef] AS criteria_states,
+        [flag_bilirubin_ge_2, flag_albumin_le_3_5, flag_burden_ge_70, flag_ascites,
+         flag_extrahepatic, flag_systemic_ge_3, flag_nlr_elevated] AS negative_flags
+    FROM session_flags
+)
+SELECT
+    f.patient_key AS patient_key,
+    f.key_number > 1 AS is_duplicate_key,
+    s.session_id IS NOT NULL AS session_known,
+    CASE WHEN s.session_id IS NOT NULL THEN
+        f.session_number = s.session_number AND f.session_date = s.session_date AND f.modality = s.modality
+    END AS session_columns_match_sessions,
+    f.modality,
+    f.elig_creatinine, f.elig_ldh, f.elig_ast, f.elig_platelets, f.elig_bilirubin,
+    f.elig_burden, f.elig_portal_vein, f.elig_biliary, f.elig_lvef,
+    f.modality_hint,
+    f.bilirubin_mg_dl,
+    f.albumin_g_dl,
+    f.liver_tumor_burden_pct,
+    -- G rules: false if any criterion fails, null if none fails but one is missing, else true
+    f.eligible IS NOT DISTINCT FROM CASE
+        WHEN list_contains(f.criteria_states, 'fail') THEN FALSE
+        WHEN list_contains(f.criteria_states, 'missing') THEN NULL
+        ELSE TRUE
+    END AS eligible_consistent_with_criteria,
+    -- P8: the number of true flags among P1-P7
+    f.n_negative_flags IS NOT DISTINCT FROM len(list_filter(f.negative_flags, lambda x: x))
+        AS n_negative_flags_counts_true_flags,
+    CASE WHEN f.modality_hint IS NOT NULL THEN f.modality_hint_reason IS NOT NULL END AS modality_hint_has_reason
+FROM rows AS f
+LEFT JOIN wh_sessions_once AS s ON s.patient_key = f.patient_key AND s.session_id = f.session_id;

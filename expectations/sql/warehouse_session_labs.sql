@@ -1,0 +1,27 @@
+-- Frame of suite warehouse.session_labs: one row per session_labs row.
+CREATE OR REPLACE TEMP VIEW dq_frame AS
+WITH rows AS (
+    SELECT *, row_number() OVER (PARTITION BY patient_key, session_id) AS key_number FROM session_labs
+)
+SELECT
+    l.patient_key AS patient_key,
+    l.key_number > 1 AS is_duplicate_key,
+    s.session_id IS NOT NULL AS session_known,
+    CASE WHEN s.session_id IS NOT NULL THEN
+        l.session_number = s.session_number AND l.session_date = s.session_date
+    END AS session_number_and_date_match_sessions,
+    l.nlr_pre,
+    l.nlr_1m,
+    l.nlr_3m,
+    l.nlr_6m,
+    CASE WHEN l.nlr_6m_vs_pre IS NOT NULL AND l.nlr_pre > 0 AND l.nlr_6m IS NOT NULL THEN
+        abs(l.nlr_6m_vs_pre - l.nlr_6m / l.nlr_pre) <= getvariable('ratio_rel_tolerance') * (l.nlr_6m / l.nlr_pre)
+    END AS nlr_6m_vs_pre_consistent,
+    CASE WHEN l.nlr_pre IS NOT NULL THEN
+        l.nlr_elevated_pre IS NOT DISTINCT FROM (l.nlr_pre > getvariable('nlr_elevated_above'))
+    END AS nlr_elevated_pre_consistent,
+    CASE WHEN l.nlr_pre IS NOT NULL AND l.nlr_6m IS NOT NULL THEN
+        l.nlr_6m_above_pre IS NOT DISTINCT FROM (l.nlr_6m > l.nlr_pre)
+    END AS nlr_6m_above_pre_consistent
+FROM rows AS l
+LEFT JOIN wh_sessions_once AS s ON s.patient_key = l.patient_key AND s.session_id = l.session_id;

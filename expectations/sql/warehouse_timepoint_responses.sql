@@ -1,0 +1,38 @@
+-- Frame of suite warehouse.timepoint_responses: one row per timepoint_responses row.
+CREATE OR REPLACE TEMP VIEW dq_frame AS
+WITH rows AS (
+    SELECT
+        *,
+        row_number() OVER (PARTITION BY patient_key, criteria, study_date) AS key_number,
+        count(DISTINCT baseline_date) OVER (PARTITION BY patient_key, criteria) AS baseline_dates,
+        -- a follow-up: after the baseline, or any row of a patient without one (B2, B5)
+        baseline_date IS NULL OR study_date > baseline_date AS is_followup
+    FROM timepoint_responses
+)
+SELECT
+    r.patient_key AS patient_key,
+    r.key_number > 1 AS is_duplicate_key,
+    r.criteria,
+    r.target_response,
+    r.nontarget_response,
+    r.overall_response,
+    p.patient_key IS NOT NULL AS patient_known,
+    s.patient_key IS NOT NULL AS study_known,
+    CASE WHEN r.is_followup THEN r.overall_response IS NOT NULL END AS followup_has_response,
+    CASE WHEN r.is_followup THEN coalesce(trim(r.reason), '') <> '' END AS followup_has_reason,
+    CASE WHEN NOT r.is_followup THEN
+        r.target_response IS NULL AND r.nontarget_response IS NULL AND r.overall_response IS NULL
+    END AS baseline_row_has_no_response,
+    r.study_date >= r.baseline_date AS study_not_before_baseline,
+    r.baseline_dates <= 1 AS one_baseline_per_patient_and_criteria,
+    CASE WHEN r.baseline_date IS NOT NULL THEN
+        r.days_from_baseline IS NOT DISTINCT FROM date_diff('day', r.baseline_date, r.study_date)
+    END AS days_from_baseline_consistent,
+    CASE WHEN r.pct_change_from_baseline IS NOT NULL AND r.baseline_sum_mm > 0 AND r.sum_mm IS NOT NULL THEN
+        abs(r.pct_change_from_baseline - 100.0 * (r.sum_mm - r.baseline_sum_mm)::DOUBLE / r.baseline_sum_mm::DOUBLE)
+            <= getvariable('rounding_tolerance')
+    END AS pct_change_from_baseline_consistent,
+    r.nadir_sum_mm <= r.baseline_sum_mm AS nadir_not_above_baseline
+FROM rows AS r
+LEFT JOIN wh_patients_once AS p ON p.patient_key = r.patient_key
+LEFT JOIN wh_studies_once AS s ON s.patient_key = r.patient_key AND s.study_date = r.study_date;
