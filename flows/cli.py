@@ -37,16 +37,20 @@ def _quiet_prefect(verbose: bool) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from config import ConfigError
+    from flows.privacy import ConfigurationError
+    from flows.serve import ServeError
     from flows.stages import QualityGateError
     from sources import SourceError
     from warehouse import WarehouseError
 
-    errors: list[type[BaseException]] = [ConfigError, SourceError, WarehouseError, QualityGateError]
-    if "flows.pipeline" in sys.modules:
-        from flows.pipeline import ConfigurationError
-
-        errors.append(ConfigurationError)
-    return tuple(errors)
+    return (
+        ConfigError,
+        ConfigurationError,
+        ServeError,
+        SourceError,
+        WarehouseError,
+        QualityGateError,
+    )
 
 
 class _Cli(click.Group):
@@ -143,6 +147,8 @@ def _print_summary(summary, demo: bool = False) -> None:  # noqa: ANN001
             console.print(f"  [yellow]missing from the source folder, rows kept:[/] {name}")
     if not summary.recomputed:
         console.print("nothing changed since the last run; results are as they were")
+    elif report.changed_patients:
+        console.print(f"patients with changed source rows: {report.changed_patients:,}")
     table = Table(title="rows by dataset (read = loaded + quarantined)")
     for col in ("dataset", "read", "loaded", "quarantined", "balanced"):
         table.add_column(col, justify="left" if col == "dataset" else "right")
@@ -203,6 +209,69 @@ def run(
         demo=False,
     )
     _print_summary(summary)
+
+
+@main.command()
+@click.option(
+    "--source",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The source folder (input contract).",
+)
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The DuckDB warehouse file (created if absent).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="TOML file overriding values of config/.",
+)
+@click.option(
+    "--cron",
+    help="When to run, as a cron expression [default: schedule.cron in config/schedule.toml].",
+)
+@click.option(
+    "--interval",
+    "interval_s",
+    type=click.FloatRange(min=1, min_open=False),
+    help="Run every this many seconds instead of on the cron schedule.",
+)
+@click.option("--prune", is_flag=True, help="Drop the rows of files gone from the source folder.")
+@click.option("--verbose", is_flag=True, help="Show Prefect's logs.")
+def serve(
+    source: Path,
+    db: Path,
+    config_file: Path | None,
+    cron: str | None,
+    interval_s: float | None,
+    prune: bool,
+    verbose: bool,
+) -> None:
+    """Run the pipeline on a schedule through Prefect until stopped (Ctrl-C).
+
+    Uses the Prefect server of PREFECT_API_URL if set; otherwise starts a local
+    one and stops it on exit.
+    """
+    if cron and interval_s:
+        raise click.UsageError("give --cron or --interval, not both")
+    # Each run's start and end state, and its one-line summary.
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "INFO")
+    _quiet_prefect(verbose)
+    from flows.serve import serve_pipeline
+
+    serve_pipeline(
+        source,
+        db,
+        config_file,
+        prune=prune,
+        cron=cron,
+        interval_s=interval_s,
+        say=lambda message: console.print(message, highlight=False, soft_wrap=True),
+    )
 
 
 @main.command()

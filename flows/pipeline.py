@@ -8,19 +8,39 @@ folder, the warehouse path and options: no identifier ever reaches Prefect.
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from config import Config, load_config
+from config import load_config
 from flows import stages
-from sources import Pseudonymiser, discover
+from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know them here)
+    DEMO_PSEUDONYM_KEY,
+    KEY_ENV,
+    ConfigurationError,
+    check_key_available,
+    pseudonymiser_for,
+)
+from sources import discover
 from warehouse import WarehouseError, open_read_only, run_lock, start_build
 
-DEMO_PSEUDONYM_KEY = b"nelmtrack-demo-key: public, for the synthetic demo cohort only"
-KEY_ENV = "NELMTRACK_PSEUDONYM_KEY"
+#: Test hook: ``NELMTRACK_TEST_KILL_AT=<point>`` makes the run SIGKILL itself there.
+TEST_KILL_ENV = "NELMTRACK_TEST_KILL_AT"
+KILL_POINTS = ("ingest", "transforms", "publish")
+
+
+def fault_point(point: str) -> None:
+    """Die at once, as a power cut would, when the test hook names ``point``.
+
+    ``ingest``: after the first file is written into the build; ``transforms``:
+    between the responses and the labs stage; ``publish``: after the build is
+    checkpointed and synced, just before the rename that publishes it.
+    """
+    if os.environ.get(TEST_KILL_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -35,25 +55,6 @@ class RunSummary:
     recomputed: bool = True
 
 
-class ConfigurationError(Exception):
-    """The run cannot start as configured; the message says what to set."""
-
-
-def pseudonymiser_for(cfg: Config, demo: bool) -> Pseudonymiser | None:
-    """The keyed hash for patient identifiers, or None when they are already pseudonymous."""
-    if demo:
-        return Pseudonymiser(DEMO_PSEUDONYM_KEY)
-    secret = os.environ.get(KEY_ENV, "")
-    if secret:
-        return Pseudonymiser(secret.encode())
-    if cfg.value("privacy.identifiers_already_pseudonymous"):
-        return None
-    raise ConfigurationError(
-        f"set {KEY_ENV} to a secret (patient identifiers are replaced by a keyed hash), or "
-        "declare `privacy.identifiers_already_pseudonymous = true` in the config file"
-    )
-
-
 def preflight(
     source: str | Path, db: str | Path, config_file: str | Path | None, demo: bool
 ) -> None:
@@ -66,7 +67,7 @@ def preflight(
         raise WarehouseError(f"folder {db_path.parent} does not exist")
     if db_path.exists():
         open_read_only(db_path).close()
-    pseudonymiser_for(cfg, demo)
+    check_key_available(cfg, demo)
 
 
 _task = task(cache_policy=NONE, persist_result=False)
@@ -100,7 +101,7 @@ def quality_task(ctx: stages.RunContext, docs_dir: Path | None) -> list[str]:
 @_task(name="publish")
 def publish_task(ctx: stages.RunContext, report: stages.IngestReport) -> None:
     stages.record_run(ctx, report, "succeeded")
-    ctx.build.publish()
+    ctx.build.publish(before_swap=lambda: fault_point("publish"))
 
 
 def run_pipeline(
@@ -122,6 +123,7 @@ def run_pipeline(
         run_id = stages.new_run_id()
         build = start_build(db_path, run_id, full_refresh=full_refresh)
         try:
+            config_changed = stages.last_config_hash(build) != cfg.hash
             ctx = stages.RunContext(
                 build=build,
                 cfg=cfg,
@@ -129,14 +131,18 @@ def run_pipeline(
                 prune=prune,
                 pseudonymiser=pseudonymiser,
                 progress=say,
+                # Otherwise only the patients whose source rows changed are recomputed.
+                recompute_all=full_refresh or config_changed,
+                fault_point=fault_point,
             )
             report = ingest_task(ctx)
-            recompute = report.anything_changed or stages.last_config_hash(build) != cfg.hash
+            recompute = report.anything_changed or config_changed
             failed: list[str] = []
             if recompute:
                 stage_task(ctx)
                 say("computing responses")
                 responses_task(ctx)
+                fault_point("transforms")
                 say("computing labs, flags and eligibility")
                 labs_task(ctx)
                 say("checking data quality")
@@ -169,7 +175,24 @@ def pipeline_flow(
     demo: bool = False,
 ) -> RunSummary:
     """Ingest the source folder, compute responses, labs and data quality, publish atomically."""
-    return run_pipeline(source, db, config_file, full_refresh, prune, demo, _PROGRESS.get())
+    summary = run_pipeline(source, db, config_file, full_refresh, prune, demo, _PROGRESS.get())
+    get_run_logger().info(describe_run(summary))
+    return summary
+
+
+def describe_run(summary: RunSummary) -> str:
+    """One log line per run: counts only, never an identifier."""
+    r = summary.report
+    return (
+        f"run {summary.run_id}: files {len(r.new)} new, {len(r.changed)} changed, "
+        f"{len(r.unchanged)} unchanged, {len(r.missing)} missing ({len(r.pruned)} pruned); "
+        + (
+            f"{r.changed_patients} patients with changed source rows; "
+            if summary.recomputed
+            else "nothing to recompute; "
+        )
+        + f"published {summary.db_path}"
+    )
 
 
 class _ProgressHolder:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from config import Config
+from flows.privacy import ConfigurationError
 from sources import DATASETS, Pseudonymiser, SourceFile, discover, read_source_file, sha256_of
 from transforms.staging import stage_dataset
 from warehouse import Build
@@ -33,6 +34,21 @@ FACT_TABLE = {
     "lesions": "lesion_measurements",
     "labs": "lab_results",
 }
+
+# Tables computed from the facts, per patient; an incremental run rewrites the
+# rows of the patients whose source rows changed and leaves the others alone.
+DERIVED_TABLES = (
+    "timepoint_responses",
+    "session_responses",
+    "best_responses",
+    "nlr",
+    "session_labs",
+    "session_flags",
+)
+# Temporary table of this run's build: the patients whose source rows changed.
+CHANGED_PATIENTS = "changed_patients"
+# Response-criteria R1 quarantines lesion rows after staging (responses stage).
+R1_REASON_CODE = "target_after_baseline"
 
 
 def new_run_id() -> str:
@@ -52,6 +68,11 @@ class RunContext:
     pseudonymiser: Pseudonymiser | None  # None: identifiers are already pseudonyms
     prune: bool = False
     progress: Progress = lambda message: None  # noqa: E731
+    # True: recompute derived tables for every patient (first run, --full-refresh,
+    # new config); False: only for the patients in CHANGED_PATIENTS.
+    recompute_all: bool = True
+    # Test hook (flows.pipeline.fault_point): called with a point's name.
+    fault_point: Callable[[str], None] = lambda point: None  # noqa: E731
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
 
 
@@ -64,6 +85,7 @@ class IngestReport:
     pruned: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
     rows_read: int = 0
+    changed_patients: int = 0  # patients with a source row added, changed or removed
 
     @property
     def read_files(self) -> list[str]:
@@ -74,10 +96,65 @@ class IngestReport:
         return bool(self.new or self.changed or self.pruned)
 
 
+def check_key(ctx: RunContext) -> None:
+    """Refuse to mix patient_keys made with two different keys in one raw layer."""
+    build = ctx.build
+    fingerprint = (
+        ctx.pseudonymiser.fingerprint() if ctx.pseudonymiser else "identifiers already pseudonymous"
+    )
+    recorded = build.key_fingerprint()
+    if recorded is not None and recorded != fingerprint and build.source_files():
+        raise ConfigurationError(
+            "the pseudonymisation key (or the already-pseudonymous setting) differs from the one "
+            "this warehouse was built with; use the same key, or pass --full-refresh to re-key "
+            "every patient (patient_key values then change)"
+        )
+    build.set_key_fingerprint(fingerprint)
+
+
+def _note_rows(ctx: RunContext, dataset: str, name: str, side: str) -> None:
+    """Fingerprint each raw row of one file, before or after it is replaced."""
+    if ctx.build.raw_exists(dataset):
+        ctx.build.con.execute(
+            "INSERT INTO _row_versions SELECT ?, patient_key, "
+            f"hash(*COLUMNS(* EXCLUDE (run_id))) FROM raw.{dataset} WHERE source_file = ?",
+            [side, name],
+        )
+
+
+def _collect_changed_patients(ctx: RunContext) -> int:
+    """Patients with a row in one version of a file and not in the other (lineage included)."""
+    con = ctx.build.con
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {CHANGED_PATIENTS} AS
+        WITH before AS (SELECT patient_key, h FROM _row_versions WHERE side = 'before'),
+             after AS (SELECT patient_key, h FROM _row_versions WHERE side = 'after')
+        SELECT DISTINCT patient_key FROM (
+            (SELECT * FROM before EXCEPT ALL SELECT * FROM after)
+            UNION ALL
+            (SELECT * FROM after EXCEPT ALL SELECT * FROM before))
+        WHERE patient_key IS NOT NULL
+        """
+    )
+    con.execute("DROP TABLE _row_versions")
+    return con.execute(f"SELECT count(*) FROM {CHANGED_PATIENTS}").fetchall()[0][0]
+
+
 def ingest(ctx: RunContext) -> IngestReport:
-    """Read new and changed files into the raw layer; leave unchanged files alone."""
+    """Read new and changed files into the raw layer; leave unchanged files alone.
+
+    Also lists, in the temporary table CHANGED_PATIENTS, the patients whose
+    rows differ between the old and new version of a changed file, or who
+    have rows in a new or pruned file: the only ones an incremental run
+    recomputes.
+    """
+    check_key(ctx)
     files: list[SourceFile] = discover(ctx.source_dir)
     known = ctx.build.source_files()
+    ctx.build.con.execute(
+        "CREATE OR REPLACE TEMP TABLE _row_versions (side VARCHAR, patient_key VARCHAR, h UBIGINT)"
+    )
     never_store = set(ctx.cfg.section("privacy")["never_store_columns"])
     report = IngestReport()
     audit = []
@@ -88,7 +165,11 @@ def ingest(ctx: RunContext) -> IngestReport:
             continue
         ctx.progress(f"reading {sf.name} ({i}/{len(files)})")
         result = read_source_file(sf, ctx.pseudonymiser, never_store)
+        if sf.name in known:
+            _note_rows(ctx, known[sf.name][1], sf.name, "before")
         ctx.build.put_source_file(sf.dataset, sf.name, sha, result.table, result.malformed_rows)
+        _note_rows(ctx, sf.dataset, sf.name, "after")
+        ctx.fault_point("ingest")
         (report.changed if sf.name in known else report.new).append(sf.name)
         report.dropped_columns += [f"{sf.name}:{c}" for c in result.dropped_columns]
         rows = result.table.num_rows + len(result.malformed_rows)
@@ -98,8 +179,10 @@ def ingest(ctx: RunContext) -> IngestReport:
     report.missing = sorted(set(known) - seen)
     if ctx.prune:
         for name in report.missing:
+            _note_rows(ctx, known[name][1], name, "before")
             ctx.build.drop_source_file(name)
         report.pruned = report.missing
+    report.changed_patients = _collect_changed_patients(ctx)
     if audit:
         ctx.build.con.executemany("INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?)", audit)
     return report
@@ -130,10 +213,46 @@ def _with_run_ids(ctx: RunContext, table: pa.Table) -> pa.Table:
         con.unregister("_facts")
 
 
+def _keep_r1_of_unchanged_patients(ctx: RunContext) -> bool:
+    """Set aside the R1 quarantine rows of patients this run does not recompute.
+
+    Staging runs over every row and rebuilds the quarantine, but R1 (a target
+    first seen after baseline) is decided in the responses stage, which an
+    incremental run runs for the changed patients only. An unchanged patient's
+    rows all sit in unchanged files, so their (source_file, source_row) still
+    name the same rows.
+    """
+    con = ctx.build.con
+    if ctx.recompute_all or not ctx.build.raw_exists("lesions"):
+        return False
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _kept_r1 AS
+        SELECT q.* FROM quarantine q
+        JOIN raw.lesions r USING (source_file, source_row)
+        WHERE q.reason_code = ?
+          AND r.patient_key NOT IN (SELECT patient_key FROM {CHANGED_PATIENTS})
+        """,
+        [R1_REASON_CODE],
+    )
+    return True
+
+
+def _restore_r1_of_unchanged_patients(ctx: RunContext) -> None:
+    con = ctx.build.con
+    con.execute(
+        "DELETE FROM lesion_measurements WHERE (source_file, source_row) IN "
+        "(SELECT (source_file, source_row) FROM _kept_r1)"
+    )
+    con.execute("INSERT INTO quarantine SELECT * FROM _kept_r1")
+    con.execute("DROP TABLE _kept_r1")
+
+
 def stage(ctx: RunContext) -> dict[str, int]:
     """Type and check every source row: good rows become facts, bad rows the quarantine."""
     from transforms.labs import normalise_labs
 
+    kept_r1 = _keep_r1_of_unchanged_patients(ctx)
     ingest_params = ctx.cfg.section("ingest")
     quarantines = []
     loaded: dict[str, int] = {}
@@ -165,7 +284,30 @@ def stage(ctx: RunContext) -> dict[str, int]:
         ]
     )
     ctx.build.replace_table("quarantine", _with_run_ids(ctx, quarantine))
+    if kept_r1:
+        _restore_r1_of_unchanged_patients(ctx)
+        loaded["lesions"] = ctx.build.con.execute(
+            "SELECT count(*) FROM lesion_measurements"
+        ).fetchall()[0][0]
     return loaded
+
+
+def _facts(ctx: RunContext, name: str) -> pa.Table:
+    """A fact table, restricted to the patients this run recomputes."""
+    if ctx.recompute_all:
+        return ctx.build.table(name)
+    return ctx.build.con.sql(
+        f"SELECT * FROM {name} WHERE patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
+    ).to_arrow_table()
+
+
+def _write_derived(ctx: RunContext, name: str, table: pa.Table) -> None:
+    """Store a derived table's new rows: all of them, or those of the recomputed patients."""
+    stamped = _stamp(table, ctx.build.run_id)
+    if ctx.recompute_all:
+        ctx.build.replace_table(name, stamped)
+    else:
+        ctx.build.replace_patients(name, stamped, CHANGED_PATIENTS)
 
 
 def responses(ctx: RunContext) -> None:
@@ -174,10 +316,11 @@ def responses(ctx: RunContext) -> None:
     from transforms.responses.best import assessments_from_warehouse_tables
 
     b = ctx.build
+    sessions = _facts(ctx, "sessions")
     result = compute_timepoints(
-        b.table("sessions"),
-        b.table("imaging_studies"),
-        b.table("lesion_measurements"),
+        sessions,
+        _facts(ctx, "imaging_studies"),
+        _facts(ctx, "lesion_measurements"),
         ctx.cfg.section("response"),
     )
     if result.quarantined.num_rows:
@@ -195,32 +338,31 @@ def responses(ctx: RunContext) -> None:
             )
         finally:
             b.con.unregister("_bad")
-    b.replace_table("timepoint_responses", _stamp(result.timepoint_responses, b.run_id))
-    b.replace_table("session_responses", _stamp(result.session_responses, b.run_id))
+    _write_derived(ctx, "timepoint_responses", result.timepoint_responses)
+    _write_derived(ctx, "session_responses", result.session_responses)
     assessments, scopes = assessments_from_warehouse_tables(
-        result.timepoint_responses, result.session_responses, b.table("sessions")
+        result.timepoint_responses, result.session_responses, sessions
     )
     best = compute_best_responses(
-        assessments, scopes, b.table("patients"), ctx.cfg.section("best_response")
+        assessments, scopes, _facts(ctx, "patients"), ctx.cfg.section("best_response")
     )
-    b.replace_table("best_responses", _stamp(best, b.run_id))
+    _write_derived(ctx, "best_responses", best)
 
 
 def labs(ctx: RunContext) -> None:
     """NLR, prognostic flags and eligibility for every session."""
     from transforms.labs import compute_lab_tables
 
-    b = ctx.build
     result = compute_lab_tables(
-        b.table("lab_results"),
-        b.table("sessions"),
-        b.table("imaging_studies"),
-        b.table("patients"),
+        _facts(ctx, "lab_results"),
+        _facts(ctx, "sessions"),
+        _facts(ctx, "imaging_studies"),
+        _facts(ctx, "patients"),
         ctx.cfg.section("labs"),
     )
-    b.replace_table("nlr", _stamp(result.nlr, b.run_id))
-    b.replace_table("session_labs", _stamp(result.session_labs, b.run_id))
-    b.replace_table("session_flags", _stamp(result.session_flags, b.run_id))
+    _write_derived(ctx, "nlr", result.nlr)
+    _write_derived(ctx, "session_labs", result.session_labs)
+    _write_derived(ctx, "session_flags", result.session_flags)
 
 
 def quality(ctx: RunContext, docs_dir: Path | None) -> list[str]:

@@ -218,3 +218,11 @@ class Pseudonymiser:
     def reference_key(self, identifier: str) -> str:
         mac = hmac.new(self._secret, identifier.strip().encode(), hashlib.sha256)
         return mac.hexdigest()[: self.KEY_HEX_CHARS]
+
+    def fingerprint(self) -> str:
+        """Names the key without revealing it: the HMAC of a fixed, public text.
+
+        A warehouse records it, so a run with another key (whose patient_keys
+        would not match the stored ones) is refused instead of mixing both.
+        """
+        return "hmac-sha256:" + self.reference_key("nelmtrack key check")

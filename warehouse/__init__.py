@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +72,13 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
             run_id VARCHAR NOT NULL);
         """
     )
+    _create_key_check(con)
     con.execute("INSERT INTO meta.schema_version VALUES (?)", [SCHEMA_VERSION])
+
+
+def _create_key_check(con: duckdb.DuckDBPyConnection) -> None:
+    # Fingerprint of the pseudonymisation key the raw layer was keyed with.
+    con.execute("CREATE TABLE IF NOT EXISTS meta.key_check (fingerprint VARCHAR NOT NULL)")
 
 
 @contextlib.contextmanager
@@ -154,6 +160,25 @@ class Build:
             self.con.unregister("_incoming")
         return table.num_rows
 
+    def replace_patients(self, name: str, table: pa.Table, patients: str) -> int:
+        """Replace the rows of the patients listed in table ``patients`` by ``table``'s rows.
+
+        ``table`` must hold rows of those patients only; every other row, with
+        its run_id, stays as it was.
+        """
+        columns = PUBLIC_COLUMNS[name]
+        given = set(table.column_names)
+        select = ", ".join(c if c in given else f"NULL AS {c}" for c in columns)
+        self.con.register("_incoming", table)
+        try:
+            self.con.execute(
+                f"DELETE FROM {name} WHERE patient_key IN (SELECT patient_key FROM {patients})"
+            )
+            self.con.execute(f"INSERT INTO {name} SELECT {select} FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+        return table.num_rows
+
     def append_rows(self, name: str, table: pa.Table) -> None:
         columns = PUBLIC_COLUMNS[name]
         self.con.register("_incoming", table)
@@ -172,7 +197,8 @@ class Build:
         rows = self.con.execute("SELECT path, sha256, dataset FROM meta.source_files").fetchall()
         return {path: (sha, dataset) for path, sha, dataset in rows}
 
-    def _raw_exists(self, dataset: str) -> bool:
+    def raw_exists(self, dataset: str) -> bool:
+        """Whether a file of ``dataset`` was ever stored (its raw table exists)."""
         return bool(
             self.con.execute(
                 "SELECT count(*) FROM information_schema.tables "
@@ -187,7 +213,7 @@ class Build:
         if name not in known:
             return
         dataset = known[name][1]
-        if self._raw_exists(dataset):
+        if self.raw_exists(dataset):
             self.con.execute(f"DELETE FROM raw.{dataset} WHERE source_file = ?", [name])
         self.con.execute("DELETE FROM meta.source_files WHERE path = ?", [name])
         self.con.execute("DELETE FROM meta.malformed_rows WHERE source_file = ?", [name])
@@ -200,7 +226,7 @@ class Build:
         table = table.append_column("run_id", pa.array([self.run_id] * table.num_rows, pa.string()))
         self.con.register("_incoming", table)
         try:
-            if not self._raw_exists(dataset):
+            if not self.raw_exists(dataset):
                 self.con.execute(f"CREATE TABLE raw.{dataset} AS SELECT * FROM _incoming LIMIT 0")
             existing = {
                 r[0]
@@ -226,13 +252,26 @@ class Build:
                 [(dataset, name, row, self.run_id) for row in malformed],
             )
 
+    def key_fingerprint(self) -> str | None:
+        """The fingerprint of the key that keyed the raw layer, if any was recorded."""
+        rows = self.con.execute("SELECT fingerprint FROM meta.key_check").fetchall()
+        return rows[0][0] if rows else None
+
+    def set_key_fingerprint(self, fingerprint: str) -> None:
+        self.con.execute("DELETE FROM meta.key_check")
+        self.con.execute("INSERT INTO meta.key_check VALUES (?)", [fingerprint])
+
     def raw_table(self, dataset: str) -> pa.Table | None:
-        if not self._raw_exists(dataset):
+        if not self.raw_exists(dataset):
             return None
         return self.con.sql(f"SELECT * FROM raw.{dataset}").to_arrow_table()
 
-    def publish(self) -> None:
-        """Checkpoint, close and swap the build in place of the published file."""
+    def publish(self, before_swap: Callable[[], None] | None = None) -> None:
+        """Checkpoint, close and swap the build in place of the published file.
+
+        ``before_swap`` runs once the build is durable and just before the
+        rename (the last moment a crash leaves the old state published).
+        """
         self.con.execute("CHECKPOINT")
         self.con.close()
         wal = self.path.with_name(self.path.name + ".wal")
@@ -242,6 +281,8 @@ class Build:
             os.fsync(fh.fileno())
         stale_wal = self.db_path.with_name(self.db_path.name + ".wal")
         stale_wal.unlink(missing_ok=True)
+        if before_swap is not None:
+            before_swap()
         os.replace(self.path, self.db_path)
         dir_fd = os.open(self.db_path.parent, os.O_RDONLY)
         try:
@@ -279,6 +320,7 @@ def start_build(db_path: str | Path, run_id: str, full_refresh: bool = False) ->
         probe.close()
         shutil.copyfile(db, path)
         con = _connect(path, read_only=False)
+        _create_key_check(con)  # warehouses built before the key check existed
         if full_refresh:
             _clear_state(con)
     else:
@@ -298,3 +340,4 @@ def _clear_state(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE raw.{name}")
     con.execute("DELETE FROM meta.source_files")
     con.execute("DELETE FROM meta.malformed_rows")
+    con.execute("DELETE FROM meta.key_check")

@@ -1,0 +1,213 @@
+"""``nelmtrack serve``: the pipeline flow on a schedule, through a Prefect server.
+
+Prefect does not schedule runs on the temporary server it starts for a plain
+flow call ("Cannot schedule flows on an ephemeral server"). So ``serve`` uses
+the server named by ``PREFECT_API_URL`` when that is set, and otherwise starts
+``prefect server start`` itself on a free local port, waits until it answers,
+and stops it again when serving stops (Ctrl-C or SIGTERM). The local server
+runs in its own process group (so a Ctrl-C reaches ``serve`` first, which still
+needs the server to pause its schedule) and, on Linux, is told to stop if
+``serve`` itself dies, so nothing is left behind.
+
+Each scheduled run is an ordinary Prefect flow run of ``pipeline_flow`` in a
+child process, with the same source, warehouse and options every time; it
+takes the warehouse lock like any ``nelmtrack run``, so a run that overlaps
+the previous one waits for it. Runs are incremental: only new and changed
+files are read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from config import load_config
+from flows.privacy import check_key_available
+from sources import discover
+from warehouse import WarehouseError
+
+API_URL_ENV = "PREFECT_API_URL"
+
+
+class ServeError(Exception):
+    """Serving cannot start; the message says what to fix."""
+
+
+@dataclass
+class PrefectServer:
+    """The Prefect API that schedules the runs, and the process if ``serve`` started it."""
+
+    api_url: str
+    process: subprocess.Popen | None = None
+
+    @property
+    def started_here(self) -> bool:
+        return self.process is not None
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop_when_parent_dies() -> None:
+    """Runs in the server's process before exec: SIGTERM it if ``serve`` dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def connect_or_start_server(start_timeout_s: float) -> PrefectServer:
+    """The server of ``PREFECT_API_URL`` if set (it must answer), else a new local one."""
+    url = os.environ.get(API_URL_ENV, "")
+    if url:
+        if not _healthy(url):
+            raise ServeError(
+                f"no Prefect server answers at {API_URL_ENV}={url}; start it, or unset "
+                f"{API_URL_ENV} to let nelmtrack start a local one"
+            )
+        return PrefectServer(api_url=url)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start"]
+        + ["--host", "127.0.0.1", "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # the welcome banner; its warnings and errors go to stderr
+        process_group=0,
+        preexec_fn=_stop_when_parent_dies,
+    )
+    server = PrefectServer(api_url=url, process=process)
+    deadline = time.monotonic() + start_timeout_s
+    while not _healthy(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_server(server)
+            raise ServeError(
+                f"the local Prefect server did not start within {start_timeout_s:.0f} s "
+                "(its messages, if any, are above)"
+            )
+        time.sleep(0.25)
+    return server
+
+
+def stop_server(server: PrefectServer, grace_s: float = 10.0) -> None:
+    """Stop a server that ``serve`` started, with everything in its process group."""
+    process = server.process
+    if process is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):  # any child that outlived its parent
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def describe_schedule(cron: str | None, interval_s: float | None, timezone: str) -> str:
+    if interval_s is not None:
+        return f"every {interval_s:g} s"
+    return f"cron '{cron}' ({timezone})"
+
+
+def serve_pipeline(
+    source: str | Path,
+    db: str | Path,
+    config_file: str | Path | None = None,
+    prune: bool = False,
+    cron: str | None = None,
+    interval_s: float | None = None,
+    say: Callable[[str], None] = print,
+) -> None:
+    """Serve the pipeline flow on a schedule until interrupted; blocks.
+
+    The schedule is ``interval_s`` seconds when given, else ``cron``, else
+    ``schedule.cron`` from the config.
+    """
+    cfg = load_config(config_file)
+    # Mistakes a user can make are caught before a server is started.
+    check_key_available(cfg)
+    discover(source)
+    db_path = Path(db).resolve()
+    if not db_path.parent.is_dir():
+        raise WarehouseError(f"folder {db_path.parent} does not exist")
+    schedule_cfg = cfg.section("schedule")
+    cron = cron or schedule_cfg["cron"]
+    timezone = schedule_cfg["timezone"]
+    if interval_s is None:
+        from prefect._internal.schemas.validators import validate_cron_string
+
+        try:
+            validate_cron_string(cron)
+        except ValueError as exc:
+            raise ServeError(str(exc)) from None
+
+    server = connect_or_start_server(schedule_cfg["server_start_timeout_seconds"])
+    try:
+        if server.started_here:
+            say(
+                f"Prefect server: started a local one at {server.api_url} "
+                "(it stops when serve stops)"
+            )
+        else:
+            say(f"Prefect server: using {server.api_url} ({API_URL_ENV})")
+        os.environ[API_URL_ENV] = server.api_url  # before prefect is imported; runs inherit it
+        from prefect.schedules import Cron, Interval
+        from prefect.types.entrypoint import EntrypointType
+
+        from flows.pipeline import pipeline_flow, preflight
+
+        preflight(source, db_path, config_file, False)
+        schedule = (
+            Interval(interval_s, timezone=timezone)
+            if interval_s is not None
+            else Cron(cron, timezone=timezone)
+        )
+        name = db_path.stem
+        say(
+            f"serving {pipeline_flow.name}/{name} {describe_schedule(cron, interval_s, timezone)}: "
+            f"{Path(source).resolve()} → {db_path}; Ctrl-C to stop"
+        )
+        pipeline_flow.serve(
+            name=name,
+            schedules=[schedule],
+            parameters={
+                "source": str(Path(source).resolve()),
+                "db": str(db_path),
+                "config_file": str(Path(config_file).resolve()) if config_file else None,
+                "prune": prune,
+            },
+            pause_on_shutdown=True,
+            print_starting_message=False,
+            # runs import flows.pipeline by module name: works from any folder once installed
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+    finally:
+        if server.started_here:
+            stop_server(server)
+            say("Prefect server: stopped the local one")
+    say("stopped serving")
