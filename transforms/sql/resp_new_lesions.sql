@@ -19,7 +19,7 @@ seen AS (
     JOIN resp_lesion_sizes AS ls
         ON ls.patient_key = ss.patient_key AND ls.study_date = ss.study_date AND ls.role = 'new'
     WHERE NOT ss.is_baseline
-      AND resp_in_scope(sc.scope, ls.liver_with_segment AND list_has_all(sc.treated_segments, ls.segments))
+      AND resp_in_scope(sc.scope, sc.treated_segments, ls.liver_with_segment, ls.segments)
       AND NOT EXISTS (
           SELECT 1 FROM at_baseline AS b
           WHERE b.scope_id = ss.scope_id AND b.lesion_id = ls.lesion_id

@@ -30,8 +30,8 @@ SELECT
     count(*) FILTER (WHERE state = 'progression') AS n_progressed,
     resp_joined(list(lesion_id) FILTER (WHERE state = 'progression')) AS progressed,
     count(*) FILTER (WHERE state IN ('missing', 'not evaluated')) AS n_unevaluated,
-    resp_joined(list(lesion_id || ' ' || state) FILTER (WHERE state IN ('missing', 'not evaluated')))
-        AS unevaluated,
+    resp_joined(list(lesion_id || ' ' || state)
+                FILTER (WHERE state IN ('missing', 'not evaluated'))) AS unevaluated,
     count(*) FILTER (WHERE state = 'present') AS n_present,
     resp_joined(list(lesion_id) FILTER (WHERE state = 'present')) AS present
 FROM states

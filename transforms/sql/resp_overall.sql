@@ -45,7 +45,8 @@ decided AS (
             WHEN target_response = 'PD' OR nontarget_response = 'PD' OR new_lesions THEN 'PD'
             WHEN has_target THEN
                 CASE WHEN target_response = 'NE' THEN 'NE'
-                     WHEN target_response = 'CR' AND coalesce(nontarget_response, 'CR') = 'CR' THEN 'CR'
+                     WHEN target_response = 'CR'
+                      AND coalesce(nontarget_response, 'CR') = 'CR' THEN 'CR'
                      WHEN target_response IN ('CR', 'PR') THEN 'PR'
                      ELSE 'SD' END
             WHEN has_nontarget THEN
@@ -62,11 +63,10 @@ SELECT
     target_response, nontarget_response, new_lesions, overall_response,
     CASE
         WHEN baseline_date IS NULL THEN
-            CASE WHEN scope = 'course'
-                 THEN 'NE (B2): no baseline study within '
-                      || getvariable('baseline_lookback_days')::VARCHAR || ' days before the first session'
-                 ELSE 'NE (B3): no baseline study within '
-                      || getvariable('baseline_lookback_days')::VARCHAR || ' days before the session' END
+            CASE WHEN scope = 'course' THEN 'NE (B2): ' ELSE 'NE (B3): ' END
+            || 'no baseline study within ' || getvariable('baseline_lookback_days')::VARCHAR
+            || CASE WHEN scope = 'course' THEN ' days before the first session'
+                    ELSE ' days before the session' END
         WHEN is_baseline THEN 'baseline'
         WHEN overall_response = 'PD' THEN
             'PD (' || concat_ws(', ',
@@ -83,7 +83,8 @@ SELECT
         WHEN has_target THEN
             CASE overall_response
                 WHEN 'NE' THEN 'NE (R6): '
-                    || CASE WHEN has_lesion_rows THEN '' ELSE 'no lesion recorded at this study: ' END
+                    || CASE WHEN has_lesion_rows THEN ''
+                            ELSE 'no lesion recorded at this study: ' END
                     || target_detail
                 WHEN 'CR' THEN 'CR (' || cr_rule || '): ' || target_detail
                     || CASE WHEN has_nontarget THEN '; every non-target resolved'
@@ -91,15 +92,17 @@ SELECT
                 WHEN 'PR' THEN
                     CASE WHEN target_response = 'CR'
                          THEN 'PR (R12): targets CR (' || target_detail || ') but '
-                              || coalesce(resp_named(n_present, 'non-target', present) || ' present',
-                                          resp_named(n_unevaluated, 'non-target', unevaluated))
+                              || coalesce(
+                                  resp_named(n_present, 'non-target', present) || ' present',
+                                  resp_named(n_unevaluated, 'non-target', unevaluated))
                          ELSE 'PR (' || pr_rule || '): ' || target_detail END
                 ELSE 'SD (' || sd_rule || '): ' || target_detail
             END
         ELSE
             CASE overall_response
                 WHEN 'NE' THEN 'NE (R13): '
-                    || CASE WHEN has_lesion_rows THEN '' ELSE 'no lesion recorded at this study: ' END
+                    || CASE WHEN has_lesion_rows THEN ''
+                            ELSE 'no lesion recorded at this study: ' END
                     || resp_named(n_unevaluated, 'non-target', unevaluated)
                 WHEN 'CR' THEN 'CR (' || nontarget_cr_rule
                     || '): every non-target resolved; no target at baseline'

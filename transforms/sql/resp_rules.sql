@@ -27,10 +27,15 @@ CREATE OR REPLACE TEMP MACRO resp_fragment_size(status, measure) AS
          ELSE measure::DECIMAL(18, 3) END;
 
 -- F1: a scope keeps every lesion, or only those inside / outside the treated field.
-CREATE OR REPLACE TEMP MACRO resp_in_scope(scope, in_field) AS
-    CASE scope WHEN 'in_field' THEN coalesce(in_field, FALSE)
-               WHEN 'out_field' THEN NOT coalesce(in_field, FALSE)
-               ELSE TRUE END;
+-- A lesion is in field when all its fragments lie in treated liver segments; a
+-- liver lesion without a segment, or a lesion outside the liver, is out of field.
+CREATE OR REPLACE TEMP MACRO resp_in_field(treated, liver_with_segment, segments) AS
+    coalesce(liver_with_segment AND list_has_all(treated, segments), FALSE);
+CREATE OR REPLACE TEMP MACRO resp_in_scope(scope, treated, liver_with_segment, segments) AS
+    CASE scope
+        WHEN 'in_field' THEN resp_in_field(treated, liver_with_segment, segments)
+        WHEN 'out_field' THEN NOT resp_in_field(treated, liver_with_segment, segments)
+        ELSE TRUE END;
 
 -- Text for reasons (X1): millimetres to 0.1 (half away from zero), signed changes, percentages.
 CREATE OR REPLACE TEMP MACRO resp_mm(x) AS round(x, 1)::DECIMAL(18, 1)::VARCHAR || ' mm';
@@ -49,8 +54,7 @@ CREATE OR REPLACE TEMP MACRO resp_change(pct, change) AS
 
 -- "target L3", "non-targets NT1, NT2": a noun, plural when n > 1, and the lesion ids.
 CREATE OR REPLACE TEMP MACRO resp_named(n, noun, ids) AS
-    noun || CASE WHEN n > 1 THEN 's ' ELSE ' ' END || ids
-;
+    noun || CASE WHEN n > 1 THEN 's ' ELSE ' ' END || ids;
 
 -- Lesion ids gathered with list() (cheaper than an ordered string_agg), sorted, comma-separated.
 CREATE OR REPLACE TEMP MACRO resp_joined(ids) AS nullif(array_to_string(list_sort(ids), ', '), '')

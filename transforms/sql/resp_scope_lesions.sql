@@ -9,7 +9,7 @@ FROM resp_scopes AS sc
 JOIN resp_lesion_sizes AS ls
     ON ls.patient_key = sc.patient_key AND ls.study_date = sc.baseline_date
 WHERE ls.role IN ('target', 'non_target')
-  AND resp_in_scope(sc.scope, ls.liver_with_segment AND list_has_all(sc.treated_segments, ls.segments));
+  AND resp_in_scope(sc.scope, sc.treated_segments, ls.liver_with_segment, ls.segments);
 
 CREATE OR REPLACE TEMP VIEW resp_tracked_lesions AS
 SELECT

@@ -5,6 +5,7 @@
 -- liver, an out-of-field non-target progressing, or the out-of-field target sum
 -- meeting R5/M2 against its own nadir); null on the baseline row and without a
 -- baseline. An in_field reason says what progressed outside the field.
+-- Rows come in patient and session order (scope_id), then criteria and date.
 SELECT
     r.patient_key, r.criteria, r.session_id, r.session_number, r.modality, r.scope,
     r.study_date, r.baseline_date,

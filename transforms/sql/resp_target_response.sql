@@ -56,10 +56,12 @@ SELECT
             || resp_mm(getvariable('nodal_normal_short_axis_mm')::DECIMAL(18, 3))
             || ' short axis (sum ' || resp_mm(sum_mm) || ')'
         WHEN 'PR' THEN
-            'sum ' || resp_mm(sum_mm) || ' is ' || resp_change(pct_from_baseline, change_from_baseline)
+            'sum ' || resp_mm(sum_mm) || ' is '
+            || resp_change(pct_from_baseline, change_from_baseline)
             || ' from baseline ' || resp_mm(baseline_sum)
         WHEN 'SD' THEN
-            'sum ' || resp_mm(sum_mm) || ' is ' || resp_change(pct_from_baseline, change_from_baseline)
+            'sum ' || resp_mm(sum_mm) || ' is '
+            || resp_change(pct_from_baseline, change_from_baseline)
             || ' from baseline ' || resp_mm(baseline_sum)
             || ' and ' || resp_change(pct_from_nadir, change_from_nadir)
             || ' from nadir ' || resp_mm(nadir_sum) || ' (' || nadir_date::VARCHAR || ')'

@@ -1,6 +1,7 @@
 -- timepoint_responses (warehouse contract) without run_id, plus the internal
 -- columns has_target_disease and progression_date_hint for the best-response
 -- stage. Sums to 0.1 mm, percentages to 0.1; changes are null on the baseline row.
+-- Rows come in patient order (scope_id follows patient_key), then criteria and date.
 SELECT
     patient_key, criteria, study_date, baseline_date,
     (study_date - baseline_date)::INTEGER AS days_from_baseline,
