@@ -204,6 +204,13 @@ def test_B1_a_timepoint_is_an_imaging_study():
     assert follow_up["reason"] == "NE (R6): no lesion recorded at this study: target L1 missing"
 
 
+def test_B1_empty_inputs_give_empty_tables():
+    result = Cohort().run()
+    assert result.timepoint_responses.num_rows == 0
+    assert result.session_responses.num_rows == 0
+    assert result.quarantined.num_rows == 0
+
+
 def test_B2_no_course_baseline_gives_ne_rows_without_baseline_row():
     c = Cohort().session("2026-04-10")
     c.study("2026-01-09", T("L1", 30))  # 91 days before the session: outside the look-back
@@ -241,6 +248,19 @@ def test_B3_second_session_rebaselines():
     assert s2[1]["days_after_session"] == 52
     assert s2[0]["days_after_session"] == -9
     assert at(result.timepoint_responses, "2026-06-01")["pct_change_from_baseline"] == -60.0
+
+
+def test_B3_study_on_the_next_session_date_is_that_sessions_baseline_only():
+    c = Cohort().session("2026-01-10").session("2026-04-10")
+    c.study("2026-01-01", T("L1", 50)).study("2026-04-10", T("L1", 40))
+    c.study("2026-05-01", T("L1", 20))
+    sessions = c.run().session_responses
+    s1 = rows(sessions, session_id="p1-s1")
+    assert [r["study_date"] for r in s1] == [D("2026-01-01")]  # no follow-up before session 2
+    s2 = rows(sessions, session_id="p1-s2")
+    assert [(r["study_date"], r["reason"]) for r in s2][0] == (D("2026-04-10"), "baseline")
+    assert s2[1]["pct_change_from_baseline"] == -50.0
+    assert s2[0]["days_after_session"] == 0
 
 
 def test_B4_studies_before_the_course_baseline_are_ignored():
