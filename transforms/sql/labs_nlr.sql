@@ -4,57 +4,46 @@
 -- undecided reading (L4) give NLR NULL; the row is kept so that it still
 -- counts as the draw of that day. Runs after labs_readings.
 CREATE OR REPLACE TEMP TABLE nlr AS
-WITH neutrophils AS (
-    SELECT pid, collected_at, value, qualifier
+WITH counts AS (
+    SELECT pid, collected_at, collected_at::DATE AS day, analyte, value, qualifier
     FROM lab_readings
-    WHERE analyte = 'neutrophils'
-),
-lymphocytes AS (
-    SELECT pid, collected_at, value, qualifier
-    FROM lab_readings
-    WHERE analyte = 'lymphocytes'
+    WHERE analyte IN ('neutrophils', 'lymphocytes')
 ),
 same_time_pairs AS (
     SELECT
         n.pid,
-        n.collected_at::DATE AS day,
+        n.day,
         arg_max(
             {'collected_at': n.collected_at, 'nv': n.value, 'nq': n.qualifier, 'lv': l.value, 'lq': l.qualifier},
             n.collected_at
         ) AS pair
-    FROM neutrophils AS n
-    JOIN lymphocytes AS l ON l.pid = n.pid AND l.collected_at = n.collected_at
-    GROUP BY n.pid, n.collected_at::DATE
+    FROM counts AS n
+    JOIN counts AS l
+        ON l.pid = n.pid AND l.collected_at = n.collected_at AND l.analyte = 'lymphocytes'
+    WHERE n.analyte = 'neutrophils'
+    GROUP BY n.pid, n.day
 ),
-last_neutrophils AS (
+days_last AS (
     SELECT
         pid,
-        collected_at::DATE AS day,
-        arg_max({'t': collected_at, 'v': value, 'q': qualifier}, collected_at) AS last
-    FROM neutrophils
-    GROUP BY pid, collected_at::DATE
-),
-last_lymphocytes AS (
-    SELECT
-        pid,
-        collected_at::DATE AS day,
-        arg_max({'t': collected_at, 'v': value, 'q': qualifier}, collected_at) AS last
-    FROM lymphocytes
-    GROUP BY pid, collected_at::DATE
+        day,
+        arg_max({'t': collected_at, 'v': value, 'q': qualifier}, collected_at)
+            FILTER (WHERE analyte = 'neutrophils') AS n,
+        arg_max({'t': collected_at, 'v': value, 'q': qualifier}, collected_at)
+            FILTER (WHERE analyte = 'lymphocytes') AS l
+    FROM counts
+    GROUP BY pid, day
 ),
 day_pairs AS (
     SELECT
-        n.pid,
+        d.pid,
         coalesce(
             p.pair,
-            {
-                'collected_at': greatest(n.last.t, l.last.t),
-                'nv': n.last.v, 'nq': n.last.q, 'lv': l.last.v, 'lq': l.last.q
-            }
+            {'collected_at': greatest(d.n.t, d.l.t), 'nv': d.n.v, 'nq': d.n.q, 'lv': d.l.v, 'lq': d.l.q}
         ) AS pair
-    FROM last_neutrophils AS n
-    JOIN last_lymphocytes AS l ON l.pid = n.pid AND l.day = n.day
-    LEFT JOIN same_time_pairs AS p ON p.pid = n.pid AND p.day = n.day
+    FROM days_last AS d
+    LEFT JOIN same_time_pairs AS p ON p.pid = d.pid AND p.day = d.day
+    WHERE d.n IS NOT NULL AND d.l IS NOT NULL
 )
 SELECT
     pid,

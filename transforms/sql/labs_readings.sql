@@ -22,40 +22,36 @@ WITH analyte_rows AS (
     JOIN patient_ids AS p ON p.patient_key = l.patient_key
     WHERE list_contains(getvariable('flag_analytes'), l.analyte)
 ),
-date_only_days AS (
-    SELECT DISTINCT pid, analyte, collected_day
+busy_days AS (
+    -- nearly every (analyte, day) holds a single result, which needs no L4 work
+    SELECT pid, analyte, collected_day, bool_and(has_time) AS all_timed
     FROM analyte_rows
-    WHERE NOT has_time
+    GROUP BY pid, analyte, collected_day
+    HAVING count(*) > 1
 ),
-keyed AS (
+busy_instants AS (
     SELECT
-        r.*,
-        CASE
-            WHEN d.pid IS NULL THEN r.collected_at
-            ELSE r.collected_day::TIMESTAMP
-        END AS instant
-    FROM analyte_rows AS r
-    LEFT JOIN date_only_days AS d
-        ON d.pid = r.pid
-        AND d.analyte = r.analyte
-        AND d.collected_day = r.collected_day
-),
-grouped AS (
-    SELECT
-        pid,
-        analyte,
-        instant,
-        max(collected_at) AS collected_at,
-        arg_max({'value': value, 'qualifier': qualifier}, (source_file, source_row)) AS latest,
+        r.pid,
+        r.analyte,
+        CASE WHEN d.all_timed THEN r.collected_at ELSE r.collected_day::TIMESTAMP END AS instant,
+        max(r.collected_at) AS collected_at,
+        arg_max({'value': r.value, 'qualifier': r.qualifier}, (r.source_file, r.source_row)) AS latest,
         count(*) AS n_results,
-        count(value) = count(*)
-            AND min(coalesce(qualifier, '=')) = max(coalesce(qualifier, '='))
-            AND max(value) - min(value)
-                <= getvariable('same_instant_agreement_rel') * greatest(abs(max(value)), abs(min(value)))
+        count(r.value) = count(*)
+            AND min(coalesce(r.qualifier, '=')) = max(coalesce(r.qualifier, '='))
+            AND max(r.value) - min(r.value)
+                <= getvariable('same_instant_agreement_rel') * greatest(abs(max(r.value)), abs(min(r.value)))
             AS agree
-    FROM keyed
-    GROUP BY pid, analyte, instant
+    FROM analyte_rows AS r
+    JOIN busy_days AS d
+        ON d.pid = r.pid AND d.analyte = r.analyte AND d.collected_day = r.collected_day
+    GROUP BY ALL
 )
+SELECT r.pid, r.analyte, r.collected_at, r.value, r.qualifier, 1 AS n_results
+FROM analyte_rows AS r
+ANTI JOIN busy_days AS d
+    ON d.pid = r.pid AND d.analyte = r.analyte AND d.collected_day = r.collected_day
+UNION ALL
 SELECT
     pid,
     analyte,
@@ -63,4 +59,4 @@ SELECT
     CASE WHEN agree THEN latest.value END AS value,
     CASE WHEN agree THEN latest.qualifier END AS qualifier,
     n_results
-FROM grouped
+FROM busy_instants

@@ -23,23 +23,32 @@ WITH ordered AS (
     FROM sessions AS s
     JOIN patient_ids AS p ON p.patient_key = s.patient_key
 ),
-with_study AS (
-    SELECT o.*, b.study_date, b.liver_tumor_burden_pct, b.ascites, b.extrahepatic_disease,
-        b.portal_vein_occlusion
+baseline_studies AS (
+    SELECT
+        o.session_seq,
+        arg_max(
+            {
+                'study_date': b.study_date,
+                'liver_tumor_burden_pct': b.liver_tumor_burden_pct,
+                'ascites': b.ascites,
+                'extrahepatic_disease': b.extrahepatic_disease,
+                'portal_vein_occlusion': b.portal_vein_occlusion
+            },
+            b.study_date
+        ) AS study
     FROM ordered AS o
-    ASOF LEFT JOIN imaging_studies AS b
-        ON b.patient_key = o.patient_key AND b.study_date <= o.session_date
+    JOIN imaging_studies AS b
+        ON b.patient_key = o.patient_key
+        AND b.study_date BETWEEN o.session_date - getvariable('session_baseline_lookback_days')::INTEGER
+            AND o.session_date
+    GROUP BY o.session_seq
 )
 SELECT
-    * EXCLUDE (study_date, liver_tumor_burden_pct, ascites, extrahepatic_disease, portal_vein_occlusion, in_lookback),
-    CASE WHEN in_lookback THEN study_date END AS baseline_study_date,
-    CASE WHEN in_lookback THEN liver_tumor_burden_pct END AS liver_tumor_burden_pct,
-    CASE WHEN in_lookback THEN ascites END AS ascites,
-    CASE WHEN in_lookback THEN extrahepatic_disease END AS extrahepatic_disease,
-    CASE WHEN in_lookback THEN portal_vein_occlusion END AS portal_vein_occlusion
-FROM (
-    SELECT
-        *,
-        study_date >= session_date - getvariable('session_baseline_lookback_days')::INTEGER AS in_lookback
-    FROM with_study
-)
+    o.*,
+    b.study.study_date AS baseline_study_date,
+    b.study.liver_tumor_burden_pct AS liver_tumor_burden_pct,
+    b.study.ascites AS ascites,
+    b.study.extrahepatic_disease AS extrahepatic_disease,
+    b.study.portal_vein_occlusion AS portal_vein_occlusion
+FROM ordered AS o
+LEFT JOIN baseline_studies AS b ON b.session_seq = o.session_seq

@@ -6,35 +6,34 @@
 -- days 1..post_session_days, never the next session's date (P9).
 -- Runs after labs_macros, labs_readings, labs_session_context, labs_session_labs.
 CREATE OR REPLACE TEMP TABLE session_flags AS
-WITH session_analytes AS (
-    SELECT s.session_seq, s.pid, s.session_date, s.session_day_end, a.analyte
+WITH last_readings AS (
+    SELECT
+        s.session_seq,
+        r.analyte,
+        arg_max({'value': r.value, 'qualifier': r.qualifier}, r.collected_at) AS reading
     FROM session_context AS s
-    CROSS JOIN (SELECT unnest(getvariable('pre_session_analytes')) AS analyte) AS a
-),
-last_readings AS (
-    SELECT sa.session_seq, sa.analyte, r.value, r.qualifier
-    FROM session_analytes AS sa
-    ASOF JOIN lab_readings AS r
-        ON r.pid = sa.pid
-        AND r.analyte = sa.analyte
-        AND r.collected_at < sa.session_day_end
-    WHERE r.collected_at::DATE >= sa.session_date - getvariable('lab_lookback_days')::INTEGER
+    JOIN lab_readings AS r
+        ON r.pid = s.pid
+        AND r.collected_at >= (s.session_date - getvariable('lab_lookback_days')::INTEGER)::TIMESTAMP
+        AND r.collected_at < s.session_day_end
+    WHERE list_contains(getvariable('pre_session_analytes'), r.analyte)
+    GROUP BY s.session_seq, r.analyte
 ),
 pre_labs AS (
     SELECT
         session_seq,
-        max(value) FILTER (WHERE analyte = 'bilirubin') AS bilirubin,
-        max(qualifier) FILTER (WHERE analyte = 'bilirubin') AS bilirubin_q,
-        max(value) FILTER (WHERE analyte = 'albumin') AS albumin,
-        max(qualifier) FILTER (WHERE analyte = 'albumin') AS albumin_q,
-        max(value) FILTER (WHERE analyte = 'creatinine') AS creatinine,
-        max(qualifier) FILTER (WHERE analyte = 'creatinine') AS creatinine_q,
-        max(value) FILTER (WHERE analyte = 'ldh') AS ldh,
-        max(qualifier) FILTER (WHERE analyte = 'ldh') AS ldh_q,
-        max(value) FILTER (WHERE analyte = 'ast') AS ast,
-        max(qualifier) FILTER (WHERE analyte = 'ast') AS ast_q,
-        max(value) FILTER (WHERE analyte = 'platelets') AS platelets,
-        max(qualifier) FILTER (WHERE analyte = 'platelets') AS platelets_q
+        max(reading.value) FILTER (WHERE analyte = 'bilirubin') AS bilirubin,
+        max(reading.qualifier) FILTER (WHERE analyte = 'bilirubin') AS bilirubin_q,
+        max(reading.value) FILTER (WHERE analyte = 'albumin') AS albumin,
+        max(reading.qualifier) FILTER (WHERE analyte = 'albumin') AS albumin_q,
+        max(reading.value) FILTER (WHERE analyte = 'creatinine') AS creatinine,
+        max(reading.qualifier) FILTER (WHERE analyte = 'creatinine') AS creatinine_q,
+        max(reading.value) FILTER (WHERE analyte = 'ldh') AS ldh,
+        max(reading.qualifier) FILTER (WHERE analyte = 'ldh') AS ldh_q,
+        max(reading.value) FILTER (WHERE analyte = 'ast') AS ast,
+        max(reading.qualifier) FILTER (WHERE analyte = 'ast') AS ast_q,
+        max(reading.value) FILTER (WHERE analyte = 'platelets') AS platelets,
+        max(reading.qualifier) FILTER (WHERE analyte = 'platelets') AS platelets_q
     FROM last_readings
     GROUP BY session_seq
 ),

@@ -6,56 +6,59 @@
 -- nlr_slope_max_days, x 30 days. Every follow-up window stops the day before
 -- the next session. Runs after labs_nlr and labs_session_context.
 CREATE OR REPLACE TEMP TABLE session_nlr AS
-WITH last_draw AS (
-    SELECT s.session_seq, n.collected_at::DATE AS draw_day, n.nlr
-    FROM session_context AS s
-    ASOF JOIN nlr AS n
-        ON n.pid = s.pid AND n.collected_at < s.session_day_end
-),
-pre AS (
+WITH bounds AS (
     SELECT
-        s.*,
-        d.nlr AS nlr_pre,
-        coalesce(date_diff('day', s.session_date, d.draw_day), 0) AS slope_from_day,
+        *,
         least(
-            s.next_session_date,
-            s.session_date + 1 + greatest(
+            next_session_date,
+            session_date + 1 + greatest(
                 getvariable('nlr_slope_max_days'),
                 getvariable('nlr_1m_to_days'),
                 getvariable('nlr_3m_to_days'),
                 getvariable('nlr_6m_to_days')
             )::INTEGER
-        )::TIMESTAMP AS followup_end
-    FROM session_context AS s
-    LEFT JOIN last_draw AS d
-        ON d.session_seq = s.session_seq
-        AND d.draw_day >= s.session_date - getvariable('lab_lookback_days')::INTEGER
+        ) AS followup_end
+    FROM session_context
 ),
-followup AS (
+draws AS (
+    -- every NLR draw from the look-back start to the end of the follow-up
+    -- (exclusive), with its day relative to the session
     SELECT
-        p.session_seq,
-        p.slope_from_day,
-        date_diff('day', p.session_date, n.collected_at::DATE) AS day,
+        b.session_seq,
+        n.collected_at,
+        date_diff('day', b.session_date, n.collected_at::DATE) AS day,
         n.nlr
-    FROM pre AS p
+    FROM bounds AS b
     JOIN nlr AS n
-        ON n.pid = p.pid
-        AND n.collected_at >= (p.session_date + p.slope_from_day::INTEGER)::TIMESTAMP
-        AND n.collected_at < p.followup_end
+        ON n.pid = b.pid
+        AND n.collected_at >= (b.session_date - getvariable('lab_lookback_days')::INTEGER)::TIMESTAMP
+        AND n.collected_at < b.followup_end::TIMESTAMP
+),
+pre AS (
+    SELECT session_seq, arg_max({'nlr': nlr, 'day': day}, collected_at) AS last_draw
+    FROM draws
+    WHERE day <= 0
+    GROUP BY session_seq
 ),
 windows AS (
     SELECT
-        session_seq,
-        (arg_min({'v': nlr}, abs(day - getvariable('nlr_1m_target_days')) * 2 + (day > getvariable('nlr_1m_target_days'))::INTEGER)
-            FILTER (WHERE day BETWEEN getvariable('nlr_1m_from_days') AND getvariable('nlr_1m_to_days'))).v AS nlr_1m,
-        (arg_min({'v': nlr}, abs(day - getvariable('nlr_3m_target_days')) * 2 + (day > getvariable('nlr_3m_target_days'))::INTEGER)
-            FILTER (WHERE day BETWEEN getvariable('nlr_3m_from_days') AND getvariable('nlr_3m_to_days'))).v AS nlr_3m,
-        (arg_min({'v': nlr}, abs(day - getvariable('nlr_6m_target_days')) * 2 + (day > getvariable('nlr_6m_target_days'))::INTEGER)
-            FILTER (WHERE day BETWEEN getvariable('nlr_6m_from_days') AND getvariable('nlr_6m_to_days'))).v AS nlr_6m,
-        regr_slope(nlr, day) FILTER (WHERE day <= getvariable('nlr_slope_max_days')) AS slope_per_day,
-        count(nlr) FILTER (WHERE day <= getvariable('nlr_slope_max_days')) AS n_slope_values
-    FROM followup
-    GROUP BY session_seq
+        d.session_seq,
+        (arg_min({'v': d.nlr}, abs(d.day - getvariable('nlr_1m_target_days')) * 2 + (d.day > getvariable('nlr_1m_target_days'))::INTEGER)
+            FILTER (WHERE d.day BETWEEN getvariable('nlr_1m_from_days') AND getvariable('nlr_1m_to_days'))).v AS nlr_1m,
+        (arg_min({'v': d.nlr}, abs(d.day - getvariable('nlr_3m_target_days')) * 2 + (d.day > getvariable('nlr_3m_target_days'))::INTEGER)
+            FILTER (WHERE d.day BETWEEN getvariable('nlr_3m_from_days') AND getvariable('nlr_3m_to_days'))).v AS nlr_3m,
+        (arg_min({'v': d.nlr}, abs(d.day - getvariable('nlr_6m_target_days')) * 2 + (d.day > getvariable('nlr_6m_target_days'))::INTEGER)
+            FILTER (WHERE d.day BETWEEN getvariable('nlr_6m_from_days') AND getvariable('nlr_6m_to_days'))).v AS nlr_6m,
+        regr_slope(d.nlr, d.day) FILTER (WHERE d.day BETWEEN coalesce(p.last_draw.day, 0) AND getvariable('nlr_slope_max_days')) AS slope_per_day,
+        count(d.nlr) FILTER (WHERE d.day BETWEEN coalesce(p.last_draw.day, 0) AND getvariable('nlr_slope_max_days')) AS n_slope_values
+    FROM draws AS d
+    LEFT JOIN pre AS p ON p.session_seq = d.session_seq
+    GROUP BY d.session_seq
+),
+sessions_pre AS (
+    SELECT s.*, p.last_draw.nlr AS nlr_pre
+    FROM session_context AS s
+    LEFT JOIN pre AS p ON p.session_seq = s.session_seq
 )
 SELECT
     p.session_seq,
@@ -75,7 +78,7 @@ SELECT
         WHEN w.n_slope_values >= getvariable('nlr_slope_min_values')
             THEN round(w.slope_per_day * getvariable('nlr_slope_per_days'), getvariable('value_round_decimals'))
     END AS nlr_slope_per_30d
-FROM pre AS p
+FROM sessions_pre AS p
 LEFT JOIN windows AS w ON w.session_seq = p.session_seq;
 SELECT
     patient_key::VARCHAR AS patient_key,
