@@ -211,7 +211,7 @@ def test_L3_unconvertible_unit_is_unknown_unit():
     results, quarantine = normalised([(test, "1", unit) for test, unit in UNCONVERTIBLE])
     assert results == []
     assert [q["reason_code"] for q in quarantine] == ["unknown_unit"] * len(UNCONVERTIBLE)
-    assert quarantine[0]["reason"] == "unit of a bilirubin result cannot be converted to mg/dL"
+    assert quarantine[0]["reason"] == "bilirubin: unit cannot be converted to mg/dL"
 
 
 RANGE_CASES = [
@@ -245,8 +245,8 @@ def test_L3_outside_physiological_range_is_out_of_range():
 def test_L3_reason_names_the_column_and_numbers_not_the_row():
     _, quarantine = normalised([("albumin", "71", "g/L"), ("bilirubin", "x", "mg/dL")])
     assert [q["reason"] for q in quarantine] == [
-        "value of a albumin result, 7.1 g/dL, is outside the physiological range 0.5-7 g/dL",
-        "value of a bilirubin result is neither a number nor a censored number such as <0.2",
+        "albumin: value 7.1 g/dL is outside the physiological range 0.5-7 g/dL",
+        "bilirubin: value is neither a number nor a censored number such as <0.2",
     ]
     assert all("k" * 64 not in q["reason"] and "2024" not in q["reason"] for q in quarantine)
 

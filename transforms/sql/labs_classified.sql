@@ -68,13 +68,12 @@ SELECT
     CASE
         WHEN known_analyte IS NULL THEN NULL
         WHEN number IS NULL THEN
-            'value of a ' || known_analyte || ' result is neither a number nor a censored number such as <0.2'
+            known_analyte || ': value is neither a number nor a censored number such as <0.2'
         WHEN NOT unit_convertible THEN
-            'unit of a ' || known_analyte || ' result cannot be converted to ' || canonical_unit
+            known_analyte || ': unit cannot be converted to ' || canonical_unit
         WHEN canonical_value NOT BETWEEN physiological_min AND physiological_max THEN
-            'value of a ' || known_analyte || ' result, ' || printf('%g', canonical_value) || ' '
-            || canonical_unit || ', is outside the physiological range '
-            || printf('%g', physiological_min) || '-' || printf('%g', physiological_max) || ' '
-            || canonical_unit
+            known_analyte || ': value ' || printf('%g', canonical_value) || ' ' || canonical_unit
+            || ' is outside the physiological range ' || printf('%g', physiological_min) || '-'
+            || printf('%g', physiological_max) || ' ' || canonical_unit
     END AS reason
 FROM converted
