@@ -70,6 +70,7 @@ CREATE TABLE lesion_measurements (
 CREATE TABLE lab_results (
     patient_key VARCHAR NOT NULL,
     collected_at TIMESTAMP NOT NULL,
+    collected_has_time BOOLEAN NOT NULL, -- false: a date without a time ("on the day", L4)
     analyte VARCHAR NOT NULL,
     value DOUBLE,
     unit VARCHAR,
