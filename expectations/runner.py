@@ -44,6 +44,7 @@ DDL_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "ddl"
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 # Suffix of the per-patient "rows checked" count that accompanies each failing-rows count.
 CHECKED = "__checked"
+DOCS_SITE = "nelmtrack"
 
 # Input contract columns per dataset (patient_id arrives as patient_key).
 INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -196,7 +197,6 @@ def build_reference(config: Config, params: Mapping[str, Any]) -> Reference:
         "grade_g2_min_ki67_pct": ingest["derived_grade_g2_min_ki67_pct"],
         "grade_g3_above_ki67_pct": ingest["derived_grade_g3_above_ki67_pct"],
         "baseline_lookback_days": config.value("response.baseline_lookback_days"),
-        "lab_lookback_days": labs["lab_lookback_days"],
         "same_instant_agreement_rel": labs["same_instant_agreement_rel"],
         "nlr_elevated_above": labs["nlr_elevated_above"],
         **{f"{a}_min": spec["physiological_min"] for a, spec in analytes.items()},
@@ -369,15 +369,28 @@ def _expectation(check: Check, checked: int, allowed: int, ref: Reference, gxe: 
 
 
 def _gx_context(docs_dir: Path | None) -> Any:
-    import great_expectations as gx
+    """An in-memory context without GX's default temporary docs site; ours when asked.
 
-    context = gx.get_context(mode="ephemeral")
+    (The default ephemeral context would also build every report into a new
+    folder under /tmp.)
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+    )
+
+    config = DataContextConfig(
+        analytics_enabled=False,
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
     context.variables.progress_bars = {"globally": False}
     if docs_dir is not None:
         site_dir = docs_dir / "data_docs"
         shutil.rmtree(site_dir, ignore_errors=True)
         context.add_data_docs_site(
-            "nelmtrack",
+            DOCS_SITE,
             {
                 "class_name": "SiteBuilder",
                 "store_backend": {
@@ -444,7 +457,7 @@ def _validate(
                 }
             )
     if docs_dir is not None:
-        context.build_data_docs()
+        context.build_data_docs(site_names=[DOCS_SITE])
     return rows
 
 

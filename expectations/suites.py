@@ -207,15 +207,24 @@ def duplicate_row() -> Check:
     )
 
 
-def duplicate_key(
-    key: str, severity: str = "error", reason_code: str | None = "duplicate_key"
-) -> Check:
+def duplicate_key(key: str) -> Check:
+    """Raw rows: a later row with the key of an earlier one (the ingestion keeps the first)."""
     return never(
         "is_duplicate_key",
         "conformance.relational",
-        severity,
+        "error",
         f"no earlier row has the same key ({key})",
-        reason_code=reason_code,
+        reason_code="duplicate_key",
+    )
+
+
+def unique_key(key: str) -> Check:
+    """Public tables: every row of a key held by several rows fails (a broken run)."""
+    return never(
+        "is_duplicate_key",
+        "conformance.relational",
+        "fatal",
+        f"no other row has the same key ({key})",
     )
 
 
@@ -526,7 +535,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "patients",
         (
-            duplicate_key("patient_key", "fatal", None),
+            unique_key("patient_key"),
             vocab("sex", "sex", "fatal"),
             vocab("primary_site", "primary_site", "fatal"),
             vocab("who_grade", "who_grade", "fatal"),
@@ -584,7 +593,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "sessions",
         (
-            duplicate_key("patient_key, session_id", "fatal", None),
+            unique_key("patient_key, session_id"),
             vocab("modality", "treatment_modality", "fatal"),
             flag(
                 "treated_segments_are_couinaud",
@@ -632,23 +641,13 @@ WAREHOUSE_SUITES = (
                 "the session is not after the patient's death",
                 requires=("patients",),
             ),
-            Check(
-                "share_with_pre_session_labs",
-                "has_pre_session_labs",
-                "share",
-                "completeness",
-                "warning",
-                "sessions with a recognised lab result in the lab_lookback_days before (N2)",
-                threshold="min_sessions_with_pre_labs_pct",
-                requires=("lab_results",),
-            ),
         ),
     ),
     Suite(
         "warehouse",
         "imaging_studies",
         (
-            duplicate_key("patient_key, study_date", "fatal", None),
+            unique_key("patient_key, study_date"),
             vocab("modality", "imaging_modality", "fatal"),
             in_range(
                 "liver_tumor_burden_pct",
@@ -692,7 +691,7 @@ WAREHOUSE_SUITES = (
                 "is_duplicate_lineage",
                 "conformance.relational",
                 "fatal",
-                "no two rows come from the same source file and row",
+                "no source file row is loaded twice",
             ),
             vocab("role", "role", "fatal"),
             vocab("organ", "organ", "fatal"),
@@ -791,10 +790,10 @@ WAREHOUSE_SUITES = (
         "lab_results",
         (
             never(
-                "is_duplicate_lineage",
+                "is_repeated_source_row",
                 "conformance.relational",
                 "fatal",
-                "no two rows come from the same source file and row",
+                "no source row is loaded twice as the same result (same analyte and instant)",
             ),
             known("patient_known", "patient", "patients", "fatal", ("patients",)),
             flag(
@@ -823,7 +822,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "timepoint_responses",
         (
-            duplicate_key("patient_key, criteria, study_date", "fatal", None),
+            unique_key("patient_key, criteria, study_date"),
             *_RESPONSE_VOCABS,
             known("patient_known", "patient", "patients", "fatal", ("patients",)),
             known(
@@ -870,7 +869,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "session_responses",
         (
-            duplicate_key("patient_key, criteria, session_id, scope, study_date", "fatal", None),
+            unique_key("patient_key, criteria, session_id, scope, study_date"),
             *_RESPONSE_VOCABS,
             vocab("scope", "session_scope", "fatal"),
             vocab("modality", "treatment_modality", "fatal"),
@@ -917,7 +916,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "best_responses",
         (
-            duplicate_key("patient_key, criteria, scope", "fatal", None),
+            unique_key("patient_key, criteria, scope"),
             vocab("criteria", "criteria", "fatal"),
             vocab("bor", "overall_response", "fatal"),
             vocab("bor_confirmed", "overall_response", "fatal"),
@@ -991,7 +990,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "nlr",
         (
-            duplicate_key("patient_key, collected_at", "fatal", None),
+            unique_key("patient_key, collected_at"),
             known("patient_known", "patient", "patients", "fatal", ("patients",)),
             in_range(
                 "neutrophils",
@@ -1023,7 +1022,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "session_labs",
         (
-            duplicate_key("patient_key, session_id", "fatal", None),
+            unique_key("patient_key, session_id"),
             known("session_known", "(patient, session)", "sessions", "fatal", ("sessions",)),
             flag(
                 "session_number_and_date_match_sessions",
@@ -1060,7 +1059,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "session_flags",
         (
-            duplicate_key("patient_key, session_id", "fatal", None),
+            unique_key("patient_key, session_id"),
             known("session_known", "(patient, session)", "sessions", "fatal", ("sessions",)),
             flag(
                 "session_columns_match_sessions",
@@ -1125,6 +1124,15 @@ WAREHOUSE_SUITES = (
                 "completeness",
                 "error",
                 "a modality hint comes with its reason (H1-H3)",
+            ),
+            Check(
+                "share_with_pre_session_labs",
+                "has_pre_session_labs",
+                "share",
+                "completeness",
+                "warning",
+                "sessions with a lab value in the look-back before them (N2, P1-P9, G1-G5)",
+                threshold="min_sessions_with_pre_labs_pct",
             ),
         ),
     ),

@@ -93,9 +93,9 @@ def test_counts_are_rows_checked_not_rows_of_the_table(clean) -> None:
     # follow-up studies of patients with baseline targets: P1 x2, P2 x1, P3 x1
     measured = rows["warehouse.imaging_studies", "share_with_all_targets_measured"]
     assert (measured["unexpected_count"], measured["element_count"]) == (0, 4)
-    # every session has a recognised lab result within 30 days before it
-    labs = rows["warehouse.sessions", "share_with_pre_session_labs"]
-    assert (labs["unexpected_count"], labs["element_count"]) == (0, 4)
+    # both flagged sessions had labs before them (P2's only as a creatinine criterion)
+    labs = rows["warehouse.session_flags", "share_with_pre_session_labs"]
+    assert (labs["unexpected_count"], labs["element_count"]) == (0, 2)
 
 
 def test_no_input_check_is_fatal() -> None:
@@ -263,7 +263,8 @@ def test_broken_public_tables_report_fatal_failures(broken) -> None:
     assert "warehouse.timepoint_responses.is_duplicate_key (conformance.relational, fatal): " in (
         " ".join(broken.fatal_failures)
     )
-    assert "1 of 8 rows fail" in " ".join(broken.fatal_failures)
+    # both rows of the duplicated key fail
+    assert "2 of 8 rows fail" in " ".join(broken.fatal_failures)
 
 
 def test_fatal_failure_messages_name_no_patient(broken) -> None:
@@ -307,8 +308,7 @@ def test_absent_tables_skip_their_suites_and_the_checks_needing_them() -> None:
     assert "warehouse.timepoint_responses" in outcome.skipped_suites
     assert "inputs.labs" in outcome.skipped_suites
     names = {r["expectation"] for r in outcome.results.to_pylist()}
-    # needs lab_results / lesion_measurements, both absent
-    assert "share_with_pre_session_labs" not in names
+    # needs lesion_measurements and imaging_studies, both absent
     assert "baseline_targets_within_total_limit" not in names
     assert "patient_known" in names
     assert outcome.fatal_failures == []

@@ -5,13 +5,13 @@
 -- baseline conformance, completeness of follow-up measurements).
 CREATE OR REPLACE TEMP TABLE in_course_baseline AS
 WITH first_session AS (
-    SELECT txt(patient_key) AS patient_key, min(as_date(session_date)) AS first_session
+    SELECT key_of(patient_key) AS patient_key, min(as_date(session_date)) AS first_session
     FROM in_sessions
     WHERE given(patient_key)
     GROUP BY ALL
 ),
 studies AS (
-    SELECT DISTINCT txt(patient_key) AS patient_key, as_date(study_date) AS study_date
+    SELECT DISTINCT key_of(patient_key) AS patient_key, as_date(study_date) AS study_date
     FROM in_imaging
     WHERE given(patient_key) AND as_date(study_date) IS NOT NULL
 )
@@ -45,7 +45,7 @@ WHERE l.role = 'target';
 -- One row per patient key, for joins that must not multiply the rows of a
 -- frame even when a key is duplicated (that is reported by its own check).
 CREATE OR REPLACE TEMP TABLE in_patients_once AS
-SELECT txt(patient_key) AS patient_key, min(as_number(birth_year)) AS birth_year,
+SELECT key_of(patient_key) AS patient_key, min(as_number(birth_year)) AS birth_year,
     min(as_date(death_date)) AS death_date
 FROM in_patients WHERE given(patient_key) GROUP BY ALL;
 

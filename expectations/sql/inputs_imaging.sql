@@ -1,28 +1,46 @@
--- Frame of suite inputs.imaging: one row per raw imaging row.
-CREATE OR REPLACE TEMP VIEW dq_frame AS
-WITH parsed AS (
+-- Frame of suite inputs.imaging: one row per raw imaging row. Duplicates as in
+-- inputs_patients.sql; the key is the patient and the study date.
+CREATE OR REPLACE TEMP TABLE dq_in_imaging_copies AS
+WITH keyed AS (
+    SELECT *, coalesce(as_date(study_date)::VARCHAR, txt(study_date)) AS study_key
+    FROM in_imaging
+),
+hashed AS (
+    SELECT *, hash(key_of(patient_key), study_key) AS key_hash FROM keyed
+)
+SELECT source_file, source_row, copy_number > 1 AS is_copy, key_number > 1 AS is_later_of_key
+FROM (
     SELECT
-        *,
-        as_date(study_date) AS study_d,
+        source_file, source_row,
         row_number() OVER (
-            PARTITION BY txt(patient_key), txt(study_date), txt(modality), txt(extrahepatic_disease),
-                txt(ascites), txt(liver_tumor_burden_pct), txt(portal_vein_occlusion)
+            PARTITION BY patient_key, study_date, modality, extrahepatic_disease, ascites,
+                liver_tumor_burden_pct, portal_vein_occlusion
             ORDER BY source_file, source_row
         ) AS copy_number,
         row_number() OVER (
-            PARTITION BY txt(patient_key), coalesce(as_date(study_date)::VARCHAR, txt(study_date))
-            ORDER BY source_file, source_row
+            PARTITION BY key_of(patient_key), study_key ORDER BY source_file, source_row
         ) AS key_number
-    FROM in_imaging
+    FROM hashed
+    WHERE key_hash IN (SELECT key_hash FROM hashed GROUP BY key_hash HAVING count(*) > 1)
+);
+
+CREATE OR REPLACE TEMP VIEW dq_frame AS
+WITH parsed AS (
+    SELECT
+        s.*,
+        coalesce(c.is_copy, FALSE) AS is_copy,
+        coalesce(c.is_later_of_key, FALSE) AS is_later_of_key,
+        as_date(s.study_date) AS study_d
+    FROM in_imaging AS s
+    LEFT JOIN dq_in_imaging_copies AS c ON c.source_file = s.source_file AND c.source_row = s.source_row
 )
 SELECT
-    txt(s.patient_key) AS patient_key,
+    key_of(s.patient_key) AS patient_key,
     given(s.patient_key) AS patient_key_given,
     given(s.study_date) AS study_date_given,
     given(s.modality) AS modality_given,
-    s.copy_number > 1 AS is_duplicate_row,
-    CASE WHEN given(s.patient_key) AND s.copy_number = 1 THEN s.key_number > 1 END
-        AS is_duplicate_key,
+    s.is_copy AS is_duplicate_row,
+    CASE WHEN given(s.patient_key) AND NOT s.is_copy THEN s.is_later_of_key END AS is_duplicate_key,
     readable(s.study_date, s.study_d) AS study_date_readable,
     upper(txt(s.modality)) AS modality,
     spelling(s.extrahepatic_disease) AS extrahepatic_disease,
@@ -36,4 +54,4 @@ SELECT
     year(s.study_d) >= p.birth_year AS study_not_before_birth,
     s.study_d <= p.death_date AS study_not_after_death
 FROM parsed AS s
-LEFT JOIN in_patients_once AS p ON p.patient_key = txt(s.patient_key);
+LEFT JOIN in_patients_once AS p ON p.patient_key = key_of(s.patient_key);

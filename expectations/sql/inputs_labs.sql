@@ -1,56 +1,69 @@
 -- Frame of suite inputs.labs: one row per raw labs row. Test names, unit
--- spellings, conversions and physiological ranges come from [labs] (L1-L3).
+-- spellings, conversions and physiological ranges come from [labs] (L1-L3);
+-- the few distinct spellings are looked up once each, not once per row.
+CREATE OR REPLACE TEMP TABLE dq_in_lab_tests AS
+SELECT t.test, a.analyte, a.physiological_min, a.physiological_max
+FROM (SELECT DISTINCT test FROM in_labs WHERE test IS NOT NULL) AS t
+LEFT JOIN ref_test_aliases AS ta ON ta.alias = lower(regexp_replace(trim(t.test), '\s+', ' ', 'g'))
+LEFT JOIN ref_analytes AS a ON a.analyte = ta.analyte;
+
+CREATE OR REPLACE TEMP TABLE dq_in_lab_units AS
+SELECT u.unit, ua.unit_family
+FROM (SELECT DISTINCT unit FROM in_labs WHERE unit IS NOT NULL) AS u
+LEFT JOIN ref_unit_aliases AS ua ON ua.spelling =
+    replace(replace(replace(lower(regexp_replace(u.unit, '\s+', '', 'g')), 'µ', 'u'), 'μ', 'u'), '×', 'x');
+
+-- Identical rows, among the rows sharing a hash (as in inputs_patients.sql).
+CREATE OR REPLACE TEMP TABLE dq_in_lab_copies AS
+WITH hashed AS (
+    SELECT *, hash(patient_key, collected_at, test, value, unit) AS row_hash FROM in_labs
+)
+SELECT source_file, source_row
+FROM (
+    SELECT
+        source_file, source_row,
+        row_number() OVER (
+            PARTITION BY patient_key, collected_at, test, value, unit ORDER BY source_file, source_row
+        ) AS copy_number
+    FROM hashed
+    WHERE row_hash IN (SELECT row_hash FROM hashed GROUP BY row_hash HAVING count(*) > 1)
+)
+WHERE copy_number > 1;
+
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH parsed AS (
     SELECT
         *,
         as_timestamp(collected_at) AS collected_ts,
-        lower(regexp_replace(trim(test), '\s+', ' ', 'g')) AS test_key,
-        replace(replace(replace(lower(regexp_replace(unit, '\s+', '', 'g')), 'µ', 'u'), 'μ', 'u'), '×', 'x')
-            AS unit_key,
         coalesce(
             as_number(value),
             try_cast(regexp_extract(
                 trim(value),
                 '^(<=|>=|≤|≥|<|>)\s*([+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)$', 2
             ) AS DOUBLE)
-        ) AS number,
-        row_number() OVER (
-            PARTITION BY txt(patient_key), txt(collected_at), txt(test), txt(value), txt(unit)
-            ORDER BY source_file, source_row
-        ) AS copy_number
+        ) AS number
     FROM in_labs
-),
-classified AS (
-    SELECT
-        p.*,
-        ta.analyte,
-        a.physiological_min,
-        a.physiological_max,
-        uc.multiply,
-        uc.divide
-    FROM parsed AS p
-    LEFT JOIN ref_test_aliases AS ta ON ta.alias = p.test_key
-    LEFT JOIN ref_analytes AS a ON a.analyte = ta.analyte
-    LEFT JOIN ref_unit_aliases AS ua ON ua.spelling = p.unit_key
-    LEFT JOIN ref_unit_conversions AS uc ON uc.analyte = ta.analyte AND uc.unit_family = ua.unit_family
 )
 SELECT
-    txt(c.patient_key) AS patient_key,
+    key_of(c.patient_key) AS patient_key,
     given(c.patient_key) AS patient_key_given,
     given(c.collected_at) AS collected_at_given,
     given(c.test) AS test_given,
     given(c.value) AS value_given,
     given(c.unit) AS unit_given,
-    c.copy_number > 1 AS is_duplicate_row,
+    k.source_row IS NOT NULL AS is_duplicate_row,
     readable(c.collected_at, c.collected_ts) AS collected_at_readable,
-    CASE WHEN given(c.test) THEN c.analyte IS NOT NULL END AS test_recognised,
-    CASE WHEN c.analyte IS NOT NULL AND given(c.value) THEN c.number IS NOT NULL END AS value_readable,
-    CASE WHEN c.analyte IS NOT NULL AND given(c.unit) THEN c.multiply IS NOT NULL END AS unit_convertible,
-    CASE WHEN c.number IS NOT NULL AND c.multiply IS NOT NULL THEN
-        c.number * c.multiply / c.divide BETWEEN c.physiological_min AND c.physiological_max
+    CASE WHEN given(c.test) THEN t.analyte IS NOT NULL END AS test_recognised,
+    CASE WHEN t.analyte IS NOT NULL AND given(c.value) THEN c.number IS NOT NULL END AS value_readable,
+    CASE WHEN t.analyte IS NOT NULL AND given(c.unit) THEN uc.multiply IS NOT NULL END AS unit_convertible,
+    CASE WHEN c.number IS NOT NULL AND uc.multiply IS NOT NULL THEN
+        c.number * uc.multiply / uc.divide BETWEEN t.physiological_min AND t.physiological_max
     END AS value_in_physiological_range,
     not_future(c.collected_ts) AS collected_at_not_in_future,
     CASE WHEN given(c.patient_key) THEN p.patient_key IS NOT NULL END AS patient_known
-FROM classified AS c
-LEFT JOIN in_patients_once AS p ON p.patient_key = txt(c.patient_key);
+FROM parsed AS c
+LEFT JOIN dq_in_lab_tests AS t ON t.test = c.test
+LEFT JOIN dq_in_lab_units AS u ON u.unit = c.unit
+LEFT JOIN ref_unit_conversions AS uc ON uc.analyte = t.analyte AND uc.unit_family = u.unit_family
+LEFT JOIN in_patients_once AS p ON p.patient_key = key_of(c.patient_key)
+LEFT JOIN dq_in_lab_copies AS k ON k.source_file = c.source_file AND k.source_row = c.source_row;

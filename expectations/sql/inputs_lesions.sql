@@ -1,28 +1,55 @@
--- Frame of suite inputs.lesions: one row per raw lesions row.
-CREATE OR REPLACE TEMP TABLE dq_in_lesions AS
+-- Frame of suite inputs.lesions: one row per raw lesions row. Identical rows
+-- are found among the rows sharing a hash, as in inputs_patients.sql.
+CREATE OR REPLACE TEMP TABLE dq_in_lesions_copies AS
+WITH hashed AS (
+    SELECT
+        *,
+        hash(patient_key, study_date, lesion_id, role, organ, liver_segment, status,
+            longest_diameter_mm, short_axis_mm, viable_diameter_mm, attenuation_hu) AS row_hash
+    FROM in_lesions
+)
+SELECT source_file, source_row
+FROM (
+    SELECT
+        source_file, source_row,
+        row_number() OVER (
+            PARTITION BY patient_key, study_date, lesion_id, role, organ, liver_segment, status,
+                longest_diameter_mm, short_axis_mm, viable_diameter_mm, attenuation_hu
+            ORDER BY source_file, source_row
+        ) AS copy_number
+    FROM hashed
+    WHERE row_hash IN (SELECT row_hash FROM hashed GROUP BY row_hash HAVING count(*) > 1)
+)
+WHERE copy_number > 1;
+
+-- Role, organ and status codes, worked out once per distinct spelling.
+CREATE OR REPLACE TEMP TABLE dq_in_lesion_codes AS
+SELECT spelling, code(spelling) AS code
+FROM (
+    SELECT role AS spelling FROM in_lesions
+    UNION SELECT organ FROM in_lesions
+    UNION SELECT status FROM in_lesions
+)
+WHERE spelling IS NOT NULL;
+
+CREATE OR REPLACE TEMP VIEW dq_in_lesions AS
 SELECT
-    *,
-    txt(patient_key) AS pkey,
-    txt(lesion_id) AS lid,
-    as_date(study_date) AS study_d,
-    code(role) AS role_code,
-    code(organ) AS organ_code,
-    code(status) AS status_code,
-    code(organ) = 'lymph_node' AS nodal,
-    as_number(longest_diameter_mm) AS longest_n,
-    as_number(short_axis_mm) AS short_axis_n,
-    as_number(viable_diameter_mm) AS viable_n,
-    as_number(liver_segment) AS segment_n,
-    row_number() OVER (
-        PARTITION BY txt(patient_key), txt(study_date), txt(lesion_id), txt(role), txt(organ),
-            txt(liver_segment), txt(status), txt(longest_diameter_mm), txt(short_axis_mm),
-            txt(viable_diameter_mm), txt(attenuation_hu)
-        ORDER BY source_file, source_row
-    ) AS copy_number
-FROM in_lesions;
+    l.*,
+    key_of(l.patient_key) AS pkey,
+    txt(l.lesion_id) AS lid,
+    as_date(l.study_date) AS study_d,
+    r.code AS role_code,
+    o.code AS organ_code,
+    s.code AS status_code,
+    o.code = 'lymph_node' AS nodal
+FROM in_lesions AS l
+LEFT JOIN dq_in_lesion_codes AS r ON r.spelling = l.role
+LEFT JOIN dq_in_lesion_codes AS o ON o.spelling = l.organ
+LEFT JOIN dq_in_lesion_codes AS s ON s.spelling = l.status;
+
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH studies AS (
-    SELECT DISTINCT txt(patient_key) AS pkey, as_date(study_date) AS study_d
+    SELECT DISTINCT key_of(patient_key) AS pkey, as_date(study_date) AS study_d
     FROM in_imaging WHERE given(patient_key) AND as_date(study_date) IS NOT NULL
 ),
 -- R1: lesions with role target (non_target) at the course baseline study.
@@ -30,6 +57,18 @@ baseline_roles AS (
     SELECT DISTINCT l.pkey, l.lid, l.role_code
     FROM dq_in_lesions AS l
     JOIN in_course_baseline AS b ON b.patient_key = l.pkey AND l.study_d = b.baseline_date
+    WHERE l.role_code IN ('target', 'non_target')
+),
+parsed AS (
+    SELECT
+        l.*,
+        as_number(l.longest_diameter_mm) AS longest_n,
+        as_number(l.short_axis_mm) AS short_axis_n,
+        as_number(l.viable_diameter_mm) AS viable_n,
+        as_number(l.liver_segment) AS segment_n,
+        c.source_row IS NOT NULL AS is_copy
+    FROM dq_in_lesions AS l
+    LEFT JOIN dq_in_lesions_copies AS c ON c.source_file = l.source_file AND c.source_row = l.source_row
 )
 SELECT
     l.pkey AS patient_key,
@@ -43,7 +82,7 @@ SELECT
         (CASE WHEN l.nodal THEN given(l.short_axis_mm) ELSE given(l.longest_diameter_mm) END)
     END AS measured_target_has_diameter,
     CASE WHEN l.organ_code = 'liver' THEN given(l.liver_segment) END AS liver_lesion_has_segment,
-    l.copy_number > 1 AS is_duplicate_row,
+    l.is_copy AS is_duplicate_row,
     readable(l.study_date, l.study_d) AS study_date_readable,
     l.role_code AS role,
     l.organ_code AS organ,
@@ -63,13 +102,11 @@ SELECT
     CASE WHEN l.segment_n IS NOT NULL THEN l.segment_n BETWEEN 1 AND 8 AND l.segment_n = floor(l.segment_n) END
         AS liver_segment_is_couinaud,
     CASE WHEN l.pkey IS NOT NULL AND l.study_d IS NOT NULL THEN s.pkey IS NULL END AS is_orphan_study,
-    CASE WHEN l.role_code = 'target' AND l.study_d > b.baseline_date THEN
-        bt.lid IS NULL
-    END AS is_target_after_baseline,
-    CASE WHEN l.role_code = 'non_target' AND l.study_d > b.baseline_date THEN
-        bn.lid IS NULL
-    END AS is_non_target_after_baseline
-FROM dq_in_lesions AS l
+    CASE WHEN l.role_code = 'target' AND l.study_d > b.baseline_date THEN bt.lid IS NULL END
+        AS is_target_after_baseline,
+    CASE WHEN l.role_code = 'non_target' AND l.study_d > b.baseline_date THEN bn.lid IS NULL END
+        AS is_non_target_after_baseline
+FROM parsed AS l
 LEFT JOIN studies AS s ON s.pkey = l.pkey AND s.study_d = l.study_d
 LEFT JOIN in_course_baseline AS b ON b.patient_key = l.pkey
 LEFT JOIN baseline_roles AS bt ON bt.pkey = l.pkey AND bt.lid = l.lid AND bt.role_code = 'target'

@@ -1,30 +1,46 @@
--- Frame of suite inputs.sessions: one row per raw sessions row.
-CREATE OR REPLACE TEMP VIEW dq_frame AS
-WITH parsed AS (
+-- Frame of suite inputs.sessions: one row per raw sessions row. Duplicates as
+-- in inputs_patients.sql; the key is the patient and session_id, or the
+-- session date when session_id is absent.
+CREATE OR REPLACE TEMP TABLE dq_in_sessions_copies AS
+WITH keyed AS (
+    SELECT *, hash(key_of(patient_key), coalesce(txt(session_id), txt(session_date))) AS key_hash
+    FROM in_sessions
+)
+SELECT source_file, source_row, copy_number > 1 AS is_copy, key_number > 1 AS is_later_of_key
+FROM (
     SELECT
-        *,
-        as_date(session_date) AS session_d,
+        source_file, source_row,
         row_number() OVER (
-            PARTITION BY txt(patient_key), txt(session_date), txt(modality), txt(treated_territory),
-                txt(session_id), txt(agent), txt(microsphere), txt(activity_gbq),
-                txt(prior_systemic_lines), txt(lvef_pct)
+            PARTITION BY patient_key, session_date, modality, treated_territory, session_id, agent,
+                microsphere, activity_gbq, prior_systemic_lines, lvef_pct
             ORDER BY source_file, source_row
         ) AS copy_number,
         row_number() OVER (
-            PARTITION BY txt(patient_key), coalesce(txt(session_id), txt(session_date))
+            PARTITION BY key_of(patient_key), coalesce(txt(session_id), txt(session_date))
             ORDER BY source_file, source_row
         ) AS key_number
-    FROM in_sessions
+    FROM keyed
+    WHERE key_hash IN (SELECT key_hash FROM keyed GROUP BY key_hash HAVING count(*) > 1)
+);
+
+CREATE OR REPLACE TEMP VIEW dq_frame AS
+WITH parsed AS (
+    SELECT
+        s.*,
+        coalesce(c.is_copy, FALSE) AS is_copy,
+        coalesce(c.is_later_of_key, FALSE) AS is_later_of_key,
+        as_date(s.session_date) AS session_d
+    FROM in_sessions AS s
+    LEFT JOIN dq_in_sessions_copies AS c ON c.source_file = s.source_file AND c.source_row = s.source_row
 )
 SELECT
-    txt(s.patient_key) AS patient_key,
+    key_of(s.patient_key) AS patient_key,
     given(s.patient_key) AS patient_key_given,
     given(s.session_date) AS session_date_given,
     given(s.modality) AS modality_given,
     given(s.treated_territory) AS treated_territory_given,
-    s.copy_number > 1 AS is_duplicate_row,
-    CASE WHEN given(s.patient_key) AND s.copy_number = 1 THEN s.key_number > 1 END
-        AS is_duplicate_key,
+    s.is_copy AS is_duplicate_row,
+    CASE WHEN given(s.patient_key) AND NOT s.is_copy THEN s.is_later_of_key END AS is_duplicate_key,
     readable(s.session_date, s.session_d) AS session_date_readable,
     folded(s.modality) AS modality,
     CASE WHEN given(s.treated_territory) THEN
@@ -44,4 +60,4 @@ SELECT
     year(s.session_d) >= p.birth_year AS session_not_before_birth,
     s.session_d <= p.death_date AS session_not_after_death
 FROM parsed AS s
-LEFT JOIN in_patients_once AS p ON p.patient_key = txt(s.patient_key);
+LEFT JOIN in_patients_once AS p ON p.patient_key = key_of(s.patient_key);

@@ -5,15 +5,20 @@
 -- A readability flag is NULL when the text is empty: emptiness is a separate
 -- completeness check, and GX skips NULLs in the frames.
 CREATE OR REPLACE TEMP MACRO txt(x) AS nullif(trim(x), '');
-CREATE OR REPLACE TEMP MACRO given(x) AS txt(x) IS NOT NULL;
+-- Cheap for long values (patient keys, timestamps): trim only a value that starts
+-- with a space (a CASE, because DuckDB may reorder the terms of an OR).
+CREATE OR REPLACE TEMP MACRO given(x) AS
+    CASE WHEN x IS NULL OR x = '' THEN FALSE WHEN starts_with(x, ' ') THEN trim(x) <> '' ELSE TRUE END;
+-- ISO dates and date-times (the prefix YYYY-MM-DD), converted by DuckDB's
+-- cast, which ignores surrounding spaces: try_strptime with a list of formats
+-- costs ~10 s per million rows, this ~0.1 s.
+CREATE OR REPLACE TEMP MACRO iso_like(x) AS x LIKE '____-__-__%' OR starts_with(x, ' ');
 CREATE OR REPLACE TEMP MACRO as_date(x) AS
-    try_strptime(txt(x), ['%Y-%m-%d', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%S'])::DATE;
+    CASE WHEN iso_like(x) THEN try_cast(x AS TIMESTAMP)::DATE END;
 CREATE OR REPLACE TEMP MACRO as_timestamp(x) AS
-    try_strptime(txt(x), ['%Y-%m-%d', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%dT%H:%M', '%Y-%m-%d %H:%M:%S',
-                          '%Y-%m-%d %H:%M', '%Y-%m-%dT%H:%M:%S.%f', '%Y-%m-%d %H:%M:%S.%f',
-                          '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S.%fZ']);
+    CASE WHEN iso_like(x) THEN try_cast(x AS TIMESTAMP) END;
 CREATE OR REPLACE TEMP MACRO as_number(x) AS
-    CASE WHEN isfinite(try_cast(txt(x) AS DOUBLE)) THEN try_cast(txt(x) AS DOUBLE) END;
+    CASE WHEN isfinite(try_cast(x AS DOUBLE)) THEN try_cast(x AS DOUBLE) END;
 CREATE OR REPLACE TEMP MACRO readable(x, parsed) AS CASE WHEN given(x) THEN parsed IS NOT NULL END;
 CREATE OR REPLACE TEMP MACRO code(x) AS
     trim(regexp_replace(lower(txt(x)), '[\s_\-]+', '_', 'g'), '_');
@@ -26,3 +31,5 @@ CREATE OR REPLACE TEMP MACRO not_future(d) AS CASE WHEN d IS NOT NULL THEN d::DA
 CREATE OR REPLACE TEMP MACRO has_size(status, is_nodal, longest, short_axis) AS
     status IN ('too_small', 'absent', 'coalesced')
     OR (status = 'measured' AND (CASE WHEN is_nodal THEN short_axis ELSE longest END) IS NOT NULL);
+-- A raw patient key (already pseudonymised by sources/, so never padded): NULL when missing.
+CREATE OR REPLACE TEMP MACRO key_of(x) AS CASE WHEN given(x) THEN x END;

@@ -2,6 +2,19 @@
 -- Consistency with the assessments: the best response must have been seen at
 -- some follow-up of its scope (or be NE), and a progression date must be the
 -- date of an assessment of that scope.
+-- Keys held by more than one row, found among the rows sharing a hash of the
+-- key (a GROUP BY or window over every row's key costs far more at scale).
+CREATE OR REPLACE TEMP TABLE dq_wh_best_responses_dup_keys AS
+WITH hashed AS (
+    SELECT patient_key, criteria, scope, hash(patient_key, criteria, scope) AS key_hash
+    FROM best_responses
+)
+SELECT patient_key, criteria, scope
+FROM hashed
+WHERE key_hash IN (SELECT key_hash FROM hashed GROUP BY key_hash HAVING count(*) > 1)
+GROUP BY ALL
+HAVING count(*) > 1;
+
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH assessments AS (
     SELECT patient_key, criteria, getvariable('course_scope') AS scope, study_date, overall_response
@@ -12,35 +25,31 @@ WITH assessments AS (
     FROM session_responses
     WHERE scope = 'overall' AND (baseline_date IS NULL OR study_date > baseline_date)
 ),
-seen AS (
-    SELECT DISTINCT patient_key, criteria, scope, overall_response FROM assessments
-),
-assessed_dates AS (
-    SELECT DISTINCT patient_key, criteria, scope, study_date FROM assessments
-),
-scopes_present AS (
-    SELECT DISTINCT patient_key, criteria, scope FROM assessments
+-- Per best-response row: whether its bor was seen, and its progression date assessed.
+matched AS (
+    SELECT b.patient_key, b.criteria, b.scope,
+        bool_or(a.overall_response = b.bor) AS bor_seen,
+        bool_or(a.study_date = b.progression_date) AS progression_assessed
+    FROM best_responses AS b
+    JOIN assessments AS a
+        ON a.patient_key = b.patient_key AND a.criteria = b.criteria AND a.scope = b.scope
+    GROUP BY ALL
 ),
 ranking AS (
     SELECT unnest(getvariable('response_ranking')) AS response,
         generate_subscripts(getvariable('response_ranking'), 1) AS rank
-),
-rows AS (
-    SELECT *, row_number() OVER (PARTITION BY patient_key, criteria, scope) AS key_number
-    FROM best_responses
 )
 SELECT
     b.patient_key AS patient_key,
-    b.key_number > 1 AS is_duplicate_key,
+    d.patient_key IS NOT NULL AS is_duplicate_key,
     b.criteria,
     b.bor,
     b.bor_confirmed,
     p.patient_key IS NOT NULL AS patient_known,
     b.scope = getvariable('course_scope') OR ss.session_id IS NOT NULL AS scope_known,
-    CASE WHEN sp.scope IS NOT NULL AND b.bor IS NOT NULL THEN
-        b.bor = 'NE' OR sn.overall_response IS NOT NULL
-    END AS bor_seen_in_assessments,
-    CASE WHEN sp.scope IS NOT NULL AND b.progression_date IS NOT NULL THEN ad.study_date IS NOT NULL END
+    CASE WHEN m.scope IS NOT NULL AND b.bor IS NOT NULL THEN b.bor = 'NE' OR m.bor_seen END
+        AS bor_seen_in_assessments,
+    CASE WHEN m.scope IS NOT NULL AND b.progression_date IS NOT NULL THEN m.progression_assessed END
         AS progression_date_is_an_assessment,
     rc.rank >= rb.rank AS bor_confirmed_not_better_than_bor,
     CASE WHEN b.bor = 'PD' THEN b.progression_date IS NOT NULL END AS pd_has_progression_date,
@@ -49,16 +58,11 @@ SELECT
     b.pfs_days >= 0 AS pfs_days_not_negative,
     b.ttp_days >= 0 AS ttp_days_not_negative,
     b.dor_days >= 0 AS dor_days_not_negative
-FROM rows AS b
+FROM best_responses AS b
+LEFT JOIN dq_wh_best_responses_dup_keys AS d
+    ON d.patient_key = b.patient_key AND d.criteria = b.criteria AND d.scope = b.scope
 LEFT JOIN wh_patients_once AS p ON p.patient_key = b.patient_key
 LEFT JOIN wh_sessions_once AS ss ON ss.patient_key = b.patient_key AND ss.session_id = b.scope
-LEFT JOIN scopes_present AS sp
-    ON sp.patient_key = b.patient_key AND sp.criteria = b.criteria AND sp.scope = b.scope
-LEFT JOIN seen AS sn
-    ON sn.patient_key = b.patient_key AND sn.criteria = b.criteria AND sn.scope = b.scope
-    AND sn.overall_response = b.bor
-LEFT JOIN assessed_dates AS ad
-    ON ad.patient_key = b.patient_key AND ad.criteria = b.criteria AND ad.scope = b.scope
-    AND ad.study_date = b.progression_date
+LEFT JOIN matched AS m ON m.patient_key = b.patient_key AND m.criteria = b.criteria AND m.scope = b.scope
 LEFT JOIN ranking AS rb ON rb.response = b.bor
 LEFT JOIN ranking AS rc ON rc.response = b.bor_confirmed;

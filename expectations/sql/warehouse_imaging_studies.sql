@@ -1,14 +1,28 @@
 -- Frame of suite warehouse.imaging_studies: one row per imaging_studies row.
+-- Keys held by more than one row, found among the rows sharing a hash of the
+-- key (a GROUP BY or window over every row's key costs far more at scale).
+CREATE OR REPLACE TEMP TABLE dq_wh_imaging_studies_dup_keys AS
+WITH hashed AS (
+    SELECT patient_key, study_date, hash(patient_key, study_date) AS key_hash
+    FROM imaging_studies
+)
+SELECT patient_key, study_date
+FROM hashed
+WHERE key_hash IN (SELECT key_hash FROM hashed GROUP BY key_hash HAVING count(*) > 1)
+GROUP BY ALL
+HAVING count(*) > 1;
+
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH keyed AS (
-    SELECT *, row_number() OVER (PARTITION BY patient_key, study_date ORDER BY source_file, source_row) AS key_number
+    SELECT *
     FROM imaging_studies
 ),
 -- R2/R3: a follow-up study is evaluable when every baseline target has a size there.
 target_sizes AS (
-    SELECT patient_key, study_date, lesion_id,
-        bool_and(has_size(status, is_nodal, longest_diameter_mm, short_axis_mm)) AS sized
-    FROM lesion_measurements
+    SELECT l.patient_key, l.study_date, l.lesion_id,
+        bool_and(has_size(l.status, l.is_nodal, l.longest_diameter_mm, l.short_axis_mm)) AS sized
+    FROM lesion_measurements AS l
+    SEMI JOIN wh_baseline_targets AS t ON t.patient_key = l.patient_key AND t.lesion_id = l.lesion_id
     GROUP BY ALL
 ),
 followups AS (
@@ -23,7 +37,7 @@ followups AS (
 )
 SELECT
     s.patient_key AS patient_key,
-    s.key_number > 1 AS is_duplicate_key,
+    d.patient_key IS NOT NULL AS is_duplicate_key,
     s.modality,
     s.liver_tumor_burden_pct,
     p.patient_key IS NOT NULL AS patient_known,
@@ -33,4 +47,5 @@ SELECT
     f.all_targets_measured
 FROM keyed AS s
 LEFT JOIN wh_patients_once AS p ON p.patient_key = s.patient_key
-LEFT JOIN followups AS f ON f.patient_key = s.patient_key AND f.study_date = s.study_date;
+LEFT JOIN followups AS f ON f.patient_key = s.patient_key AND f.study_date = s.study_date
+LEFT JOIN dq_wh_imaging_studies_dup_keys AS d ON d.patient_key = s.patient_key AND d.study_date = s.study_date;

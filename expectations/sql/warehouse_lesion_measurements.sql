@@ -1,26 +1,40 @@
 -- Frame of suite warehouse.lesion_measurements: one row per lesion_measurements row.
-CREATE OR REPLACE TEMP VIEW dq_frame AS
-WITH rows AS (
-    SELECT
-        *,
-        row_number() OVER (PARTITION BY source_file, source_row ORDER BY study_date) AS lineage_number,
-        first_value(organ) OVER (
-            PARTITION BY patient_key, lesion_id ORDER BY study_date, source_file, source_row
-        ) AS first_organ,
-        -- fragments of a split lesion add up (input contract, R2)
-        sum(longest_diameter_mm) OVER (PARTITION BY patient_key, study_date, lesion_id) AS lesion_longest_mm,
-        sum(short_axis_mm) OVER (PARTITION BY patient_key, study_date, lesion_id) AS lesion_short_axis_mm
+-- Source rows loaded more than once, found among the rows sharing a hash of
+-- their lineage (a GROUP BY or window over every row costs far more at scale).
+CREATE OR REPLACE TEMP TABLE dq_wh_lesion_repeats AS
+WITH hashed AS (
+    SELECT source_file, source_row, hash(source_file, source_row) AS lineage_hash
     FROM lesion_measurements
-),
-baseline_roles AS (
-    SELECT DISTINCT l.patient_key, l.lesion_id, l.role
-    FROM lesion_measurements AS l
-    JOIN wh_course_baseline AS b ON b.patient_key = l.patient_key AND l.study_date = b.baseline_date
-    WHERE l.role IN ('target', 'non_target')
 )
+SELECT source_file, source_row
+FROM hashed
+WHERE lineage_hash IN (SELECT lineage_hash FROM hashed GROUP BY lineage_hash HAVING count(*) > 1)
+GROUP BY ALL
+HAVING count(*) > 1;
+
+-- The organ of each lesion at its first row.
+CREATE OR REPLACE TEMP TABLE dq_wh_first_organs AS
+SELECT patient_key, lesion_id,
+    arg_min(organ, {'d': study_date, 'f': source_file, 'r': source_row}) AS first_organ
+FROM lesion_measurements
+GROUP BY ALL;
+
+-- Lesions at the course baseline: their role, and for targets the size of the
+-- lesion (fragments of a split lesion add up, input contract and R2).
+CREATE OR REPLACE TEMP TABLE dq_wh_baseline_lesions AS
+SELECT l.patient_key, l.lesion_id, l.role,
+    bool_and(l.status = 'measured') AS measured,
+    sum(l.longest_diameter_mm) AS longest_mm,
+    sum(l.short_axis_mm) AS short_axis_mm
+FROM lesion_measurements AS l
+JOIN wh_course_baseline AS b ON b.patient_key = l.patient_key AND l.study_date = b.baseline_date
+WHERE l.role IN ('target', 'non_target')
+GROUP BY ALL;
+
+CREATE OR REPLACE TEMP VIEW dq_frame AS
 SELECT
     l.patient_key AS patient_key,
-    l.lineage_number > 1 AS is_duplicate_lineage,
+    r.source_row IS NOT NULL AS is_duplicate_lineage,
     l.role,
     l.organ,
     CASE l.role
@@ -39,20 +53,24 @@ SELECT
     l.viable_diameter_mm <= l.longest_diameter_mm AS viable_not_above_longest,
     p.patient_key IS NOT NULL AS patient_known,
     s.patient_key IS NULL AS is_orphan_study,
-    l.organ = l.first_organ AS organ_matches_first_study,
+    l.organ = o.first_organ AS organ_matches_first_study,
     CASE WHEN l.role = 'target' AND l.study_date > b.baseline_date THEN bt.lesion_id IS NULL END
         AS is_target_after_baseline,
     CASE WHEN l.role = 'non_target' AND l.study_date > b.baseline_date THEN bn.lesion_id IS NULL END
         AS is_non_target_after_baseline,
     CASE WHEN l.role = 'target' AND l.study_date = b.baseline_date AND NOT l.is_nodal THEN
-        l.status = 'measured' AND l.lesion_longest_mm >= getvariable('recist_min_target_longest_mm')
+        bt.measured AND bt.longest_mm >= getvariable('recist_min_target_longest_mm')
     END AS baseline_nonnodal_target_measurable,
     CASE WHEN l.role = 'target' AND l.study_date = b.baseline_date AND l.is_nodal THEN
-        l.status = 'measured' AND l.lesion_short_axis_mm >= getvariable('recist_min_nodal_target_short_axis_mm')
+        bt.measured AND bt.short_axis_mm >= getvariable('recist_min_nodal_target_short_axis_mm')
     END AS baseline_nodal_target_measurable
-FROM rows AS l
+FROM lesion_measurements AS l
+LEFT JOIN dq_wh_lesion_repeats AS r ON r.source_file = l.source_file AND r.source_row = l.source_row
 LEFT JOIN wh_patients_once AS p ON p.patient_key = l.patient_key
 LEFT JOIN wh_studies_once AS s ON s.patient_key = l.patient_key AND s.study_date = l.study_date
+LEFT JOIN dq_wh_first_organs AS o ON o.patient_key = l.patient_key AND o.lesion_id = l.lesion_id
 LEFT JOIN wh_course_baseline AS b ON b.patient_key = l.patient_key
-LEFT JOIN baseline_roles AS bt ON bt.patient_key = l.patient_key AND bt.lesion_id = l.lesion_id AND bt.role = 'target'
-LEFT JOIN baseline_roles AS bn ON bn.patient_key = l.patient_key AND bn.lesion_id = l.lesion_id AND bn.role = 'non_target';
+LEFT JOIN dq_wh_baseline_lesions AS bt
+    ON bt.patient_key = l.patient_key AND bt.lesion_id = l.lesion_id AND bt.role = 'target'
+LEFT JOIN dq_wh_baseline_lesions AS bn
+    ON bn.patient_key = l.patient_key AND bn.lesion_id = l.lesion_id AND bn.role = 'non_target';

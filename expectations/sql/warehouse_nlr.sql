@@ -1,11 +1,24 @@
 -- Frame of suite warehouse.nlr: one row per nlr row.
+-- Keys held by more than one row, found among the rows sharing a hash of the
+-- key (a GROUP BY or window over every row's key costs far more at scale).
+CREATE OR REPLACE TEMP TABLE dq_wh_nlr_dup_keys AS
+WITH hashed AS (
+    SELECT patient_key, collected_at, hash(patient_key, collected_at) AS key_hash
+    FROM nlr
+)
+SELECT patient_key, collected_at
+FROM hashed
+WHERE key_hash IN (SELECT key_hash FROM hashed GROUP BY key_hash HAVING count(*) > 1)
+GROUP BY ALL
+HAVING count(*) > 1;
+
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH rows AS (
-    SELECT *, row_number() OVER (PARTITION BY patient_key, collected_at) AS key_number FROM nlr
+    SELECT * FROM nlr
 )
 SELECT
     n.patient_key AS patient_key,
-    n.key_number > 1 AS is_duplicate_key,
+    d.patient_key IS NOT NULL AS is_duplicate_key,
     p.patient_key IS NOT NULL AS patient_known,
     n.neutrophils,
     n.lymphocytes,
@@ -16,4 +29,5 @@ SELECT
     END AS nlr_is_neutrophils_over_lymphocytes,
     not_future(n.collected_at) AS collected_at_not_in_future
 FROM rows AS n
-LEFT JOIN wh_patients_once AS p ON p.patient_key = n.patient_key;
+LEFT JOIN wh_patients_once AS p ON p.patient_key = n.patient_key
+LEFT JOIN dq_wh_nlr_dup_keys AS d ON d.patient_key = n.patient_key AND d.collected_at = n.collected_at;

@@ -1,7 +1,20 @@
 -- Frame of suite warehouse.patients: one row per patients row.
+-- Keys held by more than one row, found among the rows sharing a hash of the
+-- key (a GROUP BY or window over every row's key costs far more at scale).
+CREATE OR REPLACE TEMP TABLE dq_wh_patients_dup_keys AS
+WITH hashed AS (
+    SELECT patient_key, hash(patient_key) AS key_hash
+    FROM patients
+)
+SELECT patient_key
+FROM hashed
+WHERE key_hash IN (SELECT key_hash FROM hashed GROUP BY key_hash HAVING count(*) > 1)
+GROUP BY ALL
+HAVING count(*) > 1;
+
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH keyed AS (
-    SELECT *, row_number() OVER (PARTITION BY patient_key ORDER BY source_file, source_row) AS key_number
+    SELECT *
     FROM patients
 ),
 -- RECIST 1.1 baseline conformance: targets per patient and per organ.
@@ -15,7 +28,7 @@ target_counts AS (
 )
 SELECT
     p.patient_key AS patient_key,
-    p.key_number > 1 AS is_duplicate_key,
+    d.patient_key IS NOT NULL AS is_duplicate_key,
     p.sex,
     p.primary_site,
     p.who_grade,
@@ -40,4 +53,5 @@ SELECT
         AS baseline_targets_within_organ_limit
 FROM keyed AS p
 LEFT JOIN wh_course_baseline AS b ON b.patient_key = p.patient_key
-LEFT JOIN target_counts AS t ON t.patient_key = p.patient_key;
+LEFT JOIN target_counts AS t ON t.patient_key = p.patient_key
+LEFT JOIN dq_wh_patients_dup_keys AS d ON d.patient_key = p.patient_key;

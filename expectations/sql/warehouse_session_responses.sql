@@ -1,4 +1,17 @@
 -- Frame of suite warehouse.session_responses: one row per session_responses row.
+-- Keys held by more than one row, found among the rows sharing a hash of the
+-- key (a GROUP BY or window over every row's key costs far more at scale).
+CREATE OR REPLACE TEMP TABLE dq_wh_session_responses_dup_keys AS
+WITH hashed AS (
+    SELECT patient_key, criteria, session_id, scope, study_date, hash(patient_key, criteria, session_id, scope, study_date) AS key_hash
+    FROM session_responses
+)
+SELECT patient_key, criteria, session_id, scope, study_date
+FROM hashed
+WHERE key_hash IN (SELECT key_hash FROM hashed GROUP BY key_hash HAVING count(*) > 1)
+GROUP BY ALL
+HAVING count(*) > 1;
+
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH next_sessions AS (
     SELECT patient_key, session_id, session_date, session_number, modality,
@@ -8,13 +21,12 @@ WITH next_sessions AS (
 rows AS (
     SELECT
         *,
-        row_number() OVER (PARTITION BY patient_key, criteria, session_id, scope, study_date) AS key_number,
         baseline_date IS NULL OR study_date > baseline_date AS is_followup
     FROM session_responses
 )
 SELECT
     r.patient_key AS patient_key,
-    r.key_number > 1 AS is_duplicate_key,
+    d.patient_key IS NOT NULL AS is_duplicate_key,
     r.criteria,
     r.scope,
     r.modality,
@@ -40,4 +52,5 @@ SELECT
     END AS days_after_session_consistent
 FROM rows AS r
 LEFT JOIN next_sessions AS n ON n.patient_key = r.patient_key AND n.session_id = r.session_id
-LEFT JOIN wh_studies_once AS s ON s.patient_key = r.patient_key AND s.study_date = r.study_date;
+LEFT JOIN wh_studies_once AS s ON s.patient_key = r.patient_key AND s.study_date = r.study_date
+LEFT JOIN dq_wh_session_responses_dup_keys AS d ON d.patient_key = r.patient_key AND d.criteria = r.criteria AND d.session_id = r.session_id AND d.scope = r.scope AND d.study_date = r.study_date;

@@ -1,22 +1,28 @@
 -- Frame of suite warehouse.sessions: one row per sessions row.
+-- Keys held by more than one row, found among the rows sharing a hash of the
+-- key (a GROUP BY or window over every row's key costs far more at scale).
+CREATE OR REPLACE TEMP TABLE dq_wh_sessions_dup_keys AS
+WITH hashed AS (
+    SELECT patient_key, session_id, hash(patient_key, session_id) AS key_hash
+    FROM sessions
+)
+SELECT patient_key, session_id
+FROM hashed
+WHERE key_hash IN (SELECT key_hash FROM hashed GROUP BY key_hash HAVING count(*) > 1)
+GROUP BY ALL
+HAVING count(*) > 1;
+
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH keyed AS (
     SELECT
         *,
-        row_number() OVER (PARTITION BY patient_key, session_id ORDER BY source_file, source_row) AS key_number,
         row_number() OVER (PARTITION BY patient_key ORDER BY session_date, session_id) AS expected_number,
         count(*) OVER (PARTITION BY patient_key, session_date) AS sessions_that_day
     FROM sessions
-),
--- Days with a recognised lab result, for "labs before the session" (labs-and-flags N2).
-lab_days AS (
-    SELECT DISTINCT patient_key, collected_at::DATE AS lab_day
-    FROM lab_results
-    WHERE analyte IN (SELECT analyte FROM ref_analytes)
 )
 SELECT
     s.patient_key AS patient_key,
-    s.key_number > 1 AS is_duplicate_key,
+    d.patient_key IS NOT NULL AS is_duplicate_key,
     s.modality,
     CASE WHEN s.treated_segments IS NOT NULL THEN
         len(s.treated_segments) > 0 AND list_bool_and([x BETWEEN 1 AND 8 FOR x IN s.treated_segments])
@@ -31,9 +37,7 @@ SELECT
     s.sessions_that_day = 1 AS one_session_per_day,
     not_future(s.session_date) AS session_date_not_in_future,
     year(s.session_date) >= p.birth_year AS session_not_before_birth,
-    s.session_date <= p.death_date AS session_not_after_death,
-    coalesce(l.lab_day >= s.session_date - getvariable('lab_lookback_days')::INTEGER, FALSE)
-        AS has_pre_session_labs
+    s.session_date <= p.death_date AS session_not_after_death
 FROM keyed AS s
 LEFT JOIN wh_patients_once AS p ON p.patient_key = s.patient_key
-ASOF LEFT JOIN lab_days AS l ON l.patient_key = s.patient_key AND s.session_date >= l.lab_day;
+LEFT JOIN dq_wh_sessions_dup_keys AS d ON d.patient_key = s.patient_key AND d.session_id = s.session_id;

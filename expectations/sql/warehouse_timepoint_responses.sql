@@ -1,17 +1,35 @@
 -- Frame of suite warehouse.timepoint_responses: one row per timepoint_responses row.
-CREATE OR REPLACE TEMP VIEW dq_frame AS
-WITH rows AS (
-    SELECT
-        *,
-        row_number() OVER (PARTITION BY patient_key, criteria, study_date) AS key_number,
-        count(DISTINCT baseline_date) OVER (PARTITION BY patient_key, criteria) AS baseline_dates,
-        -- a follow-up: after the baseline, or any row of a patient without one (B2, B5)
-        baseline_date IS NULL OR study_date > baseline_date AS is_followup
+-- Keys held by more than one row, found among the rows sharing a hash of the
+-- key (a GROUP BY or window over every row's key costs far more at scale).
+CREATE OR REPLACE TEMP TABLE dq_wh_timepoint_responses_dup_keys AS
+WITH hashed AS (
+    SELECT patient_key, criteria, study_date, hash(patient_key, criteria, study_date) AS key_hash
     FROM timepoint_responses
+)
+SELECT patient_key, criteria, study_date
+FROM hashed
+WHERE key_hash IN (SELECT key_hash FROM hashed GROUP BY key_hash HAVING count(*) > 1)
+GROUP BY ALL
+HAVING count(*) > 1;
+
+CREATE OR REPLACE TEMP VIEW dq_frame AS
+WITH baselines AS (
+    SELECT patient_key, criteria, count(DISTINCT baseline_date) AS baseline_dates
+    FROM timepoint_responses
+    GROUP BY ALL
+),
+rows AS (
+    SELECT
+        t.*,
+        b.baseline_dates,
+        -- a follow-up: after the baseline, or any row of a patient without one (B2, B5)
+        t.baseline_date IS NULL OR t.study_date > t.baseline_date AS is_followup
+    FROM timepoint_responses AS t
+    JOIN baselines AS b ON b.patient_key = t.patient_key AND b.criteria = t.criteria
 )
 SELECT
     r.patient_key AS patient_key,
-    r.key_number > 1 AS is_duplicate_key,
+    d.patient_key IS NOT NULL AS is_duplicate_key,
     r.criteria,
     r.target_response,
     r.nontarget_response,
@@ -35,4 +53,5 @@ SELECT
     r.nadir_sum_mm <= r.baseline_sum_mm AS nadir_not_above_baseline
 FROM rows AS r
 LEFT JOIN wh_patients_once AS p ON p.patient_key = r.patient_key
-LEFT JOIN wh_studies_once AS s ON s.patient_key = r.patient_key AND s.study_date = r.study_date;
+LEFT JOIN wh_studies_once AS s ON s.patient_key = r.patient_key AND s.study_date = r.study_date
+LEFT JOIN dq_wh_timepoint_responses_dup_keys AS d ON d.patient_key = r.patient_key AND d.criteria = r.criteria AND d.study_date = r.study_date;
