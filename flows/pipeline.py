@@ -8,6 +8,7 @@ folder, the warehouse path and options: no identifier ever reaches Prefect.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,14 @@ from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know t
     pseudonymiser_for,
 )
 from sources import discover
-from warehouse import WarehouseError, open_read_only, run_lock, start_build
+from warehouse import (
+    WarehouseError,
+    open_read_only,
+    publish_folder,
+    run_lock,
+    stage_folder,
+    start_build,
+)
 
 #: Test hook: ``NELMTRACK_TEST_KILL_AT=<point>`` makes the run SIGKILL itself there.
 TEST_KILL_ENV = "NELMTRACK_TEST_KILL_AT"
@@ -122,6 +130,8 @@ def run_pipeline(
     with run_lock(db_path, cfg.value("run.lock_wait_seconds")):
         run_id = stages.new_run_id()
         build = start_build(db_path, run_id, full_refresh=full_refresh)
+        # The report is written beside the published one and swapped in after the warehouse.
+        docs_build = stage_folder(docs_dir, run_id)
         try:
             config_changed = stages.last_config_hash(build) != cfg.hash
             ctx = stages.RunContext(
@@ -146,7 +156,7 @@ def run_pipeline(
                 say("computing labs, flags and eligibility")
                 labs_task(ctx)
                 say("checking data quality")
-                failed = quality_task(ctx, docs_dir)
+                failed = quality_task(ctx, docs_build)
             summary = RunSummary(
                 run_id=run_id,
                 db_path=str(db_path),
@@ -159,8 +169,19 @@ def run_pipeline(
             )
             say("publishing")
             publish_task(ctx, report)
+            if docs_build.exists():
+                publish_folder(docs_build, docs_dir)
+        except stages.QualityGateError as exc:
+            build.abort()
+            rejected = docs_dir.with_name(docs_dir.name + ".rejected")
+            if docs_build.exists():
+                publish_folder(docs_build, rejected)
+            raise stages.QualityGateError(
+                f"{exc} (the rejected run's report: {rejected / 'index.html'})"
+            ) from None
         except BaseException:
             build.abort()
+            shutil.rmtree(docs_build, ignore_errors=True)
             raise
     return summary
 

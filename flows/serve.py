@@ -32,9 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config import load_config
-from flows.privacy import check_key_available
-from sources import discover
-from warehouse import WarehouseError
 
 API_URL_ENV = "PREFECT_API_URL"
 
@@ -78,18 +75,24 @@ def _stop_when_parent_dies() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def connect_or_start_server(start_timeout_s: float) -> PrefectServer:
-    """The server of ``PREFECT_API_URL`` if set (it must answer), else a new local one."""
-    url = os.environ.get(API_URL_ENV, "")
-    if url:
-        if not _healthy(url):
-            raise ServeError(
-                f"no Prefect server answers at {API_URL_ENV}={url}; start it, or unset "
-                f"{API_URL_ENV} to let nelmtrack start a local one"
-            )
-        return PrefectServer(api_url=url)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
+def check_server(api_url: str) -> PrefectServer:
+    """The Prefect server somebody else runs at ``api_url``; it must answer."""
+    if not _healthy(api_url):
+        raise ServeError(
+            f"no Prefect server answers at {API_URL_ENV}={api_url}; start it, or unset "
+            f"{API_URL_ENV} to let nelmtrack start a local one"
+        )
+    return PrefectServer(api_url=api_url)
+
+
+def local_api_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/api"
+
+
+def start_local_server(start_timeout_s: float, port: int | None = None) -> PrefectServer:
+    """``prefect server start`` on this machine (a free port if none given), once it answers."""
+    port = port or _free_port()
+    url = local_api_url(port)
     process = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start"]
         + ["--host", "127.0.0.1", "--port", str(port)],
@@ -149,44 +152,40 @@ def serve_pipeline(
     ``schedule.cron`` from the config.
     """
     cfg = load_config(config_file)
-    # Mistakes a user can make are caught before a server is started.
-    check_key_available(cfg)
-    discover(source)
     db_path = Path(db).resolve()
-    if not db_path.parent.is_dir():
-        raise WarehouseError(f"folder {db_path.parent} does not exist")
     schedule_cfg = cfg.section("schedule")
     cron = cron or schedule_cfg["cron"]
     timezone = schedule_cfg["timezone"]
-    if interval_s is None:
-        from prefect._internal.schemas.validators import validate_cron_string
 
-        try:
-            validate_cron_string(cron)
-        except ValueError as exc:
-            raise ServeError(str(exc)) from None
+    # Prefect reads its API address once, when first imported: set it first. The
+    # runs, child processes, inherit it.
+    external_url = os.environ.get(API_URL_ENV, "")
+    port = None if external_url else _free_port()
+    os.environ[API_URL_ENV] = external_url or local_api_url(port)
+    from prefect.schedules import Cron, Interval
+    from prefect.types.entrypoint import EntrypointType
 
-    server = connect_or_start_server(schedule_cfg["server_start_timeout_seconds"])
+    from flows.pipeline import pipeline_flow, preflight, pseudonymiser_for
+
+    # The mistakes a user can make are caught before a server is started.
+    preflight(source, db_path, config_file, False)
     try:
-        if server.started_here:
-            say(
-                f"Prefect server: started a local one at {server.api_url} "
-                "(it stops when serve stops)"
-            )
-        else:
-            say(f"Prefect server: using {server.api_url} ({API_URL_ENV})")
-        os.environ[API_URL_ENV] = server.api_url  # before prefect is imported; runs inherit it
-        from prefect.schedules import Cron, Interval
-        from prefect.types.entrypoint import EntrypointType
-
-        from flows.pipeline import pipeline_flow, preflight
-
-        preflight(source, db_path, config_file, False)
         schedule = (
             Interval(interval_s, timezone=timezone)
             if interval_s is not None
             else Cron(cron, timezone=timezone)
         )
+    except ValueError as exc:
+        raise ServeError(f"invalid schedule: {exc}") from None
+
+    if external_url:
+        server = check_server(external_url)
+        say(f"Prefect server: using {server.api_url} ({API_URL_ENV})")
+    else:
+        server = start_local_server(schedule_cfg["server_start_timeout_seconds"], port)
+        say(f"Prefect server: started a local one at {server.api_url} (it stops when serve stops)")
+    try:
+        pseudonymiser_for(cfg, demo=False)  # a key in a Secret block: is it there?
         name = db_path.stem
         say(
             f"serving {pipeline_flow.name}/{name} {describe_schedule(cron, interval_s, timezone)}: "

@@ -329,6 +329,32 @@ def start_build(db_path: str | Path, run_id: str, full_refresh: bool = False) ->
     return Build(db_path=db, path=path, con=con, run_id=run_id)
 
 
+def stage_folder(target: Path, run_id: str) -> Path:
+    """Where a run writes a folder of files it publishes with the warehouse (the DQ report).
+
+    Call only while holding ``run_lock``: staged folders of runs that died are deleted.
+    """
+    for stale in target.parent.glob(target.name + ".building-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return target.with_name(f"{target.name}.building-{run_id}")
+
+
+def publish_folder(staged: Path, target: Path) -> Path:
+    """Put a staged folder in place of ``target``: two renames, then the old one is deleted.
+
+    Not atomic as one step (a folder cannot be renamed onto a full one), but a
+    reader finds either the old folder, the new one, or briefly none; never a
+    folder half written.
+    """
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staged, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
 def _clear_state(con: duckdb.DuckDBPyConnection) -> None:
     """Forget every source row and derived row; keep the audit history."""
     for name in PUBLIC_TABLES:
