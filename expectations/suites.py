@@ -12,7 +12,10 @@ reach Great Expectations or its Data Docs.
 Severity, by design:
 
 * ``fatal``: the public tables are broken (duplicate keys, values outside a
-  contract vocabulary, dangling references). The flow does not publish.
+  contract vocabulary, references the pipeline guarantees: a lesion's study,
+  a response's study or session). The flow does not publish. A row whose
+  patient is missing from ``patients`` is only an ``error``: the ingestion
+  quarantines a bad patients row and keeps that patient's other rows.
 * ``error``: rows the ingestion quarantines (input suites) and derived values
   that disagree with their definition (output suites).
 * ``warning``: clinically odd but possible (RECIST baseline choices, grade vs
@@ -613,7 +616,7 @@ WAREHOUSE_SUITES = (
                 "prior_systemic_lines", 0.0, None, "error", "prior_systemic_lines is not negative"
             ),
             in_range("lvef_pct", *PCT, "error", "lvef_pct is a percentage (0-100)"),
-            known("patient_known", "patient", "patients", "fatal", ("patients",)),
+            known("patient_known", "patient", "patients", "error", ("patients",)),
             flag(
                 "session_number_in_date_order",
                 "conformance.computational",
@@ -655,7 +658,7 @@ WAREHOUSE_SUITES = (
                 "error",
                 "liver_tumor_burden_pct is a percentage (0-100)",
             ),
-            known("patient_known", "patient", "patients", "fatal", ("patients",)),
+            known("patient_known", "patient", "patients", "error", ("patients",)),
             not_in_future("study_date"),
             flag(
                 "study_not_before_birth",
@@ -741,7 +744,7 @@ WAREHOUSE_SUITES = (
                 "warning",
                 "the viable (enhancing) diameter is not larger than the longest diameter (mRECIST)",
             ),
-            known("patient_known", "patient", "patients", "fatal", ("patients",)),
+            known("patient_known", "patient", "patients", "error", ("patients",)),
             never(
                 "is_orphan_study",
                 "conformance.relational",
@@ -795,7 +798,7 @@ WAREHOUSE_SUITES = (
                 "fatal",
                 "no source row is loaded twice as the same result (same analyte and instant)",
             ),
-            known("patient_known", "patient", "patients", "fatal", ("patients",)),
+            known("patient_known", "patient", "patients", "error", ("patients",)),
             flag(
                 "unit_is_canonical",
                 "conformance.value",
@@ -824,7 +827,7 @@ WAREHOUSE_SUITES = (
         (
             unique_key("patient_key, criteria, study_date"),
             *_RESPONSE_VOCABS,
-            known("patient_known", "patient", "patients", "fatal", ("patients",)),
+            known("patient_known", "patient", "patients", "error", ("patients",)),
             known(
                 "study_known",
                 "(patient, study date)",
@@ -920,7 +923,7 @@ WAREHOUSE_SUITES = (
             vocab("criteria", "criteria", "fatal"),
             vocab("bor", "overall_response", "fatal"),
             vocab("bor_confirmed", "overall_response", "fatal"),
-            known("patient_known", "patient", "patients", "fatal", ("patients",)),
+            known("patient_known", "patient", "patients", "error", ("patients",)),
             flag(
                 "scope_known",
                 "conformance.relational",
@@ -991,7 +994,7 @@ WAREHOUSE_SUITES = (
         "nlr",
         (
             unique_key("patient_key, collected_at"),
-            known("patient_known", "patient", "patients", "fatal", ("patients",)),
+            known("patient_known", "patient", "patients", "error", ("patients",)),
             in_range(
                 "neutrophils",
                 "neutrophils_min",
