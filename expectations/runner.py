@@ -273,6 +273,35 @@ def _ddl_statements() -> dict[str, str]:
     return {m.group(1): m.group(0) for m in re.finditer(r"CREATE TABLE (\w+) \(.*?\);", text, re.S)}
 
 
+def _comparable(kind: pa.DataType) -> str:
+    """A type as the DDL fixes it: any Arrow string flavour is text; timestamp units are alike."""
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return "string"
+    if pa.types.is_timestamp(kind):
+        return f"timestamp[{kind.tz}]"
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return f"list<{_comparable(kind.value_type)}>"
+    return str(kind)
+
+
+def columns_match(actual: pa.Schema, expected: pa.Schema) -> bool:
+    """Whether a public table has exactly the columns and types of its DDL (order aside)."""
+    have = {f.name: _comparable(f.type) for f in actual}
+    return have == {f.name: _comparable(f.type) for f in expected}
+
+
+def _ddl_schemas(sql: SqlSession, ddl: Mapping[str, str]) -> dict[str, pa.Schema]:
+    """The Arrow schema DuckDB gives each public table of the DDL."""
+    sql.con.execute("CREATE SCHEMA IF NOT EXISTS ddl")
+    schemas = {}
+    for table, statement in ddl.items():
+        sql.con.execute(
+            statement.replace(f"CREATE TABLE {table} ", f"CREATE TABLE ddl.{table} ", 1)
+        )
+        schemas[table] = sql.query(f"SELECT * FROM ddl.{table}").schema
+    return schemas
+
+
 def _failing(check: Check) -> str:
     """SQL condition under which a frame row fails the check (NULL: does not apply)."""
     column = f'"{check.column}"'
@@ -316,6 +345,7 @@ def _frames(
         for dataset, columns in INPUT_COLUMNS.items():
             sql.register(f"in_{dataset}", _raw_table(inputs.get(dataset), columns))
         ddl = _ddl_statements()
+        expected = _ddl_schemas(sql, ddl)
         for table in WAREHOUSE_TABLES:
             if table in outputs:
                 sql.register(table, outputs[table])
@@ -327,6 +357,9 @@ def _frames(
         sql.run_script((SQL_DIR / "baselines.sql").read_text())
         for suite in suites:
             checks = [c for c in suite.checks if set(c.requires) <= present[suite.side]]
+            if suite.side == "warehouse":
+                schema = outputs[suite.table].schema
+                sql.set_param("columns_match_ddl", columns_match(schema, expected[suite.table]))
             sql.run_script((SQL_DIR / f"{suite.model}.sql").read_text())
             yield suite, checks, sql.query(_aggregate_sql(checks))
 

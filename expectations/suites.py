@@ -511,6 +511,12 @@ INPUT_SUITES = (
 
 # --- warehouse suites: the public tables a run is about to publish ----------------------
 
+COLUMNS_MATCH_DDL = flag(
+    "columns_match_ddl",
+    "conformance.value",
+    "fatal",
+    "the table has the columns and types of warehouse/ddl (every row fails when it has not)",
+)
 _RESPONSE_VOCABS = (
     vocab("criteria", "criteria", "fatal"),
     vocab("target_response", "target_response", "fatal"),
@@ -538,6 +544,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "patients",
         (
+            COLUMNS_MATCH_DDL,
             unique_key("patient_key"),
             vocab("sex", "sex", "fatal"),
             vocab("primary_site", "primary_site", "fatal"),
@@ -596,6 +603,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "sessions",
         (
+            COLUMNS_MATCH_DDL,
             unique_key("patient_key, session_id"),
             vocab("modality", "treatment_modality", "fatal"),
             flag(
@@ -650,6 +658,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "imaging_studies",
         (
+            COLUMNS_MATCH_DDL,
             unique_key("patient_key, study_date"),
             vocab("modality", "imaging_modality", "fatal"),
             in_range(
@@ -690,6 +699,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "lesion_measurements",
         (
+            COLUMNS_MATCH_DDL,
             never(
                 "is_duplicate_lineage",
                 "conformance.relational",
@@ -792,6 +802,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "lab_results",
         (
+            COLUMNS_MATCH_DDL,
             never(
                 "is_repeated_source_row",
                 "conformance.relational",
@@ -825,6 +836,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "timepoint_responses",
         (
+            COLUMNS_MATCH_DDL,
             unique_key("patient_key, criteria, study_date"),
             *_RESPONSE_VOCABS,
             known("patient_known", "patient", "patients", "error", ("patients",)),
@@ -872,6 +884,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "session_responses",
         (
+            COLUMNS_MATCH_DDL,
             unique_key("patient_key, criteria, session_id, scope, study_date"),
             *_RESPONSE_VOCABS,
             vocab("scope", "session_scope", "fatal"),
@@ -919,6 +932,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "best_responses",
         (
+            COLUMNS_MATCH_DDL,
             unique_key("patient_key, criteria, scope"),
             vocab("criteria", "criteria", "fatal"),
             vocab("bor", "overall_response", "fatal"),
@@ -993,6 +1007,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "nlr",
         (
+            COLUMNS_MATCH_DDL,
             unique_key("patient_key, collected_at"),
             known("patient_known", "patient", "patients", "error", ("patients",)),
             in_range(
@@ -1025,6 +1040,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "session_labs",
         (
+            COLUMNS_MATCH_DDL,
             unique_key("patient_key, session_id"),
             known("session_known", "(patient, session)", "sessions", "fatal", ("sessions",)),
             flag(
@@ -1062,6 +1078,7 @@ WAREHOUSE_SUITES = (
         "warehouse",
         "session_flags",
         (
+            COLUMNS_MATCH_DDL,
             unique_key("patient_key, session_id"),
             known("session_known", "(patient, session)", "sessions", "fatal", ("sessions",)),
             flag(

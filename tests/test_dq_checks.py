@@ -25,7 +25,12 @@ from test_dq_synthetic import (
 
 from config import load_config
 from expectations import print_dq_summary, run_quality_checks
-from expectations.runner import DQ_RESULTS_SCHEMA, allowed_failures, build_reference
+from expectations.runner import (
+    DQ_RESULTS_SCHEMA,
+    allowed_failures,
+    build_reference,
+    columns_match,
+)
 from expectations.suites import INPUT_SUITES, KAHN_CATEGORIES, SEVERITIES, SUITES, Check
 
 CONFIG = load_config()
@@ -312,6 +317,31 @@ def test_absent_tables_skip_their_suites_and_the_checks_needing_them() -> None:
     assert "baseline_targets_within_total_limit" not in names
     assert "patient_known" in names
     assert outcome.fatal_failures == []
+
+
+def test_a_public_table_with_other_column_types_is_fatal() -> None:
+    tables = clean_outputs()
+    labs = tables["session_labs"]
+    labs = labs.set_column(4, "nlr_pre", labs["nlr_pre"].cast(pa.float32()))
+    outcome = run_quality_checks(
+        {}, {"sessions": tables["sessions"], "session_labs": labs}, "run-schema", PARAMS, None
+    )
+    row = by_name(outcome.results)["warehouse.session_labs", "columns_match_ddl"]
+    assert (row["unexpected_count"], row["element_count"], row["severity"]) == (2, 2, "fatal")
+    assert by_name(outcome.results)["warehouse.sessions", "columns_match_ddl"]["success"]
+    assert [f.split(" ")[0] for f in outcome.fatal_failures] == [
+        "warehouse.session_labs.columns_match_ddl"
+    ]
+
+
+def test_columns_match_ignores_string_flavour_and_timestamp_unit_only() -> None:
+    ddl = pa.schema([("k", pa.string()), ("t", pa.timestamp("us")), ("d", pa.decimal128(10, 1))])
+    same = pa.schema(
+        [("t", pa.timestamp("ns")), ("k", pa.large_string()), ("d", pa.decimal128(10, 1))]
+    )
+    assert columns_match(same, ddl)
+    assert not columns_match(same.set(2, pa.field("d", pa.decimal128(10, 2))), ddl)
+    assert not columns_match(pa.schema([("k", pa.string()), ("t", pa.timestamp("us"))]), ddl)
 
 
 # --- thresholds ---------------------------------------------------------------------------

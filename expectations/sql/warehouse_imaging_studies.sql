@@ -37,6 +37,8 @@ followups AS (
 )
 SELECT
     s.patient_key AS patient_key,
+    -- the same for every row: the table's columns and types are those of the DDL
+    getvariable('columns_match_ddl') AS columns_match_ddl,
     d.patient_key IS NOT NULL AS is_duplicate_key,
     s.modality,
     s.liver_tumor_burden_pct,

@@ -35,6 +35,8 @@ GROUP BY ALL;
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 SELECT
     l.patient_key AS patient_key,
+    -- the same for every row: the table's columns and types are those of the DDL
+    getvariable('columns_match_ddl') AS columns_match_ddl,
     coalesce(i.loads > 1, FALSE) AS is_repeated_source_row,
     p.patient_key IS NOT NULL AS patient_known,
     CASE WHEN a.analyte IS NOT NULL THEN l.unit = a.canonical_unit END AS unit_is_canonical,

@@ -34,6 +34,8 @@ GROUP BY ALL;
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 SELECT
     l.patient_key AS patient_key,
+    -- the same for every row: the table's columns and types are those of the DDL
+    getvariable('columns_match_ddl') AS columns_match_ddl,
     r.source_row IS NOT NULL AS is_duplicate_lineage,
     l.role,
     l.organ,

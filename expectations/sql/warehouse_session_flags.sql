@@ -24,6 +24,8 @@ WITH rows AS (
 )
 SELECT
     f.patient_key AS patient_key,
+    -- the same for every row: the table's columns and types are those of the DDL
+    getvariable('columns_match_ddl') AS columns_match_ddl,
     d.patient_key IS NOT NULL AS is_duplicate_key,
     s.session_id IS NOT NULL AS session_known,
     CASE WHEN s.session_id IS NOT NULL THEN

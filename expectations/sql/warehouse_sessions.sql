@@ -22,6 +22,8 @@ WITH keyed AS (
 )
 SELECT
     s.patient_key AS patient_key,
+    -- the same for every row: the table's columns and types are those of the DDL
+    getvariable('columns_match_ddl') AS columns_match_ddl,
     d.patient_key IS NOT NULL AS is_duplicate_key,
     s.modality,
     CASE WHEN s.treated_segments IS NOT NULL THEN
