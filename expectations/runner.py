@@ -431,6 +431,8 @@ def _gx_context(docs_dir: Path | None) -> Any:
                     "base_directory": str(site_dir),
                 },
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                # no tutorial footer (its buttons link to greatexpectations.io)
+                "show_how_to_buttons": False,
             },
         )
     return context

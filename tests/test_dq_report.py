@@ -147,5 +147,5 @@ def test_report_opens_in_chromium_without_network_or_javascript_errors(docs, tmp
         cwd=REPO,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("report-index.png", "report-validation.png"):
+    for name in ("report-index.png", "report-data-docs.png", "report-validation.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

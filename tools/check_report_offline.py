@@ -3,9 +3,9 @@
 Usage: ``python tools/check_report_offline.py DOCS_DIR [--screenshot PNG] [--chromium PATH]``
 
 DOCS_DIR is the folder given to ``run_quality_checks(docs_dir=...)``. The
-script opens ``index.html`` and one Data Docs validation page, listens to the
-DevTools protocol over ``--remote-debugging-pipe`` (Python stdlib only) and
-reports
+script opens ``index.html``, the Data Docs home page and one Data Docs
+validation page, listens to the DevTools protocol over
+``--remote-debugging-pipe`` (Python stdlib only) and reports
 
 * every request whose URL is not file:, data:, blob: or about: (the page tried
   to leave the file system; host names are additionally mapped to nowhere, so
@@ -14,7 +14,8 @@ reports
 * every JavaScript exception and console error,
 
 then saves a screenshot of each page (``<PNG stem>-index.png``,
-``<PNG stem>-validation.png``). Exit status 0 means no problem was found.
+``<PNG stem>-data-docs.png``, ``<PNG stem>-validation.png``). Exit status 0
+means no problem was found.
 """
 
 from __future__ import annotations
@@ -199,8 +200,8 @@ def check_page(browser: DevTools, page: Path, screenshot: Path) -> list[str]:
 
 
 def report_pages(docs_dir: Path) -> dict[str, Path]:
-    """The summary page and the first Data Docs validation page of a report folder."""
-    pages = {"index": docs_dir / "index.html"}
+    """The summary page, the Data Docs home page and its first validation page."""
+    pages = {"index": docs_dir / "index.html", "data-docs": docs_dir / "data_docs" / "index.html"}
     validations = sorted((docs_dir / "data_docs" / "validations").rglob("*.html"))
     if validations:
         pages["validation"] = validations[0]
