@@ -328,16 +328,21 @@ def _print_demo_extras(summary) -> None:  # noqa: ANN001
             "(SELECT count(*) FROM sessions)"
         ).fetchall()[0]
         console.print(f"patients {counts[0]:,} · studies {counts[1]:,} · sessions {counts[2]:,}")
-        try:
-            from transforms.labs import flag_distribution
-        except ImportError:
-            return
+        from transforms.labs import flag_distribution
+
         dist = flag_distribution(con.sql("SELECT * FROM session_flags").to_arrow_table())
-        table = Table(title="session flags and eligibility")
-        for name in dist.column_names:
-            table.add_column(name, justify="left" if name == dist.column_names[0] else "right")
+        # One row per flag: true/pass, false/fail, null/missing, not applicable.
+        columns = {"true": 0, "pass": 0, "false": 1, "fail": 1, "null": 2, "missing": 2}
+        counts: dict[str, list[int]] = {}
         for row in dist.to_pylist():
-            table.add_row(*(str(v) for v in row.values()))
+            cells = counts.setdefault(row["column_name"], [0, 0, 0, 0])
+            cells[columns.get(row["category"], 3)] += row["n_sessions"]
+        table = Table(title="sessions by flag and eligibility criterion")
+        table.add_column("", no_wrap=True)
+        for name in ("true/pass", "false/fail", "null/missing", "n/a"):
+            table.add_column(name, justify="right")
+        for name, cells in counts.items():
+            table.add_row(name, *(f"{n:,}" if n else "" for n in cells))
         console.print(table)
     finally:
         con.close()

@@ -64,7 +64,7 @@ def test_demo_prints_a_summary(demo: tuple[Path, Path, str]) -> None:
     _, db, output = demo
     assert "rows by dataset" in output and "quarantined by reason" in output
     assert str(db.name) in output
-    assert "session flags and eligibility" in output
+    assert "sessions by flag and eligibility criterion" in output
 
 
 def test_every_dataset_balances_read_loaded_quarantined(demo: tuple[Path, Path, str]) -> None:
