@@ -166,16 +166,14 @@ class Reference:
     """Everything the checks compare with, resolved from the run's configuration."""
 
     numbers: dict[str, Any]
-    vocabularies: dict[str, list[Any]]
     sql_variables: dict[str, Any]
     lookups: dict[str, pa.Table]
 
 
 def build_reference(config: Config, params: Mapping[str, Any]) -> Reference:
-    """Vocabularies, limits and lab units from the run's configuration; thresholds from [dq].
-
-    Vocabularies and limits come from [ingest], [labs], [response] and
-    [best_response].
+    """What the checks compare with: thresholds and public vocabularies from [dq];
+    vocabularies, limits, lab names, units and ranges from [ingest], [labs],
+    [response] and [best_response].
 
     The checks judge rows by the same configured rules as the transforms, so
     a user's ``--config`` override moves both together.
@@ -247,7 +245,7 @@ def build_reference(config: Config, params: Mapping[str, Any]) -> Reference:
             }
         ),
     }
-    return Reference(numbers, vocabularies, sql_variables, lookups)
+    return Reference(numbers, sql_variables, lookups)
 
 
 def _raw_table(table: pa.Table | None, columns: tuple[str, ...]) -> pa.Table:

@@ -3,11 +3,12 @@
 Modelled on the OHDSI DataQualityDashboard: every check has a Kahn category
 (conformance: value, relational, computational; completeness; plausibility:
 atemporal, temporal), a severity and a threshold. A check reads one column of
-its suite's *frame*, which ``expectations/sql/<suite>.sql`` derives with DuckDB
-(set-based: per-row booleans, per-patient or per-study aggregates joined to
-the frame's grain). Frames hold check columns only: codes, parsed numbers and
-booleans, never an identifier, a date or free text, so nothing personal can
-reach Great Expectations or its Data Docs.
+its suite's per-row *frame*, which ``expectations/sql/<side>_<table>.sql``
+derives with DuckDB (set-based: per-row booleans, codes and parsed numbers,
+with per-patient or per-study aggregates joined to the row); the runner
+reduces it to failing and checked rows per patient. Only those counts reach
+Great Expectations and its Data Docs: never an identifier, a date, a value
+or free text.
 
 Severity, by design:
 
