@@ -54,12 +54,16 @@ def main() -> None:
         t0 = time.perf_counter()
         if not source.exists():
             generate(source, patients=args.patients, seed=args.seed)
-        print(f"generated {args.patients} patients in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)
+        print(
+            f"generated {args.patients} patients in {time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
         cfg = load_config()
         build = start_build(work / "bench.duckdb", "bench", full_refresh=True)
         ctx = stages.RunContext(
-            build=build, cfg=cfg, source_dir=source,
+            build=build,
+            cfg=cfg,
+            source_dir=source,
             pseudonymiser=Pseudonymiser(DEMO_PSEUDONYM_KEY),
         )
         t0 = time.perf_counter()
@@ -81,13 +85,17 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "patients": args.patients,
-        "seconds": round(seconds, 2),
-        "floor_seconds": round(floor, 3),
-        "ratio": round(seconds / floor, 1) if floor else None,
-        "peak_rss_mb": round(peak_mb),
-    }))
+    print(
+        json.dumps(
+            {
+                "patients": args.patients,
+                "seconds": round(seconds, 2),
+                "floor_seconds": round(floor, 3),
+                "ratio": round(seconds / floor, 1) if floor else None,
+                "peak_rss_mb": round(peak_mb),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
