@@ -193,7 +193,10 @@ PREFECT_SERVER = _SharedPrefectServer()
 def cli_env(**extra: str) -> dict[str, str]:
     """Environment of a CLI run: the test key, the shared server, quiet Prefect."""
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("NELMTRACK_", "PREFECT_API_URL"))
+        k: v
+        for k, v in os.environ.items()
+        # the CLI's own logging defaults apply (tests in this process may have set others)
+        if not k.startswith(("NELMTRACK_", "PREFECT_API_URL", "PREFECT_LOGGING_"))
     }
     env.update(
         PYTHONPATH=str(REPO),

@@ -54,7 +54,11 @@ def test_serve_runs_on_schedule_and_stopping_leaves_no_process(tmp_path: Path) -
     source = make_source(tmp_path / "source", patients=20, seed=3)
     db = tmp_path / "wh.duckdb"
     marker = uuid.uuid4().hex
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "NELMTRACK_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PREFECT_API", "PREFECT_LOGGING_", "NELMTRACK_"))
+    }
     env.update(
         PYTHONPATH=str(REPO),
         PREFECT_HOME=str(tmp_path / "prefect-home"),
