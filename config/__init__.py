@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_DIR = Path(__file__).parent
+OPERATIONAL_SECTIONS = frozenset({"run", "schedule"})
 
 
 class ConfigError(ValueError):
@@ -122,8 +123,13 @@ class Config:
 
     @property
     def hash(self) -> str:
-        """Fingerprint of the effective values, recorded with every run."""
-        blob = json.dumps(_values(self.tree), sort_keys=True, default=str).encode()
+        """Fingerprint of the values that shape results, recorded with every run.
+
+        Operational sections (how long to wait for a lock, when to run) are
+        left out: changing them must not force a full recompute.
+        """
+        shaping = {k: v for k, v in self.tree.items() if k not in OPERATIONAL_SECTIONS}
+        blob = json.dumps(_values(shaping), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
