@@ -108,7 +108,17 @@ def _read_csv(path: Path) -> tuple[pa.Table, list[int]]:
         raise SourceError(f"file {path.name} cannot be read as UTF-8 CSV") from exc
     if not header:
         raise SourceError(f"file {path.name} has no header line")
-    bad_lines: list[int] = []
+    # Multi-threaded first; only a file with a malformed line is read again on
+    # one thread, where pyarrow can tell which line it was.
+    table, bad_lines = _parse_csv(path, header, threads=True)
+    if bad_lines:
+        table, bad_lines = _parse_csv(path, header, threads=False)
+    # Physical line numbers (header = line 1) → data row numbers.
+    return table, [n - 1 for n in bad_lines if n is not None]
+
+
+def _parse_csv(path: Path, header: list[str], threads: bool) -> tuple[pa.Table, list[int | None]]:
+    bad_lines: list[int | None] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         bad_lines.append(row.number)
@@ -117,7 +127,7 @@ def _read_csv(path: Path) -> tuple[pa.Table, list[int]]:
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=64 << 20),
+            read_options=pacsv.ReadOptions(use_threads=threads, block_size=16 << 20),
             parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in header},
@@ -128,8 +138,7 @@ def _read_csv(path: Path) -> tuple[pa.Table, list[int]]:
         )
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"file {path.name} is not a readable CSV file") from exc
-    # Physical line numbers (header = line 1) → data row numbers.
-    return table, [n - 1 for n in bad_lines if n is not None]
+    return table, bad_lines
 
 
 def _read_parquet(path: Path) -> pa.Table:
@@ -203,7 +212,11 @@ class Pseudonymiser:
         self._con = duckdb.connect(":memory:")
 
     def keys(self, ids: pa.ChunkedArray | pa.Array) -> pa.Array:
-        self._con.register("ids", pa.table({"id": ids}))
+        """Keys in the order of ``ids``; each distinct identifier is hashed once."""
+        if isinstance(ids, pa.ChunkedArray):
+            ids = ids.combine_chunks()
+        encoded = pc.dictionary_encode(ids)
+        self._con.register("ids", pa.table({"id": encoded.dictionary}))
         result = self._con.sql(
             """
             SELECT CASE WHEN nullif(trim(id), '') IS NULL THEN NULL ELSE
@@ -213,7 +226,7 @@ class Pseudonymiser:
             params={"ipad": self._ipad, "opad": self._opad, "n": self.KEY_HEX_CHARS},
         ).to_arrow_table()
         self._con.unregister("ids")
-        return result.column("k").combine_chunks()
+        return pc.take(result.column("k").combine_chunks(), encoded.indices)
 
     def reference_key(self, identifier: str) -> str:
         mac = hmac.new(self._secret, identifier.strip().encode(), hashlib.sha256)
