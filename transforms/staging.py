@@ -289,20 +289,29 @@ def _case(checks: list[Check], field: str) -> str:
 
 def _checked_sql(dataset: str) -> str:
     checks = CHECKS[dataset]
-    contract = ", ".join(f"{c}_txt" for c in INPUT_COLUMNS[dataset])
+    texts = [f"{c}_txt" for c in ("patient_key", *INPUT_COLUMNS[dataset])]
+    same_row = " AND ".join(f"c.{t} IS NOT DISTINCT FROM g.{t}" for t in texts)
+    # Exact copies among the good rows: rows sharing a 64-bit hash are the (rare)
+    # candidates; equal rows among them form groups, and every member but the
+    # first in (file, row) order is a duplicate.
     sql = f"""
 CREATE OR REPLACE TEMP TABLE checked AS
 SELECT *, {_case(checks, "code")} AS reason_code, {_case(checks, "reason")} AS reason
 FROM parsed;
-CREATE OR REPLACE TEMP TABLE checked AS
-SELECT * REPLACE (
-    CASE WHEN reason_code IS NULL AND row_number() OVER (
-        PARTITION BY patient_key, {contract} ORDER BY source_file, source_row) > 1
-    THEN 'duplicate_row' ELSE reason_code END AS reason_code,
-    CASE WHEN reason_code IS NULL AND row_number() OVER (
-        PARTITION BY patient_key, {contract} ORDER BY source_file, source_row) > 1
-    THEN 'same values as an earlier row' ELSE reason END AS reason)
-FROM checked;
+CREATE OR REPLACE TEMP TABLE dup_hashes AS
+SELECT hash({", ".join(texts)}) AS h FROM checked WHERE reason_code IS NULL
+GROUP BY h HAVING count(*) > 1;
+CREATE OR REPLACE TEMP TABLE dup_groups AS
+SELECT {", ".join(texts)}, min((source_file, source_row)) AS first
+FROM checked
+WHERE reason_code IS NULL AND hash({", ".join(texts)}) IN (SELECT h FROM dup_hashes)
+GROUP BY ALL HAVING count(*) > 1;
+CREATE OR REPLACE TEMP TABLE dup_rows AS
+SELECT c.source_file, c.source_row
+FROM checked c JOIN dup_groups g ON {same_row}
+WHERE c.reason_code IS NULL AND (c.source_file, c.source_row) <> g.first;
+UPDATE checked SET reason_code = 'duplicate_row', reason = 'same values as an earlier row'
+WHERE (source_file, source_row) IN (SELECT (source_file, source_row) FROM dup_rows);
 """
     for key in KEYS[dataset]:
         cols = ", ".join(key)

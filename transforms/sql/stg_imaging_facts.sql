@@ -3,4 +3,3 @@ SELECT
     portal_vein_occlusion, source_file, source_row
 FROM checked
 WHERE reason_code IS NULL
-ORDER BY patient_key, study_date

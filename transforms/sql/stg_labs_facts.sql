@@ -2,4 +2,3 @@
 SELECT patient_key, collected_at, collected_has_time, test, value, unit, source_file, source_row
 FROM checked
 WHERE reason_code IS NULL
-ORDER BY patient_key, collected_at, source_file, source_row

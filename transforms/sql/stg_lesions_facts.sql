@@ -4,4 +4,3 @@ SELECT
     source_file, source_row
 FROM checked
 WHERE reason_code IS NULL
-ORDER BY patient_key, study_date, lesion_id, source_file, source_row

@@ -2,12 +2,10 @@
 -- string means "not given"; a value that does not parse becomes NULL, and the
 -- checks compare it with its text to tell "empty" from "unreadable".
 CREATE OR REPLACE TEMP MACRO txt(x) AS nullif(trim(x), '');
+-- ISO 8601 (DuckDB's own cast: YYYY-MM-DD, optionally with a time after a space or T).
+CREATE OR REPLACE TEMP MACRO as_timestamp(x) AS try_cast(txt(x) AS TIMESTAMP);
 CREATE OR REPLACE TEMP MACRO as_date(x) AS
-    try_strptime(txt(x), ['%Y-%m-%d', '%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M:%S.%f'])::DATE;
-CREATE OR REPLACE TEMP MACRO as_timestamp(x) AS
-    try_strptime(txt(x), ['%Y-%m-%d', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%dT%H:%M', '%Y-%m-%d %H:%M:%S',
-                          '%Y-%m-%d %H:%M', '%Y-%m-%dT%H:%M:%S.%f', '%Y-%m-%d %H:%M:%S.%f',
-                          '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S.%fZ']);
+    coalesce(try_cast(txt(x) AS DATE), try_cast(txt(x) AS TIMESTAMP)::DATE);
 CREATE OR REPLACE TEMP MACRO as_double(x) AS
     CASE WHEN isfinite(try_cast(txt(x) AS DOUBLE)) THEN try_cast(txt(x) AS DOUBLE) END;
 -- Diameters are exact decimals (response-criteria R2), rounded to the contract's precision.

@@ -11,4 +11,3 @@ SELECT
     source_file, source_row
 FROM checked
 WHERE reason_code IS NULL
-ORDER BY patient_key

@@ -7,4 +7,3 @@ SELECT
     source_file, source_row
 FROM checked
 WHERE reason_code IS NULL
-ORDER BY patient_key, session_date
