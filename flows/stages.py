@@ -377,7 +377,9 @@ def quality(ctx: RunContext, docs_dir: Path | None) -> list[str]:
         for name in PUBLIC_TABLES
         if name not in ("pipeline_runs", "ingested_files", "quarantine", "dq_results")
     }
-    outcome = run_quality_checks(inputs, outputs, b.run_id, ctx.cfg.section("dq"), docs_dir)
+    outcome = run_quality_checks(
+        inputs, outputs, b.run_id, ctx.cfg.section("dq"), docs_dir, config=ctx.cfg
+    )
     b.append_rows("dq_results", outcome.results)
     if outcome.fatal_failures:
         raise QualityGateError(
