@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from config import Config, load_config
 from expectations.suites import KAHN_CATEGORIES, SEVERITIES, SUITES, Check, Suite
+from sources import INPUT_COLUMNS
 from transforms.sqlrun import SqlSession
 
 log = logging.getLogger(__name__)
@@ -46,53 +47,6 @@ RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 CHECKED = "__checked"
 DOCS_SITE = "nelmtrack"
 
-# Input contract columns per dataset (patient_id arrives as patient_key).
-INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "patients": (
-        "sex",
-        "birth_year",
-        "primary_site",
-        "ki67_pct",
-        "who_grade",
-        "functional",
-        "bilioenteric_anastomosis",
-        "prior_whipple",
-        "death_date",
-        "last_contact_date",
-    ),
-    "sessions": (
-        "session_date",
-        "modality",
-        "treated_territory",
-        "session_id",
-        "agent",
-        "microsphere",
-        "activity_gbq",
-        "prior_systemic_lines",
-        "lvef_pct",
-    ),
-    "imaging": (
-        "study_date",
-        "modality",
-        "extrahepatic_disease",
-        "ascites",
-        "liver_tumor_burden_pct",
-        "portal_vein_occlusion",
-    ),
-    "lesions": (
-        "study_date",
-        "lesion_id",
-        "role",
-        "organ",
-        "liver_segment",
-        "status",
-        "longest_diameter_mm",
-        "short_axis_mm",
-        "viable_diameter_mm",
-        "attenuation_hu",
-    ),
-    "labs": ("collected_at", "test", "value", "unit"),
-}
 WAREHOUSE_TABLES = (
     "patients",
     "sessions",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -64,6 +65,34 @@ class _Cli(click.Group):
                 err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
                 ctx.exit(2)
             raise
+
+
+def source_db_config_options(command: Callable) -> Callable:
+    """--source, --db and --config, shared by the commands that run the pipeline."""
+    for option in reversed(
+        (
+            click.option(
+                "--source",
+                type=click.Path(path_type=Path),
+                required=True,
+                help="The source folder (input contract).",
+            ),
+            click.option(
+                "--db",
+                type=click.Path(path_type=Path),
+                required=True,
+                help="The DuckDB warehouse file (created if absent).",
+            ),
+            click.option(
+                "--config",
+                "config_file",
+                type=click.Path(path_type=Path),
+                help="TOML file overriding values of config/.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 @click.group(cls=_Cli)
@@ -174,24 +203,7 @@ def _print_summary(summary, demo: bool = False) -> None:  # noqa: ANN001
 
 
 @main.command()
-@click.option(
-    "--source",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="The source folder (input contract).",
-)
-@click.option(
-    "--db",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="The DuckDB warehouse file (created if absent).",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    help="TOML file overriding values of config/.",
-)
+@source_db_config_options
 @click.option("--full-refresh", is_flag=True, help="Forget what was ingested and rebuild all.")
 @click.option("--prune", is_flag=True, help="Drop the rows of files gone from the source folder.")
 @click.option("--verbose", is_flag=True, help="Show progress and Prefect's logs.")
@@ -212,24 +224,7 @@ def run(
 
 
 @main.command()
-@click.option(
-    "--source",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="The source folder (input contract).",
-)
-@click.option(
-    "--db",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="The DuckDB warehouse file (created if absent).",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    help="TOML file overriding values of config/.",
-)
+@source_db_config_options
 @click.option(
     "--cron",
     help="When to run, as a cron expression [default: schedule.cron in config/schedule.toml].",

@@ -18,55 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from sources import INPUT_COLUMNS
 from transforms.sqlrun import SqlSession
-
-# Contract columns of every input dataset (../shared/contract/inputs.md).
-INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "patients": (
-        "sex",
-        "birth_year",
-        "primary_site",
-        "ki67_pct",
-        "who_grade",
-        "functional",
-        "bilioenteric_anastomosis",
-        "prior_whipple",
-        "death_date",
-        "last_contact_date",
-    ),
-    "sessions": (
-        "session_date",
-        "modality",
-        "treated_territory",
-        "session_id",
-        "agent",
-        "microsphere",
-        "activity_gbq",
-        "prior_systemic_lines",
-        "lvef_pct",
-    ),
-    "imaging": (
-        "study_date",
-        "modality",
-        "extrahepatic_disease",
-        "ascites",
-        "liver_tumor_burden_pct",
-        "portal_vein_occlusion",
-    ),
-    "lesions": (
-        "study_date",
-        "lesion_id",
-        "role",
-        "organ",
-        "liver_segment",
-        "status",
-        "longest_diameter_mm",
-        "short_axis_mm",
-        "viable_diameter_mm",
-        "attenuation_hu",
-    ),
-    "labs": ("collected_at", "test", "value", "unit"),
-}
 
 LINEAGE = ("patient_key", "source_file", "source_row")
 
