@@ -6,10 +6,12 @@ timepoints over the course and after each session, and best responses — and
 compares it with a floor: one DuckDB query that only sums target diameters
 per patient and study over the same, already loaded data.
 
-    python benchmarks/bench_responses.py [--patients 100000] [--keep DIR]
+    python benchmarks/bench_responses.py [--patients 100000] [--keep DIR] [--source DIR]
 
-The last line printed is one JSON object:
-{"patients", "seconds", "floor_seconds", "ratio", "peak_rss_mb"}.
+``--source DIR`` reuses a cohort generated before (``nelmtrack generate``)
+instead of generating one; ``patients`` then counts its patients. The time of
+each phase of the response stage goes to stderr. The last line printed is one
+JSON object: {"patients", "seconds", "floor_seconds", "ratio", "peak_rss_mb"}.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import transforms.responses  # noqa: E402
+import transforms.responses.best  # noqa: E402
 from config import load_config  # noqa: E402
 from demo_cohort import generate  # noqa: E402
 from flows import stages  # noqa: E402
@@ -40,24 +46,50 @@ GROUP BY patient_key, study_date
 """
 
 
+def _timed(phases: dict[str, float], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function``, adding the seconds each call takes to ``phases[name]``."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            phases[name] = phases.get(name, 0.0) + time.perf_counter() - t0
+
+    return wrapper
+
+
+def _time_phases(phases: dict[str, float], build: Any) -> None:
+    """Time the transforms the response stage calls and its writes to the build."""
+    for module, name in (
+        (transforms.responses, "compute_timepoints"),
+        (transforms.responses.best, "assessments_from_warehouse_tables"),
+        (transforms.responses, "compute_best_responses"),
+    ):
+        setattr(module, name, _timed(phases, name, getattr(module, name)))
+    build.replace_table = _timed(phases, "write tables", build.replace_table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="keep the generated cohort and warehouse here")
+    parser.add_argument("--source", type=Path, help="use this generated cohort (no generation)")
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="nelmtrack-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    source = work / "source"
+    source = args.source or work / "source"
+    patients = args.patients
     try:
         t0 = time.perf_counter()
         if not source.exists():
             generate(source, patients=args.patients, seed=args.seed)
-        print(
-            f"generated {args.patients} patients in {time.perf_counter() - t0:.1f} s",
-            file=sys.stderr,
-        )
+            print(
+                f"generated {args.patients} patients in {time.perf_counter() - t0:.1f} s",
+                file=sys.stderr,
+            )
         cfg = load_config()
         build = start_build(work / "bench.duckdb", "bench", full_refresh=True)
         ctx = stages.RunContext(
@@ -72,15 +104,25 @@ def main() -> None:
         print(f"ingested and staged in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         lesions = build.con.execute("SELECT count(*) FROM lesion_measurements").fetchall()[0][0]
         print(f"{lesions:,} lesion rows", file=sys.stderr)
+        if args.source:
+            sql = "SELECT count(DISTINCT patient_key) FROM raw.patients"
+            patients = build.con.execute(sql).fetchall()[0][0]
 
         t0 = time.perf_counter()
         build.con.sql(FLOOR_SQL).fetchall()
         floor = time.perf_counter() - t0
 
+        staged_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS before the response stage: {staged_peak_mb:.0f} MB", file=sys.stderr)
+        phases: dict[str, float] = {}
+        _time_phases(phases, build)
         t0 = time.perf_counter()
         stages.responses(ctx)
         seconds = time.perf_counter() - t0
         build.abort()
+        phases["other (R1 quarantine, run_id)"] = seconds - sum(phases.values())
+        for name, phase_seconds in phases.items():
+            print(f"  {name:<34} {phase_seconds:7.2f} s", file=sys.stderr)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -88,7 +130,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "patients": args.patients,
+                "patients": patients,
                 "seconds": round(seconds, 2),
                 "floor_seconds": round(floor, 3),
                 "ratio": round(seconds / floor, 1) if floor else None,
