@@ -6,16 +6,18 @@ are set-based DuckDB SQL over all patients at once, one model per file in
 
 =========================== ==============================================
 ``resp_rules``              per-criteria thresholds and rule ids (rules as data), macros
-``resp_scopes``             course and session scopes with their baselines (B2, B3)
+``resp_scopes``             patients numbered, course and session scopes with baselines (B2, B3)
 ``resp_lesion_rows``        R1: targets first seen after the course baseline
 ``resp_lesion_sizes``       R2/M1: a lesion's fragments read together
-``resp_scope_studies``      the studies of each scope (B4–B6)
+``resp_scope_studies``      the studies of each scope (B4-B6)
 ``resp_scope_lesions``      baseline targets / non-targets per scope, tracked (F1)
-``resp_target_sums``        sums, evaluability, nadir (R3, R4)
-``resp_target_response``    R5–R9, M2–M3
-``resp_nontarget_response`` R10, M4
+``resp_scope_sums``         sums per measure, nadir (R3, R4), non-target counts
 ``resp_new_lesions``        R11
-``resp_overall``            R12–R14, F3, and the reason (X1)
+``resp_target_response``    R5-R9, M2-M3 (per criteria)
+``resp_nontarget_response`` R10, M4
+``resp_reason_lists``       the lesion ids the reasons name (X1)
+``resp_overall``            R12-R14, F3
+``resp_reasons``            the reason (X1), written for published rows only
 =========================== ==============================================
 
 Sizes are exact decimals (DECIMAL(18,3)); every threshold comparison is exact
@@ -83,11 +85,13 @@ MODELS = (
     "resp_lesion_sizes",
     "resp_scope_studies",
     "resp_scope_lesions",
-    "resp_target_sums",
+    "resp_scope_sums",
+    "resp_new_lesions",
     "resp_target_response",
     "resp_nontarget_response",
-    "resp_new_lesions",
+    "resp_reason_lists",
     "resp_overall",
+    "resp_reasons",
 )
 
 _SUM = pa.decimal128(10, 1)

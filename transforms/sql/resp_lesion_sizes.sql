@@ -7,15 +7,15 @@
 CREATE OR REPLACE TEMP TABLE resp_lesion_sizes AS
 WITH fragments AS (
     SELECT
-        patient_key, study_date, lesion_id, role, status, organ, liver_segment, is_nodal,
+        pid, study_date, lesion_id, role, status, organ, liver_segment, is_nodal,
         resp_fragment_size(status, longest_diameter_mm) AS longest_mm,
         resp_fragment_size(status, short_axis_mm) AS short_mm,
         resp_fragment_size(status, viable_diameter_mm) AS viable_mm
     FROM resp_lesion_rows
-    WHERE NOT target_after_baseline
+    WHERE pid IS NOT NULL AND NOT target_after_baseline
 )
 SELECT
-    patient_key, study_date, lesion_id, role,
+    pid, study_date, lesion_id, role,
     bool_or(is_nodal) AS is_nodal,
     CASE WHEN bool_and(longest_mm IS NOT NULL) THEN sum(longest_mm) END AS longest_mm,
     CASE WHEN bool_and(short_mm IS NOT NULL) THEN sum(short_mm) END AS short_mm,
@@ -28,4 +28,4 @@ SELECT
     bool_and(organ = 'liver' AND liver_segment IS NOT NULL) AS liver_with_segment,
     list_distinct(list(liver_segment) FILTER (WHERE liver_segment IS NOT NULL)) AS segments
 FROM fragments
-GROUP BY patient_key, study_date, lesion_id, role
+GROUP BY pid, study_date, lesion_id, role

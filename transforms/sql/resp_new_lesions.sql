@@ -4,25 +4,24 @@
 -- in a treated liver segment count; in out_field only the others (F2).
 -- `equivocal` is not progression; when the lesion is later `present`, the
 -- progression is dated to the first follow-up at which the lesion was seen.
-CREATE OR REPLACE TEMP VIEW resp_new_lesions AS
-WITH at_baseline AS (
-    SELECT sc.scope_id, ls.lesion_id
-    FROM resp_scopes AS sc
-    JOIN resp_lesion_sizes AS ls
-        ON ls.patient_key = sc.patient_key AND ls.study_date = sc.baseline_date
-    WHERE ls.role <> 'new' OR ls.any_present
+CREATE OR REPLACE TEMP TABLE resp_new_lesions AS
+WITH new_rows AS (
+    SELECT pid, study_date, lesion_id, any_present, liver_with_segment, segments
+    FROM resp_lesion_sizes
+    WHERE role = 'new'
 ),
 seen AS (
-    SELECT ss.scope_id, ss.study_date, ls.lesion_id, ls.any_present
+    SELECT ss.scope_id, ss.study_date, n.lesion_id, n.any_present
     FROM resp_scope_studies AS ss
     JOIN resp_scopes AS sc ON sc.scope_id = ss.scope_id
-    JOIN resp_lesion_sizes AS ls
-        ON ls.patient_key = ss.patient_key AND ls.study_date = ss.study_date AND ls.role = 'new'
+    LEFT JOIN resp_sessions AS se ON se.session_key = sc.session_key
+    JOIN new_rows AS n ON n.pid = ss.pid AND n.study_date = ss.study_date
     WHERE NOT ss.is_baseline
-      AND resp_in_scope(sc.scope, sc.treated_segments, ls.liver_with_segment, ls.segments)
+      AND resp_in_scope(sc.scope, se.treated_segments, n.liver_with_segment, n.segments)
       AND NOT EXISTS (
-          SELECT 1 FROM at_baseline AS b
-          WHERE b.scope_id = ss.scope_id AND b.lesion_id = ls.lesion_id
+          SELECT 1 FROM resp_lesion_sizes AS b
+          WHERE b.pid = sc.pid AND b.study_date = sc.baseline_date
+            AND b.lesion_id = n.lesion_id AND (b.role <> 'new' OR b.any_present)
       )
 ),
 dated AS (

@@ -26,6 +26,21 @@ CREATE OR REPLACE TEMP MACRO resp_fragment_size(status, measure) AS
          WHEN status = 'not_evaluated' THEN NULL
          ELSE measure::DECIMAL(18, 3) END;
 
+-- R2/M1: size of a target at a study: a node's short axis, otherwise the
+-- criteria's non-nodal measure. The sums are kept for each measure
+-- (resp_scope_sums); resp_by_measure picks the one a criteria reads.
+CREATE OR REPLACE TEMP MACRO resp_target_size(is_nodal, short_mm, longest_mm, viable_mm, measure) AS
+    CASE WHEN is_nodal THEN short_mm WHEN measure = 'viable diameter' THEN viable_mm
+         ELSE longest_mm END;
+CREATE OR REPLACE TEMP MACRO resp_by_measure(measure, longest_value, viable_value) AS
+    CASE WHEN measure = 'viable diameter' THEN viable_value ELSE longest_value END;
+
+-- R7/M3: a target is resolved when a node is below the normal short axis and
+-- any other target is 0 mm (null when it has no size).
+CREATE OR REPLACE TEMP MACRO resp_target_resolved(is_nodal, size_mm) AS
+    CASE WHEN is_nodal THEN size_mm < getvariable('nodal_normal_short_axis_mm')::DECIMAL(18, 3)
+         ELSE size_mm = 0 END;
+
 -- F1: a scope keeps every lesion, or only those inside / outside the treated field.
 -- A lesion is in field when all its fragments lie in treated liver segments; a
 -- liver lesion without a segment, or a lesion outside the liver, is out of field.

@@ -3,14 +3,15 @@
 -- its end date. has_lesion_rows tells a reason "nothing was recorded" apart
 -- from "a lesion is missing".
 CREATE OR REPLACE TEMP TABLE resp_scope_studies AS
+WITH recorded AS (
+    SELECT DISTINCT pid, study_date FROM resp_lesion_sizes
+)
 SELECT
-    sc.scope_id, sc.patient_key, st.study_date,
+    sc.scope_id, sc.pid, sc.scope, sc.session_key, sc.start_date, sc.baseline_date, st.study_date,
     coalesce(st.study_date = sc.baseline_date, FALSE) AS is_baseline,
-    EXISTS (
-        SELECT 1 FROM resp_lesion_sizes AS ls
-        WHERE ls.patient_key = st.patient_key AND ls.study_date = st.study_date
-    ) AS has_lesion_rows
+    r.pid IS NOT NULL AS has_lesion_rows
 FROM resp_scopes AS sc
-JOIN resp_studies AS st ON st.patient_key = sc.patient_key
+JOIN resp_studies AS st ON st.pid = sc.pid
+LEFT JOIN recorded AS r ON r.pid = st.pid AND r.study_date = st.study_date
 WHERE st.study_date = sc.baseline_date
    OR (st.study_date > sc.start_date AND (sc.end_date IS NULL OR st.study_date < sc.end_date))

@@ -5,43 +5,65 @@
 -- published; it decides out_of_field_progression. The baseline is the last
 -- study on or before the session date within the look-back (closed interval,
 -- B6); none gives a null baseline_date.
-CREATE OR REPLACE TEMP TABLE resp_studies AS
-SELECT DISTINCT patient_key, study_date FROM imaging_studies;
+-- Patients are numbered (pid, in patient_key order) so that the joins and
+-- groupings below compare integers, not 20-character strings. Only patients
+-- with a session have scopes, so only they get a pid.
+CREATE OR REPLACE TEMP TABLE resp_patients AS
+SELECT patient_key, row_number() OVER (ORDER BY patient_key) AS pid
+FROM (SELECT DISTINCT patient_key FROM sessions WHERE patient_key IS NOT NULL);
 
-CREATE OR REPLACE TEMP TABLE resp_scopes AS
+CREATE OR REPLACE TEMP TABLE resp_studies AS
+SELECT DISTINCT p.pid, i.study_date
+FROM imaging_studies AS i
+JOIN resp_patients AS p ON p.patient_key = i.patient_key;
+
+-- One row per session, in patient and session order (session_key), with its
+-- baseline (B3) and the date of the next session (end of its follow-ups).
+CREATE OR REPLACE TEMP TABLE resp_sessions AS
 WITH ordered AS (
     SELECT
-        patient_key, session_id, session_number, modality, session_date, treated_segments,
-        lead(session_date) OVER w AS next_session_date,
+        p.pid, s.session_id, s.session_number, s.modality, s.session_date, s.treated_segments,
+        lead(s.session_date) OVER w AS next_session_date,
         row_number() OVER w AS session_order,
-        row_number() OVER (ORDER BY patient_key, session_date, session_number, session_id)
+        row_number() OVER (ORDER BY p.pid, s.session_date, s.session_number, s.session_id)
             AS session_key
-    FROM sessions
-    WINDOW w AS (PARTITION BY patient_key ORDER BY session_date, session_number, session_id)
-),
-with_baseline AS (
+    FROM sessions AS s
+    JOIN resp_patients AS p ON p.patient_key = s.patient_key
+    WINDOW w AS (PARTITION BY p.pid ORDER BY s.session_date, s.session_number, s.session_id)
+)
+SELECT
+    o.*,
+    CASE WHEN o.session_date - st.study_date <= getvariable('baseline_lookback_days')
+         THEN st.study_date END AS baseline_date
+FROM ordered AS o
+ASOF LEFT JOIN resp_studies AS st
+    ON o.pid = st.pid AND o.session_date >= st.study_date;
+
+CREATE OR REPLACE TEMP TABLE resp_scopes AS
+WITH scopes AS (
     SELECT
-        o.*,
-        CASE WHEN o.session_date - s.study_date <= getvariable('baseline_lookback_days')
-             THEN s.study_date END AS baseline_date
-    FROM ordered AS o
-    ASOF LEFT JOIN resp_studies AS s
-        ON o.patient_key = s.patient_key AND o.session_date >= s.study_date
-),
-scopes AS (
-    SELECT
-        patient_key, 'course' AS scope, NULL::BIGINT AS session_key, NULL::VARCHAR AS session_id,
-        NULL::INTEGER AS session_number, NULL::VARCHAR AS modality,
-        session_date AS start_date, NULL::DATE AS end_date,
-        NULL::INTEGER[] AS treated_segments, baseline_date
-    FROM with_baseline
+        pid, 'course' AS scope, NULL::BIGINT AS session_key,
+        session_date AS start_date, NULL::DATE AS end_date, baseline_date
+    FROM resp_sessions
     WHERE session_order = 1
     UNION ALL
     SELECT
-        w.patient_key, k.scope, w.session_key, w.session_id, w.session_number, w.modality,
-        w.session_date, w.next_session_date, w.treated_segments, w.baseline_date
-    FROM with_baseline AS w
+        s.pid, k.scope, s.session_key, s.session_date, s.next_session_date, s.baseline_date
+    FROM resp_sessions AS s
     CROSS JOIN (VALUES ('overall'), ('in_field'), ('out_field')) AS k(scope)
 )
-SELECT row_number() OVER (ORDER BY patient_key, start_date, session_key, scope) AS scope_id, *
-FROM scopes
+SELECT row_number() OVER (ORDER BY pid, start_date, session_key, scope) AS scope_id, *
+FROM scopes;
+
+-- The three scopes of each session side by side: a baseline lesion of the
+-- session is tracked once, in its `overall` scope, and counted in the
+-- `in_field` or the `out_field` one as well (F1).
+CREATE OR REPLACE TEMP TABLE resp_session_scopes AS
+SELECT
+    session_key,
+    any_value(scope_id) FILTER (WHERE scope = 'overall') AS overall_id,
+    any_value(scope_id) FILTER (WHERE scope = 'in_field') AS in_field_id,
+    any_value(scope_id) FILTER (WHERE scope = 'out_field') AS out_field_id
+FROM resp_scopes
+WHERE session_key IS NOT NULL
+GROUP BY session_key

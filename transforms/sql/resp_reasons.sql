@@ -1,0 +1,103 @@
+-- X1 / B2 / B3 / B5: the reason of each row, the rule that decided its overall
+-- response with its numbers. A view: the output models read it for the rows
+-- they publish only (and out_field rows for the F2 note), so no reason is
+-- written for a row nobody reads.
+CREATE OR REPLACE TEMP VIEW resp_reasons AS
+WITH listed AS (
+    SELECT
+        r.*, c.pd_rule, c.cr_rule, c.pr_rule, c.sd_rule, c.nontarget_cr_rule,
+        c.non_nodal_measure,
+        l.unsized, l.baseline_unsized, l.progressed, l.unevaluated, l.present
+    FROM resp_overall AS r
+    JOIN resp_criteria AS c ON c.criteria = r.criteria
+    LEFT JOIN resp_reason_lists AS l
+        ON l.scope_id = r.scope_id AND l.study_date = r.study_date AND l.criteria = r.criteria
+),
+detailed AS (
+    -- The numbers part of a target response (R5-R9 / M2-M3).
+    SELECT
+        *,
+        CASE target_response
+            WHEN 'NE' THEN
+                CASE WHEN baseline_sum IS NULL
+                     THEN 'baseline sum not evaluable (' || baseline_unsized || ' at baseline)'
+                     ELSE resp_named(n_unsized, 'target', unsized) END
+            WHEN 'PD' THEN
+                CASE WHEN sum_mm IS NULL
+                     THEN 'measured targets already sum ' || resp_mm(measured_sum) || ', '
+                     ELSE 'sum ' || resp_mm(sum_mm) || ' is ' END
+                || resp_change(pct_from_nadir, change_from_nadir)
+                || ' over nadir ' || resp_mm(nadir_sum) || ' (' || nadir_date::VARCHAR || ')'
+                || CASE WHEN sum_mm IS NULL THEN ' (' || unsized || ')' ELSE '' END
+            WHEN 'CR' THEN
+                'every non-nodal target ' || non_nodal_measure || ' 0 mm and every nodal target < '
+                || resp_mm(getvariable('nodal_normal_short_axis_mm')::DECIMAL(18, 3))
+                || ' short axis (sum ' || resp_mm(sum_mm) || ')'
+            WHEN 'PR' THEN
+                'sum ' || resp_mm(sum_mm) || ' is '
+                || resp_change(pct_from_baseline, change_from_baseline)
+                || ' from baseline ' || resp_mm(baseline_sum)
+            WHEN 'SD' THEN
+                'sum ' || resp_mm(sum_mm) || ' is '
+                || resp_change(pct_from_baseline, change_from_baseline)
+                || ' from baseline ' || resp_mm(baseline_sum)
+                || ' and ' || resp_change(pct_from_nadir, change_from_nadir)
+                || ' from nadir ' || resp_mm(nadir_sum) || ' (' || nadir_date::VARCHAR || ')'
+        END AS target_detail
+    FROM listed
+)
+SELECT
+    * EXCLUDE (target_detail),
+    CASE
+        WHEN baseline_date IS NULL THEN
+            CASE WHEN scope = 'course' THEN 'NE (B2): ' ELSE 'NE (B3): ' END
+            || 'no baseline study within ' || getvariable('baseline_lookback_days')::VARCHAR
+            || CASE WHEN scope = 'course' THEN ' days before the first session'
+                    ELSE ' days before the session' END
+        WHEN is_baseline THEN 'baseline'
+        WHEN overall_response = 'PD' THEN
+            'PD (' || concat_ws(', ',
+                CASE WHEN target_response = 'PD' THEN pd_rule END,
+                CASE WHEN nontarget_response = 'PD' THEN 'R10' END,
+                CASE WHEN new_lesions THEN 'R11' END)
+            || '): ' || concat_ws('; ',
+                CASE WHEN target_response = 'PD' THEN target_detail END,
+                CASE WHEN nontarget_response = 'PD'
+                     THEN resp_named(n_progressed, 'non-target', progressed) || ' progressed' END,
+                CASE WHEN new_lesions THEN resp_named(n_new, 'new lesion', new_ids) END)
+        WHEN NOT has_target AND NOT has_nontarget THEN
+            'NE (R14): no measurable or evaluable disease at baseline'
+        WHEN has_target THEN
+            CASE overall_response
+                WHEN 'NE' THEN 'NE (R6): '
+                    || CASE WHEN has_lesion_rows THEN ''
+                            ELSE 'no lesion recorded at this study: ' END
+                    || target_detail
+                WHEN 'CR' THEN 'CR (' || cr_rule || '): ' || target_detail
+                    || CASE WHEN has_nontarget THEN '; every non-target resolved'
+                            ELSE '; no non-target at baseline' END
+                WHEN 'PR' THEN
+                    CASE WHEN target_response = 'CR'
+                         THEN 'PR (R12): targets CR (' || target_detail || ') but '
+                              || coalesce(
+                                  resp_named(n_present, 'non-target', present) || ' present',
+                                  resp_named(n_unevaluated, 'non-target', unevaluated))
+                         ELSE 'PR (' || pr_rule || '): ' || target_detail END
+                ELSE 'SD (' || sd_rule || '): ' || target_detail
+            END
+        ELSE
+            CASE overall_response
+                WHEN 'NE' THEN 'NE (R13): '
+                    || CASE WHEN has_lesion_rows THEN ''
+                            ELSE 'no lesion recorded at this study: ' END
+                    || resp_named(n_unevaluated, 'non-target', unevaluated)
+                WHEN 'CR' THEN 'CR (' || nontarget_cr_rule
+                    || '): every non-target resolved; no target at baseline'
+                ELSE 'NON-CR/NON-PD (R13): ' || resp_named(n_present, 'non-target', present)
+                    || ' present; no target at baseline'
+            END
+    END
+    || CASE WHEN equivocal_ids IS NOT NULL AND NOT is_baseline
+            THEN '; equivocal new lesion ' || equivocal_ids || ' is not progression (R11)'
+            ELSE '' END AS reason
+FROM detailed

@@ -1,0 +1,74 @@
+-- R2-R4 / M1, R10 / M4: per scope and study, the sums of the baseline targets
+-- under each non-nodal measure and the counts of non-targets in each state.
+-- A target's size is its short axis if nodal, else the measure (longest
+-- diameter for RECIST 1.1, viable diameter for mRECIST; resp_criteria says
+-- which). The sum is evaluable when every target has a size (R3);
+-- measured_* adds the sizes that exist, for R5's "PD is already certain" test.
+-- The nadir is the smallest evaluable sum among the baseline and earlier
+-- follow-ups (R4), with the date of its first occurrence for the reason.
+-- Counted per leaf first (course, in_field, out_field); a session's overall
+-- scope adds up its two leaves.
+CREATE OR REPLACE TEMP TABLE resp_leaf_sums AS
+SELECT
+    tracking_id, leaf_id, study_date, is_baseline,
+    count(*) FILTER (WHERE role = 'target') AS n_targets,
+    count(size_longest) FILTER (WHERE role = 'target') AS n_sized_longest,
+    count(size_viable) FILTER (WHERE role = 'target') AS n_sized_viable,
+    sum(size_longest) FILTER (WHERE role = 'target') AS sum_longest,
+    sum(size_viable) FILTER (WHERE role = 'target') AS sum_viable,
+    bool_and(resp_target_resolved(is_nodal, size_longest)) FILTER (WHERE role = 'target')
+        AS resolved_longest,
+    bool_and(resp_target_resolved(is_nodal, size_viable)) FILTER (WHERE role = 'target')
+        AS resolved_viable,
+    count(*) FILTER (WHERE role = 'non_target') AS n_nontargets,
+    count(*) FILTER (WHERE state = 'progression') AS n_progressed,
+    count(*) FILTER (WHERE state IN ('missing', 'not evaluated')) AS n_unevaluated,
+    count(*) FILTER (WHERE state = 'resolved') AS n_resolved,
+    count(*) FILTER (WHERE state = 'non-enhancing') AS n_non_enhancing
+FROM resp_tracked
+GROUP BY tracking_id, leaf_id, study_date, is_baseline;
+
+CREATE OR REPLACE TEMP TABLE resp_scope_sums AS
+WITH per_scope AS (
+    SELECT leaf_id AS scope_id, * EXCLUDE (tracking_id, leaf_id)
+    FROM resp_leaf_sums
+    UNION ALL
+    SELECT
+        tracking_id, study_date, is_baseline,
+        sum(n_targets)::BIGINT, sum(n_sized_longest)::BIGINT, sum(n_sized_viable)::BIGINT,
+        sum(sum_longest), sum(sum_viable), bool_and(resolved_longest), bool_and(resolved_viable),
+        sum(n_nontargets)::BIGINT, sum(n_progressed)::BIGINT, sum(n_unevaluated)::BIGINT,
+        sum(n_resolved)::BIGINT, sum(n_non_enhancing)::BIGINT
+    FROM resp_leaf_sums
+    WHERE leaf_id <> tracking_id
+    GROUP BY tracking_id, study_date, is_baseline
+),
+with_sum AS (
+    SELECT
+        * EXCLUDE (sum_longest, sum_viable),
+        CASE WHEN n_targets > 0 THEN coalesce(sum_longest, 0) END AS measured_longest,
+        CASE WHEN n_targets > 0 THEN coalesce(sum_viable, 0) END AS measured_viable,
+        CASE WHEN n_targets > 0 AND n_sized_longest = n_targets
+             THEN coalesce(sum_longest, 0) END AS sum_longest,
+        CASE WHEN n_targets > 0 AND n_sized_viable = n_targets
+             THEN coalesce(sum_viable, 0) END AS sum_viable
+    FROM per_scope
+)
+SELECT
+    *,
+    max(sum_longest) FILTER (WHERE is_baseline) OVER whole AS baseline_longest,
+    min(sum_longest) OVER earlier AS nadir_longest,
+    arg_min(study_date,
+            CASE WHEN sum_longest IS NOT NULL THEN {'s': sum_longest, 'd': study_date} END)
+        OVER earlier AS nadir_date_longest,
+    max(sum_viable) FILTER (WHERE is_baseline) OVER whole AS baseline_viable,
+    min(sum_viable) OVER earlier AS nadir_viable,
+    arg_min(study_date,
+            CASE WHEN sum_viable IS NOT NULL THEN {'s': sum_viable, 'd': study_date} END)
+        OVER earlier AS nadir_date_viable
+FROM with_sum
+WINDOW
+    whole AS (PARTITION BY scope_id ORDER BY study_date
+              ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
+    earlier AS (PARTITION BY scope_id ORDER BY study_date
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
