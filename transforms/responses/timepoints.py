@@ -11,8 +11,8 @@ are set-based DuckDB SQL over all patients at once, one model per file in
 ``resp_lesion_sizes``       R2/M1: a lesion's fragments read together
 ``resp_scope_studies``      the studies of each scope (B4-B6)
 ``resp_scope_lesions``      baseline targets / non-targets per scope, tracked (F1)
-``resp_scope_sums``         sums per measure, nadir (R3, R4), non-target counts
 ``resp_new_lesions``        R11
+``resp_scope_sums``         per scope study: sums per measure, nadir (R3, R4), counts
 ``resp_target_response``    R5-R9, M2-M3 (per criteria)
 ``resp_nontarget_response`` R10, M4
 ``resp_reason_lists``       the lesion ids the reasons name (X1)
@@ -85,8 +85,8 @@ MODELS = (
     "resp_lesion_sizes",
     "resp_scope_studies",
     "resp_scope_lesions",
-    "resp_scope_sums",
     "resp_new_lesions",
+    "resp_scope_sums",
     "resp_target_response",
     "resp_nontarget_response",
     "resp_reason_lists",

@@ -1,9 +1,12 @@
 -- X1: the lesion ids a reason names, gathered only for the scope studies
 -- whose reason may name them (listing them everywhere would cost more than all
--- the rules): a target without a size (R3/R6/R5, also at a baseline study,
--- for a follow-up whose baseline sum is not evaluable), a progressed or
--- unevaluated non-target (R10), present non-targets when there is no target
--- (R13) or every target is resolved (R12: CR targets, non-CR non-targets).
+-- the rules): a target without a size (R3/R6/R5; also at the baseline study,
+-- for follow-ups whose baseline sum is not evaluable), a progressed non-target
+-- (R10), and, on the follow-ups of published scopes (an out_field reason is
+-- only quoted when it is PD), unevaluated non-targets (R10/R13) and the
+-- non-targets not resolved when there is no target (R13) or every target is
+-- resolved (R12: CR targets, non-CR non-targets). `resolved` here is the
+-- strictest reading (M4's non-enhancing not counted), so no list is missed.
 -- The lesions of an overall scope are those of both its leaves.
 CREATE OR REPLACE TEMP TABLE resp_reason_lists AS
 WITH needed AS (
@@ -11,8 +14,11 @@ WITH needed AS (
     FROM resp_scope_sums
     WHERE n_sized_longest < n_targets OR n_sized_viable < n_targets
        OR (n_targets > 0 AND (baseline_longest IS NULL OR baseline_viable IS NULL))
-       OR n_progressed > 0 OR n_unevaluated > 0
-       OR (n_nontargets > 0 AND (n_targets = 0 OR resolved_longest OR resolved_viable))
+       OR n_progressed > 0
+       OR (scope <> 'out_field' AND NOT is_baseline
+           AND (n_unevaluated > 0
+                OR (n_nontargets > n_resolved
+                    AND (n_targets = 0 OR resolved_longest OR resolved_viable))))
 ),
 lesions AS (
     SELECT n.*, t.* EXCLUDE (tracking_id, leaf_id, study_date, is_baseline)

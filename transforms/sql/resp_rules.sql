@@ -1,3 +1,8 @@
+-- Every output model ends in an ORDER BY on its key, so the temporary tables
+-- in between need not keep the order their rows were made in (DuckDB may then
+-- write them in parallel).
+SET preserve_insertion_order = false;
+
 -- Rules as data (response-criteria R2-R10, M1-M4): the two criteria differ only
 -- in the measure of a non-nodal target, the PD/PR thresholds (config/response.toml),
 -- whether a non-enhancing non-target counts as resolved, and the rule ids the
@@ -34,6 +39,9 @@ CREATE OR REPLACE TEMP MACRO resp_target_size(is_nodal, short_mm, longest_mm, vi
          ELSE longest_mm END;
 CREATE OR REPLACE TEMP MACRO resp_by_measure(measure, longest_value, viable_value) AS
     CASE WHEN measure = 'viable diameter' THEN viable_value ELSE longest_value END;
+
+-- A sum of sizes, exact, in 64-bit arithmetic (see resp_scope_sums).
+CREATE OR REPLACE TEMP MACRO resp_mm_sum(x) AS x::DECIMAL(17, 3);
 
 -- R7/M3: a target is resolved when a node is below the normal short axis and
 -- any other target is 0 mm (null when it has no size).

@@ -7,15 +7,19 @@
 -- The nadir is the smallest evaluable sum among the baseline and earlier
 -- follow-ups (R4), with the date of its first occurrence for the reason.
 -- Counted per leaf first (course, in_field, out_field); a session's overall
--- scope adds up its two leaves.
+-- scope adds up its two leaves. The result has one row per scope study (B1),
+-- with the scope's new lesions (R11), for the per-criteria views that follow.
+-- Sums are DECIMAL(17, 3) (resp_mm_sum): exact to 0.001 mm up to 10^14 mm, and
+-- 64-bit, where sum() would give 128-bit DECIMAL(38, 3) and make every later
+-- comparison and text conversion slower.
 CREATE OR REPLACE TEMP TABLE resp_leaf_sums AS
 SELECT
     tracking_id, leaf_id, study_date, is_baseline,
     count(*) FILTER (WHERE role = 'target') AS n_targets,
     count(size_longest) FILTER (WHERE role = 'target') AS n_sized_longest,
     count(size_viable) FILTER (WHERE role = 'target') AS n_sized_viable,
-    sum(size_longest) FILTER (WHERE role = 'target') AS sum_longest,
-    sum(size_viable) FILTER (WHERE role = 'target') AS sum_viable,
+    resp_mm_sum(sum(size_longest) FILTER (WHERE role = 'target')) AS sum_longest,
+    resp_mm_sum(sum(size_viable) FILTER (WHERE role = 'target')) AS sum_viable,
     bool_and(resp_target_resolved(is_nodal, size_longest)) FILTER (WHERE role = 'target')
         AS resolved_longest,
     bool_and(resp_target_resolved(is_nodal, size_viable)) FILTER (WHERE role = 'target')
@@ -36,7 +40,8 @@ WITH per_scope AS (
     SELECT
         tracking_id, study_date, is_baseline,
         sum(n_targets)::BIGINT, sum(n_sized_longest)::BIGINT, sum(n_sized_viable)::BIGINT,
-        sum(sum_longest), sum(sum_viable), bool_and(resolved_longest), bool_and(resolved_viable),
+        resp_mm_sum(sum(sum_longest)), resp_mm_sum(sum(sum_viable)),
+        bool_and(resolved_longest), bool_and(resolved_viable),
         sum(n_nontargets)::BIGINT, sum(n_progressed)::BIGINT, sum(n_unevaluated)::BIGINT,
         sum(n_resolved)::BIGINT, sum(n_non_enhancing)::BIGINT
     FROM resp_leaf_sums
@@ -53,22 +58,33 @@ with_sum AS (
         CASE WHEN n_targets > 0 AND n_sized_viable = n_targets
              THEN coalesce(sum_viable, 0) END AS sum_viable
     FROM per_scope
+),
+-- The smallest {sum, date} of the earlier rows is the nadir and the date it
+-- was first reached.
+with_nadir AS (
+    SELECT
+        *,
+        max(sum_longest) FILTER (WHERE is_baseline) OVER whole AS baseline_longest,
+        min(CASE WHEN sum_longest IS NOT NULL THEN {'s': sum_longest, 'd': study_date} END)
+            OVER earlier AS nadir_longest,
+        max(sum_viable) FILTER (WHERE is_baseline) OVER whole AS baseline_viable,
+        min(CASE WHEN sum_viable IS NOT NULL THEN {'s': sum_viable, 'd': study_date} END)
+            OVER earlier AS nadir_viable
+    FROM with_sum
+    WINDOW
+        whole AS (PARTITION BY scope_id ORDER BY study_date
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
+        earlier AS (PARTITION BY scope_id ORDER BY study_date
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 )
 SELECT
-    *,
-    max(sum_longest) FILTER (WHERE is_baseline) OVER whole AS baseline_longest,
-    min(sum_longest) OVER earlier AS nadir_longest,
-    arg_min(study_date,
-            CASE WHEN sum_longest IS NOT NULL THEN {'s': sum_longest, 'd': study_date} END)
-        OVER earlier AS nadir_date_longest,
-    max(sum_viable) FILTER (WHERE is_baseline) OVER whole AS baseline_viable,
-    min(sum_viable) OVER earlier AS nadir_viable,
-    arg_min(study_date,
-            CASE WHEN sum_viable IS NOT NULL THEN {'s': sum_viable, 'd': study_date} END)
-        OVER earlier AS nadir_date_viable
-FROM with_sum
-WINDOW
-    whole AS (PARTITION BY scope_id ORDER BY study_date
-              ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
-    earlier AS (PARTITION BY scope_id ORDER BY study_date
-                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    ss.*,
+    w.* EXCLUDE (scope_id, study_date, is_baseline, nadir_longest, nadir_viable),
+    w.nadir_longest.s AS nadir_longest, w.nadir_longest.d AS nadir_date_longest,
+    w.nadir_viable.s AS nadir_viable, w.nadir_viable.d AS nadir_date_viable,
+    nl.* EXCLUDE (scope_id, study_date),
+    coalesce(w.n_targets > 0, FALSE) AS has_target,
+    coalesce(w.n_nontargets > 0, FALSE) AS has_nontarget
+FROM resp_scope_studies AS ss
+LEFT JOIN with_nadir AS w ON w.scope_id = ss.scope_id AND w.study_date = ss.study_date
+LEFT JOIN resp_new_lesions AS nl ON nl.scope_id = ss.scope_id AND nl.study_date = ss.study_date

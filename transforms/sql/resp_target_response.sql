@@ -13,9 +13,11 @@
 CREATE OR REPLACE TEMP VIEW resp_target_response AS
 WITH per_criteria AS (
     SELECT
-        ss.* EXCLUDE (study_date), ss.study_date, c.*,
-        coalesce(s.n_targets > 0, FALSE) AS has_target,
-        coalesce(s.n_nontargets > 0, FALSE) AS has_nontarget,
+        s.* EXCLUDE (sum_longest, sum_viable, measured_longest, measured_viable, baseline_longest,
+                     baseline_viable, nadir_longest, nadir_viable, nadir_date_longest,
+                     nadir_date_viable, resolved_longest, resolved_viable, n_sized_longest,
+                     n_sized_viable),
+        c.*,
         resp_by_measure(c.non_nodal_measure, s.sum_longest, s.sum_viable) AS sum_mm,
         resp_by_measure(c.non_nodal_measure, s.measured_longest, s.measured_viable)
             AS measured_sum,
@@ -27,13 +29,8 @@ WITH per_criteria AS (
         resp_by_measure(c.non_nodal_measure, s.resolved_longest, s.resolved_viable)
             AS all_resolved,
         s.n_targets - resp_by_measure(c.non_nodal_measure, s.n_sized_longest, s.n_sized_viable)
-            AS n_unsized,
-        s.n_nontargets, s.n_progressed, s.n_unevaluated, s.n_resolved, s.n_non_enhancing,
-        nl.new_present, nl.n_new, nl.new_ids, nl.first_seen, nl.equivocal_ids
-    FROM resp_scope_studies AS ss
-    LEFT JOIN resp_scope_sums AS s ON s.scope_id = ss.scope_id AND s.study_date = ss.study_date
-    LEFT JOIN resp_new_lesions AS nl
-        ON nl.scope_id = ss.scope_id AND nl.study_date = ss.study_date
+            AS n_unsized
+    FROM resp_scope_sums AS s
     CROSS JOIN resp_criteria AS c
 )
 SELECT
