@@ -17,9 +17,9 @@ WITH fragments AS (
 SELECT
     pid, study_date, lesion_id, role,
     bool_or(is_nodal) AS is_nodal,
-    CASE WHEN bool_and(longest_mm IS NOT NULL) THEN sum(longest_mm) END AS longest_mm,
-    CASE WHEN bool_and(short_mm IS NOT NULL) THEN sum(short_mm) END AS short_mm,
-    CASE WHEN bool_and(viable_mm IS NOT NULL) THEN sum(viable_mm) END AS viable_mm,
+    CASE WHEN bool_and(longest_mm IS NOT NULL) THEN resp_mm_sum(sum(longest_mm)) END AS longest_mm,
+    CASE WHEN bool_and(short_mm IS NOT NULL) THEN resp_mm_sum(sum(short_mm)) END AS short_mm,
+    CASE WHEN bool_and(viable_mm IS NOT NULL) THEN resp_mm_sum(sum(viable_mm)) END AS viable_mm,
     bool_or(status = 'not_evaluated') AS any_not_evaluated,
     bool_or(status = 'progression') AS any_progression,
     bool_or(status = 'present') AS any_present,

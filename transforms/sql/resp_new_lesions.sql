@@ -12,15 +12,14 @@ WITH new_rows AS (
 ),
 seen AS (
     SELECT ss.scope_id, ss.study_date, n.lesion_id, n.any_present
-    FROM resp_scope_studies AS ss
-    JOIN resp_scopes AS sc ON sc.scope_id = ss.scope_id
-    LEFT JOIN resp_sessions AS se ON se.session_key = sc.session_key
-    JOIN new_rows AS n ON n.pid = ss.pid AND n.study_date = ss.study_date
+    FROM new_rows AS n
+    JOIN resp_scope_studies AS ss ON ss.pid = n.pid AND ss.study_date = n.study_date
+    LEFT JOIN resp_sessions AS se ON se.session_key = ss.session_key
     WHERE NOT ss.is_baseline
-      AND resp_in_scope(sc.scope, se.treated_segments, n.liver_with_segment, n.segments)
+      AND resp_in_scope(ss.scope, se.treated_segments, n.liver_with_segment, n.segments)
       AND NOT EXISTS (
           SELECT 1 FROM resp_lesion_sizes AS b
-          WHERE b.pid = sc.pid AND b.study_date = sc.baseline_date
+          WHERE b.pid = ss.pid AND b.study_date = ss.baseline_date
             AND b.lesion_id = n.lesion_id AND (b.role <> 'new' OR b.any_present)
       )
 ),

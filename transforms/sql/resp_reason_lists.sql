@@ -21,20 +21,30 @@ WITH needed AS (
                     AND (n_targets = 0 OR resolved_longest OR resolved_viable))))
 ),
 lesions AS (
-    SELECT n.*, t.* EXCLUDE (tracking_id, leaf_id, study_date, is_baseline)
+    SELECT n.*, b.pid, b.lesion_id, b.role, b.is_nodal
     FROM needed AS n
-    JOIN resp_tracked AS t ON t.leaf_id = n.scope_id AND t.study_date = n.study_date
+    JOIN resp_baseline_lesions AS b ON b.leaf_id = n.scope_id
     UNION ALL
-    SELECT n.*, t.* EXCLUDE (tracking_id, leaf_id, study_date, is_baseline)
+    SELECT n.*, b.pid, b.lesion_id, b.role, b.is_nodal
     FROM needed AS n
-    JOIN resp_tracked AS t
-        ON t.tracking_id = n.scope_id AND t.leaf_id <> n.scope_id AND t.study_date = n.study_date
+    JOIN resp_baseline_lesions AS b ON b.tracking_id = n.scope_id AND b.leaf_id <> n.scope_id
 ),
 sized AS (
     SELECT
-        l.*, c.criteria, c.non_nodal_measure, c.non_enhancing_resolved,
-        resp_by_measure(c.non_nodal_measure, l.size_longest, l.size_viable) AS size_mm
+        l.scope_id, l.study_date, l.is_baseline, l.lesion_id, l.role,
+        c.criteria, c.non_nodal_measure, c.non_enhancing_resolved,
+        ls.lesion_id IS NOT NULL AS has_row, ls.any_not_evaluated, l.is_nodal,
+        resp_target_size(l.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, c.non_nodal_measure)
+            AS size_mm,
+        CASE WHEN l.role = 'non_target' THEN
+            resp_nontarget_state(
+                ls.lesion_id IS NOT NULL, ls.any_progression, ls.any_not_evaluated, ls.all_absent,
+                ls.all_absent_or_non_enhancing, l.is_nodal, ls.short_mm)
+        END AS state
     FROM lesions AS l
+    LEFT JOIN resp_lesion_sizes AS ls
+        ON ls.pid = l.pid AND ls.study_date = l.study_date
+       AND ls.lesion_id = l.lesion_id AND ls.role = l.role
     CROSS JOIN resp_criteria AS c
 ),
 listed AS (

@@ -8,7 +8,7 @@ SET preserve_insertion_order = false;
 -- whether a non-enhancing non-target counts as resolved, and the rule ids the
 -- reasons quote. Adding a criteria means adding a row here.
 CREATE OR REPLACE TEMP TABLE resp_criteria AS
-SELECT * FROM (VALUES
+SELECT *, non_nodal_measure = 'viable diameter' AS reads_viable FROM (VALUES
     ('RECIST1.1', 'longest diameter', FALSE,
      getvariable('recist_pd_min_increase_mm')::DECIMAL(18, 3),
      getvariable('recist_pd_min_fraction_of_nadir')::DECIMAL(9, 4),
@@ -33,15 +33,33 @@ CREATE OR REPLACE TEMP MACRO resp_fragment_size(status, measure) AS
 
 -- R2/M1: size of a target at a study: a node's short axis, otherwise the
 -- criteria's non-nodal measure. The sums are kept for each measure
--- (resp_scope_sums); resp_by_measure picks the one a criteria reads.
+-- (resp_scope_sums); resp_by_measure picks the one a criteria reads
+-- (resp_criteria.reads_viable).
 CREATE OR REPLACE TEMP MACRO resp_target_size(is_nodal, short_mm, longest_mm, viable_mm, measure) AS
     CASE WHEN is_nodal THEN short_mm WHEN measure = 'viable diameter' THEN viable_mm
          ELSE longest_mm END;
-CREATE OR REPLACE TEMP MACRO resp_by_measure(measure, longest_value, viable_value) AS
-    CASE WHEN measure = 'viable diameter' THEN viable_value ELSE longest_value END;
+CREATE OR REPLACE TEMP MACRO resp_by_measure(reads_viable, longest_value, viable_value) AS
+    CASE WHEN reads_viable THEN viable_value ELSE longest_value END;
 
 -- A sum of sizes, exact, in 64-bit arithmetic (see resp_scope_sums).
 CREATE OR REPLACE TEMP MACRO resp_mm_sum(x) AS x::DECIMAL(17, 3);
+
+-- R10/M4: the state of a baseline non-target at a study, from its row there
+-- (has_row = FALSE: none; a null flag counts as false). `resolved` holds under
+-- every criteria; `non-enhancing` counts as resolved only under the criteria
+-- whose non_enhancing_resolved is set (M4), as present otherwise.
+CREATE OR REPLACE TEMP MACRO resp_nontarget_state(
+    has_row, any_progression, any_not_evaluated, all_absent, all_absent_or_non_enhancing,
+    is_nodal, short_mm
+) AS
+    CASE WHEN NOT has_row THEN 'missing'
+         WHEN any_progression THEN 'progression'
+         WHEN any_not_evaluated THEN 'not evaluated'
+         WHEN all_absent
+           OR (is_nodal AND short_mm < getvariable('nodal_normal_short_axis_mm')::DECIMAL(18, 3))
+              THEN 'resolved'
+         WHEN all_absent_or_non_enhancing THEN 'non-enhancing'
+         ELSE 'present' END;
 
 -- R7/M3: a target is resolved when a node is below the normal short axis and
 -- any other target is 0 mm (null when it has no size).

@@ -21,42 +21,23 @@ LEFT JOIN resp_sessions AS se ON se.session_key = sc.session_key
 LEFT JOIN resp_session_scopes AS ss ON ss.session_key = sc.session_key
 WHERE sc.scope IN ('course', 'overall') AND ls.role IN ('target', 'non_target');
 
--- Per lesion and study: its size under each non-nodal measure (R2/M1: a
--- node's is its short axis), and its non-target state (R10/M4). `resolved`
--- holds under every criteria; `non-enhancing` is resolved only under criteria
--- whose non_enhancing_resolved is set (M4), `present` otherwise.
-CREATE OR REPLACE TEMP TABLE resp_tracked AS
-WITH tracked AS (
-    SELECT
-        b.tracking_id, b.leaf_id, ss.study_date, ss.is_baseline, b.lesion_id, b.role, b.is_nodal,
-        ls.lesion_id IS NOT NULL AS has_row,
-        ls.longest_mm, ls.short_mm, ls.viable_mm,
-        coalesce(ls.any_not_evaluated, FALSE) AS any_not_evaluated,
-        coalesce(ls.any_progression, FALSE) AS any_progression,
-        coalesce(ls.all_absent, FALSE) AS all_absent,
-        coalesce(ls.all_absent_or_non_enhancing, FALSE) AS all_absent_or_non_enhancing
-    FROM resp_baseline_lesions AS b
-    JOIN resp_scope_studies AS ss ON ss.scope_id = b.tracking_id
-    LEFT JOIN resp_lesion_sizes AS ls
-        ON ls.pid = b.pid AND ls.study_date = ss.study_date
-       AND ls.lesion_id = b.lesion_id AND ls.role = b.role
-)
+-- Each baseline lesion at every study of its scope: its size under each
+-- non-nodal measure (R2/M1: a node's is its short axis) and its non-target
+-- state (R10/M4). A view: resp_scope_sums reads it once.
+CREATE OR REPLACE TEMP VIEW resp_tracked AS
 SELECT
-    tracking_id, leaf_id, study_date, is_baseline, lesion_id, role, is_nodal, has_row,
-    any_not_evaluated, short_mm,
-    resp_target_size(is_nodal, short_mm, longest_mm, viable_mm, 'longest diameter')
+    b.tracking_id, b.leaf_id, ss.study_date, ss.is_baseline, b.role, b.is_nodal,
+    resp_target_size(b.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, 'longest diameter')
         AS size_longest,
-    resp_target_size(is_nodal, short_mm, longest_mm, viable_mm, 'viable diameter')
+    resp_target_size(b.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, 'viable diameter')
         AS size_viable,
-    CASE WHEN role = 'non_target' THEN
-        CASE WHEN NOT has_row THEN 'missing'
-             WHEN any_progression THEN 'progression'
-             WHEN any_not_evaluated THEN 'not evaluated'
-             WHEN all_absent
-               OR (is_nodal
-                   AND short_mm < getvariable('nodal_normal_short_axis_mm')::DECIMAL(18, 3))
-                  THEN 'resolved'
-             WHEN all_absent_or_non_enhancing THEN 'non-enhancing'
-             ELSE 'present' END
+    CASE WHEN b.role = 'non_target' THEN
+        resp_nontarget_state(
+            ls.lesion_id IS NOT NULL, ls.any_progression, ls.any_not_evaluated, ls.all_absent,
+            ls.all_absent_or_non_enhancing, b.is_nodal, ls.short_mm)
     END AS state
-FROM tracked
+FROM resp_baseline_lesions AS b
+JOIN resp_scope_studies AS ss ON ss.scope_id = b.tracking_id
+LEFT JOIN resp_lesion_sizes AS ls
+    ON ls.pid = b.pid AND ls.study_date = ss.study_date
+   AND ls.lesion_id = b.lesion_id AND ls.role = b.role

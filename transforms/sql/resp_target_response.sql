@@ -18,17 +18,17 @@ WITH per_criteria AS (
                      nadir_date_viable, resolved_longest, resolved_viable, n_sized_longest,
                      n_sized_viable),
         c.*,
-        resp_by_measure(c.non_nodal_measure, s.sum_longest, s.sum_viable) AS sum_mm,
-        resp_by_measure(c.non_nodal_measure, s.measured_longest, s.measured_viable)
+        resp_by_measure(c.reads_viable, s.sum_longest, s.sum_viable) AS sum_mm,
+        resp_by_measure(c.reads_viable, s.measured_longest, s.measured_viable)
             AS measured_sum,
-        resp_by_measure(c.non_nodal_measure, s.baseline_longest, s.baseline_viable)
+        resp_by_measure(c.reads_viable, s.baseline_longest, s.baseline_viable)
             AS baseline_sum,
-        resp_by_measure(c.non_nodal_measure, s.nadir_longest, s.nadir_viable) AS nadir_sum,
-        resp_by_measure(c.non_nodal_measure, s.nadir_date_longest, s.nadir_date_viable)
+        resp_by_measure(c.reads_viable, s.nadir_longest, s.nadir_viable) AS nadir_sum,
+        resp_by_measure(c.reads_viable, s.nadir_date_longest, s.nadir_date_viable)
             AS nadir_date,
-        resp_by_measure(c.non_nodal_measure, s.resolved_longest, s.resolved_viable)
+        resp_by_measure(c.reads_viable, s.resolved_longest, s.resolved_viable)
             AS all_resolved,
-        s.n_targets - resp_by_measure(c.non_nodal_measure, s.n_sized_longest, s.n_sized_viable)
+        s.n_targets - resp_by_measure(c.reads_viable, s.n_sized_longest, s.n_sized_viable)
             AS n_unsized
     FROM resp_scope_sums AS s
     CROSS JOIN resp_criteria AS c
