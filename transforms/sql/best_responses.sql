@@ -22,36 +22,52 @@ FROM (
     CROSS JOIN (SELECT unnest(getvariable('criteria')) AS criteria) AS c
 );
 
+-- Each assessment with the key and dates of its scope (one join on the three
+-- text keys, shared by the next two tables).
+CREATE TEMP TABLE scoped AS
+SELECT
+    k.scope_id,
+    k.start_date,
+    k.event_window_end,
+    CAST(a.study_date AS DATE) AS study_date,
+    a.overall_response,
+    a.has_target_disease,
+    CAST(a.progression_date_hint AS DATE) AS progression_date_hint
+FROM assessments AS a
+JOIN scope_keys AS k
+    ON a.patient_key = k.patient_key AND a.criteria = k.criteria AND a.scope = k.scope;
+
 -- E3b needs to know whether the scope's baseline had target disease; any row
 -- of the scope may carry it (the baseline row too). Unknown counts as "has".
 CREATE TEMP TABLE target_disease AS
-SELECT k.scope_id, coalesce(bool_or(a.has_target_disease), true) AS has_target_disease
-FROM assessments AS a
-JOIN scope_keys AS k
-    ON a.patient_key = k.patient_key AND a.criteria = k.criteria AND a.scope = k.scope
-GROUP BY k.scope_id;
+SELECT scope_id, coalesce(bool_or(has_target_disease), true) AS has_target_disease
+FROM scoped
+GROUP BY scope_id;
 
 -- Follow-ups of each scope: on or after its start (admiralonco: ADT >= RANDDT),
 -- before the next session for a session scope (B3), the baseline row (null
--- response) left out; one per date, the worst when a date has several.
+-- response) left out; one per date, the worst when a date has several (the
+-- smallest {rank in same_date_worst_first, progression date}; a response
+-- missing from that list ranks last).
 CREATE TEMP TABLE followups AS
-SELECT
-    k.scope_id,
-    CAST(a.study_date AS DATE) - k.start_date AS day,
-    a.overall_response AS response,
-    coalesce(CAST(a.progression_date_hint AS DATE), CAST(a.study_date AS DATE)) AS progression_date
-FROM assessments AS a
-JOIN scope_keys AS k
-    ON a.patient_key = k.patient_key AND a.criteria = k.criteria AND a.scope = k.scope
-WHERE a.overall_response IS NOT NULL
-    AND CAST(a.study_date AS DATE) >= k.start_date
-    AND (k.event_window_end IS NULL OR CAST(a.study_date AS DATE) < k.event_window_end)
-QUALIFY row_number() OVER (
-    PARTITION BY k.scope_id, CAST(a.study_date AS DATE)
-    ORDER BY
-        list_position(getvariable('same_date_worst_first'), a.overall_response),
-        coalesce(CAST(a.progression_date_hint AS DATE), CAST(a.study_date AS DATE))
-) = 1;
+SELECT scope_id, day, worst.response, worst.progression_date
+FROM (
+    SELECT
+        scope_id,
+        study_date - start_date AS day,
+        min({
+            'rank': coalesce(
+                list_position(getvariable('same_date_worst_first'), overall_response),
+                len(getvariable('same_date_worst_first')) + 1),
+            'progression_date': coalesce(progression_date_hint, study_date),
+            'response': overall_response
+        }) AS worst
+    FROM scoped
+    WHERE overall_response IS NOT NULL
+        AND study_date >= start_date
+        AND (event_window_end IS NULL OR study_date < event_window_end)
+    GROUP BY scope_id, start_date, study_date
+);
 
 -- E1: up to and including the first PD; later assessments do not count.
 -- `day` is the number of days from the scope start.
