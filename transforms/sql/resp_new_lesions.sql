@@ -10,17 +10,32 @@ WITH new_rows AS (
     FROM resp_lesion_sizes
     WHERE role = 'new'
 ),
-seen AS (
-    SELECT ss.scope_id, ss.study_date, n.lesion_id, n.any_present
+-- The rows at which a lesion that is `new` somewhere was already there (any
+-- role, other than a merely equivocal new lesion): only these can make a new
+-- lesion not new.
+already_there AS (
+    SELECT b.pid, b.study_date, b.lesion_id
+    FROM resp_lesion_sizes AS b
+    SEMI JOIN new_rows AS n ON n.pid = b.pid AND n.lesion_id = b.lesion_id
+    WHERE b.role <> 'new' OR b.any_present
+),
+-- Each new-lesion row at each follow-up of a scope of its patient (the 100k
+-- new-lesion rows drive the join, not the 3M scope studies).
+candidates AS MATERIALIZED (
+    SELECT ss.scope_id, ss.pid, ss.scope, ss.session_key, ss.baseline_date, ss.study_date, n.*
+        EXCLUDE (pid, study_date)
     FROM new_rows AS n
     JOIN resp_scope_studies AS ss ON ss.pid = n.pid AND ss.study_date = n.study_date
-    LEFT JOIN resp_sessions AS se ON se.session_key = ss.session_key
     WHERE NOT ss.is_baseline
-      AND resp_in_scope(ss.scope, se.treated_segments, n.liver_with_segment, n.segments)
+),
+seen AS (
+    SELECT c.scope_id, c.study_date, c.lesion_id, c.any_present
+    FROM candidates AS c
+    LEFT JOIN resp_sessions AS se ON se.session_key = c.session_key
+    WHERE resp_in_scope(c.scope, se.treated_segments, c.liver_with_segment, c.segments)
       AND NOT EXISTS (
-          SELECT 1 FROM resp_lesion_sizes AS b
-          WHERE b.pid = ss.pid AND b.study_date = ss.baseline_date
-            AND b.lesion_id = n.lesion_id AND (b.role <> 'new' OR b.any_present)
+          SELECT 1 FROM already_there AS b
+          WHERE b.pid = c.pid AND b.study_date = c.baseline_date AND b.lesion_id = c.lesion_id
       )
 ),
 dated AS (

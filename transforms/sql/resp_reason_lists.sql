@@ -29,13 +29,12 @@ lesions AS (
     FROM needed AS n
     JOIN resp_baseline_lesions AS b ON b.tracking_id = n.scope_id AND b.leaf_id <> n.scope_id
 ),
-sized AS (
+-- Each lesion looked up at its study once, before the criteria double the rows.
+looked_up AS MATERIALIZED (
     SELECT
-        l.scope_id, l.study_date, l.is_baseline, l.lesion_id, l.role,
-        c.criteria, c.non_nodal_measure, c.non_enhancing_resolved,
-        ls.lesion_id IS NOT NULL AS has_row, ls.any_not_evaluated, l.is_nodal,
-        resp_target_size(l.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, c.non_nodal_measure)
-            AS size_mm,
+        l.scope_id, l.study_date, l.is_baseline, l.lesion_id, l.role, l.is_nodal,
+        ls.lesion_id IS NOT NULL AS has_row, ls.any_not_evaluated,
+        ls.short_mm, ls.longest_mm, ls.viable_mm,
         CASE WHEN l.role = 'non_target' THEN
             resp_nontarget_state(
                 ls.lesion_id IS NOT NULL, ls.any_progression, ls.any_not_evaluated, ls.all_absent,
@@ -45,6 +44,13 @@ sized AS (
     LEFT JOIN resp_lesion_sizes AS ls
         ON ls.pid = l.pid AND ls.study_date = l.study_date
        AND ls.lesion_id = l.lesion_id AND ls.role = l.role
+),
+sized AS (
+    SELECT
+        l.*, c.criteria, c.non_nodal_measure, c.non_enhancing_resolved,
+        resp_target_size(l.is_nodal, l.short_mm, l.longest_mm, l.viable_mm, c.non_nodal_measure)
+            AS size_mm
+    FROM looked_up AS l
     CROSS JOIN resp_criteria AS c
 ),
 listed AS (

@@ -33,16 +33,18 @@ detailed AS (
                 'every non-nodal target ' || non_nodal_measure || ' 0 mm and every nodal target < '
                 || resp_mm(getvariable('nodal_normal_short_axis_mm')::DECIMAL(18, 3))
                 || ' short axis (sum ' || resp_mm(sum_mm) || ')'
+            -- PR and SD have a sum, a baseline sum and (SD) a nadir: concat() with
+            -- no null argument gives what || would, in one allocation.
             WHEN 'PR' THEN
-                'sum ' || resp_mm(sum_mm) || ' is '
-                || resp_change(pct_from_baseline, change_from_baseline)
-                || ' from baseline ' || resp_mm(baseline_sum)
+                concat('sum ', resp_mm(sum_mm), ' is ',
+                       resp_change(pct_from_baseline, change_from_baseline),
+                       ' from baseline ', resp_mm(baseline_sum))
             WHEN 'SD' THEN
-                'sum ' || resp_mm(sum_mm) || ' is '
-                || resp_change(pct_from_baseline, change_from_baseline)
-                || ' from baseline ' || resp_mm(baseline_sum)
-                || ' and ' || resp_change(pct_from_nadir, change_from_nadir)
-                || ' from nadir ' || resp_mm(nadir_sum) || ' (' || nadir_date::VARCHAR || ')'
+                concat('sum ', resp_mm(sum_mm), ' is ',
+                       resp_change(pct_from_baseline, change_from_baseline),
+                       ' from baseline ', resp_mm(baseline_sum),
+                       ' and ', resp_change(pct_from_nadir, change_from_nadir),
+                       ' from nadir ', resp_mm(nadir_sum), ' (', nadir_date::VARCHAR, ')')
         END AS target_detail
     FROM listed
 )

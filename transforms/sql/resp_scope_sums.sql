@@ -59,21 +59,22 @@ with_sum AS (
              THEN coalesce(sum_viable, 0) END AS sum_viable
     FROM per_scope
 ),
--- The smallest {sum, date} of the earlier rows is the nadir and the date it
--- was first reached.
+-- A scope here has baseline lesions, so its first study is its baseline: the
+-- baseline sum is the first row's. The smallest {sum, date} of the earlier
+-- rows is the nadir and the date it was first reached.
 with_nadir AS (
     SELECT
         *,
-        max(sum_longest) FILTER (WHERE is_baseline) OVER whole AS baseline_longest,
+        first_value(sum_longest) OVER so_far AS baseline_longest,
         min(CASE WHEN sum_longest IS NOT NULL THEN {'s': sum_longest, 'd': study_date} END)
             OVER earlier AS nadir_longest,
-        max(sum_viable) FILTER (WHERE is_baseline) OVER whole AS baseline_viable,
+        first_value(sum_viable) OVER so_far AS baseline_viable,
         min(CASE WHEN sum_viable IS NOT NULL THEN {'s': sum_viable, 'd': study_date} END)
             OVER earlier AS nadir_viable
     FROM with_sum
     WINDOW
-        whole AS (PARTITION BY scope_id ORDER BY study_date
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING),
+        so_far AS (PARTITION BY scope_id ORDER BY study_date
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
         earlier AS (PARTITION BY scope_id ORDER BY study_date
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 )
