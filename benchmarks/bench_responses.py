@@ -22,6 +22,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +71,40 @@ def _time_phases(phases: dict[str, float], build: Any) -> None:
     build.replace_table = _timed(phases, "write tables", build.replace_table)
 
 
+class _RssSampler:
+    """The largest resident set size seen while running, sampled every 50 ms.
+
+    ru_maxrss is the peak of the whole process, staging included; this is the
+    peak of one stage.
+    """
+
+    def __init__(self) -> None:
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss_kb(self) -> int:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, self._rss_kb())
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> _RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_kb = max(self.peak_kb, self._rss_kb())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=100_000)
@@ -116,13 +151,15 @@ def main() -> None:
         print(f"peak RSS before the response stage: {staged_peak_mb:.0f} MB", file=sys.stderr)
         phases: dict[str, float] = {}
         _time_phases(phases, build)
-        t0 = time.perf_counter()
-        stages.responses(ctx)
-        seconds = time.perf_counter() - t0
+        with _RssSampler() as rss:
+            t0 = time.perf_counter()
+            stages.responses(ctx)
+            seconds = time.perf_counter() - t0
         build.abort()
         phases["other (R1 quarantine, run_id)"] = seconds - sum(phases.values())
         for name, phase_seconds in phases.items():
             print(f"  {name:<34} {phase_seconds:7.2f} s", file=sys.stderr)
+        print(f"peak RSS during the response stage: {rss.peak_kb / 1024:.0f} MB", file=sys.stderr)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
