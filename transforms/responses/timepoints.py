@@ -20,9 +20,16 @@ are set-based DuckDB SQL over all patients at once, one model per file in
 ``resp_reasons``            the reason (X1), written for published rows only
 =========================== ==============================================
 
-Sizes are exact decimals (DECIMAL(18,3)); every threshold comparison is exact
-(``sum <= baseline * 0.70``), so exactly -30.0 % is PR and exactly +20.0 % with
-+5.0 mm is PD. Thresholds come from ``config/response.toml``.
+Sizes are exact decimals (DECIMAL(18,3), sums DECIMAL(17,3)); every threshold
+comparison is exact (``sum <= baseline * 0.70``), so exactly -30.0 % is PR and
+exactly +20.0 % with +5.0 mm is PD. Thresholds come from ``config/response.toml``.
+
+Why it is shaped this way (100,000 patients, 2.4M lesion rows): patients are
+numbered so joins compare integers; a session's lesions are tracked once and
+counted per field (in/out), the overall scope adding both; both criteria read
+sums kept per non-nodal measure, so lesions are never doubled; the lesion ids a
+reason names are gathered only where a reason may name them, and reasons are
+written only for published rows.
 
 Who gets rows: a patient with at least one session. A patient without any
 session has no course and no session scope, so no rows at all. A patient

@@ -2,11 +2,10 @@
 -- that role at the scope's baseline study (for in_field / out_field: the ones
 -- whose baseline fragments all lie in / not all in a treated liver segment; a
 -- liver lesion without a segment is out of field). Each is then looked up at
--- every study of the scope; has_row = FALSE marks a lesion with no row there.
--- The lesions of a session are tracked once, in its `overall` scope
--- (tracking_id); leaf_id names the one of in_field / out_field they belong to,
--- so the in- and out-of-field sums add up to the overall ones. A course lesion
--- is its own leaf.
+-- every study of the scope (resp_tracked). The lesions of a session are
+-- tracked once, in its `overall` scope (tracking_id); leaf_id names the one of
+-- in_field / out_field they belong to, so the in- and out-of-field sums add up
+-- to the overall ones. A course lesion is its own leaf.
 CREATE OR REPLACE TEMP TABLE resp_baseline_lesions AS
 SELECT
     sc.scope_id AS tracking_id,

@@ -36,14 +36,21 @@ CREATE OR REPLACE TEMP TABLE resp_scope_sums AS
 WITH per_scope AS (
     SELECT leaf_id AS scope_id, * EXCLUDE (tracking_id, leaf_id)
     FROM resp_leaf_sums
-    UNION ALL
+    UNION ALL BY NAME
     SELECT
-        tracking_id, study_date, is_baseline,
-        sum(n_targets)::BIGINT, sum(n_sized_longest)::BIGINT, sum(n_sized_viable)::BIGINT,
-        resp_mm_sum(sum(sum_longest)), resp_mm_sum(sum(sum_viable)),
-        bool_and(resolved_longest), bool_and(resolved_viable),
-        sum(n_nontargets)::BIGINT, sum(n_progressed)::BIGINT, sum(n_unevaluated)::BIGINT,
-        sum(n_resolved)::BIGINT, sum(n_non_enhancing)::BIGINT
+        tracking_id AS scope_id, study_date, is_baseline,
+        sum(n_targets)::BIGINT AS n_targets,
+        sum(n_sized_longest)::BIGINT AS n_sized_longest,
+        sum(n_sized_viable)::BIGINT AS n_sized_viable,
+        resp_mm_sum(sum(sum_longest)) AS sum_longest,
+        resp_mm_sum(sum(sum_viable)) AS sum_viable,
+        bool_and(resolved_longest) AS resolved_longest,
+        bool_and(resolved_viable) AS resolved_viable,
+        sum(n_nontargets)::BIGINT AS n_nontargets,
+        sum(n_progressed)::BIGINT AS n_progressed,
+        sum(n_unevaluated)::BIGINT AS n_unevaluated,
+        sum(n_resolved)::BIGINT AS n_resolved,
+        sum(n_non_enhancing)::BIGINT AS n_non_enhancing
     FROM resp_leaf_sums
     WHERE leaf_id <> tracking_id
     GROUP BY tracking_id, study_date, is_baseline
