@@ -178,6 +178,7 @@ def _print_summary(summary, demo: bool = False) -> None:  # noqa: ANN001
         console.print("nothing changed since the last run; results are as they were")
     elif report.changed_patients:
         console.print(f"patients with changed source rows: {report.changed_patients:,}")
+    _print_file_rows(report.files)
     table = Table(title="rows by dataset (read = loaded + quarantined)")
     for col in ("dataset", "read", "loaded", "quarantined", "balanced"):
         table.add_column(col, justify="left" if col == "dataset" else "right")
@@ -202,13 +203,41 @@ def _print_summary(summary, demo: bool = False) -> None:  # noqa: ANN001
         console.print(f"data-quality report: {Path(summary.docs_dir) / 'index.html'}")
 
 
+def _print_file_rows(files) -> None:  # noqa: ANN001 (list of flows.stages.FileRows)
+    """Each source file's rows in the published warehouse before this run, and now."""
+    if not files:
+        return
+    table = Table(title="rows by file (before this run → now)")
+    for col in ("file", "dataset", "before", "now"):
+        table.add_column(col, justify="left" if col in ("file", "dataset") else "right")
+    for f in files:
+        table.add_row(
+            f.name,
+            f.dataset,
+            "—" if f.before is None else f"{f.before:,}",
+            "—" if f.now is None else f"{f.now:,}",
+        )
+    console.print(table, highlight=False)
+
+
 @main.command()
 @source_db_config_options
 @click.option("--full-refresh", is_flag=True, help="Forget what was ingested and rebuild all.")
 @click.option("--prune", is_flag=True, help="Drop the rows of files gone from the source folder.")
+@click.option(
+    "--accept-shrink",
+    is_flag=True,
+    help="Accept files or datasets that lost ingest.shrink_refuse_loss_pct of their rows or more.",
+)
 @click.option("--verbose", is_flag=True, help="Show progress and Prefect's logs.")
 def run(
-    source: Path, db: Path, config_file: Path | None, full_refresh: bool, prune: bool, verbose: bool
+    source: Path,
+    db: Path,
+    config_file: Path | None,
+    full_refresh: bool,
+    prune: bool,
+    accept_shrink: bool,
+    verbose: bool,
 ) -> None:
     """One batch run: ingest, compute, check, publish atomically."""
     summary = _run(
@@ -219,6 +248,7 @@ def run(
         full_refresh=full_refresh,
         prune=prune,
         demo=False,
+        accept_shrink=accept_shrink,
     )
     _print_summary(summary)
 

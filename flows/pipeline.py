@@ -120,6 +120,7 @@ def run_pipeline(
     prune: bool = False,
     demo: bool = False,
     progress: stages.Progress | None = None,
+    accept_shrink: bool = False,
 ) -> RunSummary:
     """One batch run, as plain Python (the flow below wraps it for Prefect)."""
     cfg = load_config(config_file)
@@ -139,6 +140,7 @@ def run_pipeline(
                 cfg=cfg,
                 source_dir=Path(source),
                 prune=prune,
+                accept_shrink=accept_shrink,
                 pseudonymiser=pseudonymiser,
                 progress=say,
                 # Otherwise only the patients whose source rows changed are recomputed.
@@ -194,9 +196,19 @@ def pipeline_flow(
     full_refresh: bool = False,
     prune: bool = False,
     demo: bool = False,
+    accept_shrink: bool = False,
 ) -> RunSummary:
     """Ingest the source folder, compute responses, labs and data quality, publish atomically."""
-    summary = run_pipeline(source, db, config_file, full_refresh, prune, demo, _PROGRESS.get())
+    summary = run_pipeline(
+        source,
+        db,
+        config_file,
+        full_refresh,
+        prune,
+        demo,
+        _PROGRESS.get(),
+        accept_shrink=accept_shrink,
+    )
     get_run_logger().info(describe_run(summary))
     return summary
 

@@ -20,9 +20,17 @@ import pyarrow.compute as pc
 
 from config import Config
 from flows.privacy import ConfigurationError
-from sources import DATASETS, Pseudonymiser, SourceFile, discover, read_source_file, sha256_of
+from sources import (
+    DATASETS,
+    Pseudonymiser,
+    SourceError,
+    SourceFile,
+    discover,
+    read_source_file,
+    sha256_of,
+)
 from transforms.staging import stage_dataset
-from warehouse import Build
+from warehouse import Build, open_read_only
 
 Progress = Callable[[str], None]
 
@@ -60,6 +68,10 @@ class QualityGateError(Exception):
     """A fatal data-quality check failed: the run must not publish."""
 
 
+class ShrinkError(SourceError):
+    """A delivery brings many fewer rows than the published state: refused unless accepted."""
+
+
 @dataclass
 class RunContext:
     build: Build
@@ -71,9 +83,21 @@ class RunContext:
     # True: recompute derived tables for every patient (first run, --full-refresh,
     # new config); False: only for the patients in CHANGED_PATIENTS.
     recompute_all: bool = True
+    # Accept a file or dataset that lost ingest.shrink_refuse_loss_pct of its rows or more.
+    accept_shrink: bool = False
     # Test hook (flows.pipeline.fault_point): called with a point's name.
     fault_point: Callable[[str], None] = lambda point: None  # noqa: E731
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+
+
+@dataclass(frozen=True)
+class FileRows:
+    """A source file's rows in the published warehouse before this run, and now (None: absent)."""
+
+    name: str
+    dataset: str
+    before: int | None
+    now: int | None
 
 
 @dataclass
@@ -86,6 +110,7 @@ class IngestReport:
     dropped_columns: list[str] = field(default_factory=list)
     rows_read: int = 0
     changed_patients: int = 0  # patients with a source row added, changed or removed
+    files: list[FileRows] = field(default_factory=list)  # every file, before and now
 
     @property
     def read_files(self) -> list[str]:
@@ -156,6 +181,7 @@ def ingest(ctx: RunContext) -> IngestReport:
         "CREATE OR REPLACE TEMP TABLE _row_versions (side VARCHAR, patient_key VARCHAR, h UBIGINT)"
     )
     never_store = set(ctx.cfg.section("privacy")["never_store_columns"])
+    encoding = ctx.cfg.section("ingest")["encoding"]
     report = IngestReport()
     audit = []
     for i, sf in enumerate(files, start=1):
@@ -164,15 +190,23 @@ def ingest(ctx: RunContext) -> IngestReport:
             report.unchanged.append(sf.name)
             continue
         ctx.progress(f"reading {sf.name} ({i}/{len(files)})")
-        result = read_source_file(sf, ctx.pseudonymiser, never_store)
+        result = read_source_file(sf, ctx.pseudonymiser, never_store, encoding)
         if sf.name in known:
             _note_rows(ctx, known[sf.name][1], sf.name, "before")
-        ctx.build.put_source_file(sf.dataset, sf.name, sha, result.table, result.malformed_rows)
+        ctx.build.put_source_file(
+            sf.dataset,
+            sf.name,
+            sha,
+            result.table,
+            result.malformed_rows,
+            rows_read=result.rows_read,
+            malformed_reasons=result.malformed_reasons,
+        )
         _note_rows(ctx, sf.dataset, sf.name, "after")
         ctx.fault_point("ingest")
         (report.changed if sf.name in known else report.new).append(sf.name)
         report.dropped_columns += [f"{sf.name}:{c}" for c in result.dropped_columns]
-        rows = result.table.num_rows + len(result.malformed_rows)
+        rows = result.rows_read
         report.rows_read += rows
         audit.append((ctx.build.run_id, sf.name, sha, sf.dataset, rows))
     seen = {sf.name for sf in files}
@@ -182,10 +216,72 @@ def ingest(ctx: RunContext) -> IngestReport:
             _note_rows(ctx, known[name][1], name, "before")
             ctx.build.drop_source_file(name)
         report.pruned = report.missing
+    report.files = _file_rows(ctx)
+    _guard_shrink(ctx, report.files)
     report.changed_patients = _collect_changed_patients(ctx)
     if audit:
         ctx.build.con.executemany("INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?)", audit)
     return report
+
+
+def _file_rows(ctx: RunContext) -> list[FileRows]:
+    """Each file's rows in the published warehouse (if any) and in this build."""
+    published = ctx.build.db_path
+    before: dict[str, tuple[str, int]] = {}
+    if published.exists():
+        con = open_read_only(published)
+        try:
+            rows = con.execute("SELECT path, dataset, rows FROM meta.source_files").fetchall()
+        finally:
+            con.close()
+        before = {path: (dataset, int(n)) for path, dataset, n in rows}
+    now = {
+        path: (dataset, int(n))
+        for path, dataset, n in ctx.build.con.execute(
+            "SELECT path, dataset, rows FROM meta.source_files"
+        ).fetchall()
+    }
+    return [
+        FileRows(
+            name=name,
+            dataset=(now.get(name) or before[name])[0],
+            before=before[name][1] if name in before else None,
+            now=now[name][1] if name in now else None,
+        )
+        for name in sorted(set(before) | set(now))
+    ]
+
+
+def _guard_shrink(ctx: RunContext, files: list[FileRows]) -> None:
+    """Refuse a delivery whose files or datasets lost ``shrink_refuse_loss_pct`` of their rows.
+
+    A file compares with its previous version, a dataset with its rows in the
+    published warehouse. A header-only export or a half-written copy replacing a
+    full file is then a stop, not a silent loss; ``--accept-shrink`` accepts it.
+    """
+    threshold = float(ctx.cfg.value("ingest.shrink_refuse_loss_pct"))
+    if ctx.accept_shrink:
+        return
+
+    def lost(before: int, now: int) -> float:
+        return 100.0 * (before - now) / before if before else 0.0
+
+    shrunk = [
+        f"file {f.name} brings {f.now:,} rows, its previous version {f.before:,}"
+        for f in files
+        if f.before is not None and f.now is not None and lost(f.before, f.now) >= threshold
+    ]
+    for dataset in DATASETS:
+        before = sum(f.before or 0 for f in files if f.dataset == dataset)
+        now = sum(f.now or 0 for f in files if f.dataset == dataset)
+        if lost(before, now) >= threshold:
+            shrunk.append(f"dataset {dataset} would go from {before:,} rows to {now:,}")
+    if shrunk:
+        raise ShrinkError(
+            "; ".join(shrunk)
+            + f" (losing {threshold:g} % or more is refused: ingest.shrink_refuse_loss_pct); "
+            "nothing was published: check the delivery, or run again with --accept-shrink"
+        )
 
 
 def _raw(ctx: RunContext, dataset: str) -> pa.Table:
@@ -274,7 +370,7 @@ def stage(ctx: RunContext) -> dict[str, int]:
         loaded[dataset] = ctx.build.replace_table(FACT_TABLE[dataset], _with_run_ids(ctx, facts))
     malformed = ctx.build.con.sql(
         "SELECT dataset, source_file, source_row, 'malformed_row' AS reason_code, "
-        "'the line does not split into the columns of the header' AS reason "
+        "coalesce(reason, 'the line does not split into the columns of the header') AS reason "
         "FROM meta.malformed_rows"
     ).to_arrow_table()
     quarantine = pa.concat_tables(

@@ -9,72 +9,120 @@ table leaves this module.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+
+from sources.files import (
+    DELIMITER_NAMES,
+    FileError,
+    RawFile,
+    decode,
+    read_csv_text,
+    read_parquet,
+    read_xlsx,
+)
 
 DATASETS: tuple[str, ...] = ("patients", "sessions", "imaging", "lesions", "labs")
-# Columns of every input dataset besides patient_id (../shared/contract/inputs.md).
-INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the input contract (../shared/contract/inputs.md).
+
+    ``required``: the contract says "yes", so a file without the column is
+    refused whole. ``numeric``: its values are numbers (a lab ``value`` may be a
+    censored number such as ``<0,2``), so a semicolon file may write them with a
+    decimal comma.
+    """
+
+    name: str
+    required: bool = False
+    numeric: bool = False
+
+
+_ID = Column("patient_id", required=True)
+CONTRACT: dict[str, tuple[Column, ...]] = {
     "patients": (
-        "sex",
-        "birth_year",
-        "primary_site",
-        "ki67_pct",
-        "who_grade",
-        "functional",
-        "bilioenteric_anastomosis",
-        "prior_whipple",
-        "death_date",
-        "last_contact_date",
+        _ID,
+        Column("sex"),
+        Column("birth_year", numeric=True),
+        Column("primary_site"),
+        Column("ki67_pct", numeric=True),
+        Column("who_grade"),
+        Column("functional"),
+        Column("bilioenteric_anastomosis"),
+        Column("prior_whipple"),
+        Column("death_date"),
+        Column("last_contact_date"),
     ),
     "sessions": (
-        "session_date",
-        "modality",
-        "treated_territory",
-        "session_id",
-        "agent",
-        "microsphere",
-        "activity_gbq",
-        "prior_systemic_lines",
-        "lvef_pct",
+        _ID,
+        Column("session_date", required=True),
+        Column("modality", required=True),
+        Column("treated_territory", required=True),
+        Column("session_id"),
+        Column("agent"),
+        Column("microsphere"),
+        Column("activity_gbq", numeric=True),
+        Column("prior_systemic_lines", numeric=True),
+        Column("lvef_pct", numeric=True),
     ),
     "imaging": (
-        "study_date",
-        "modality",
-        "extrahepatic_disease",
-        "ascites",
-        "liver_tumor_burden_pct",
-        "portal_vein_occlusion",
+        _ID,
+        Column("study_date", required=True),
+        Column("modality", required=True),
+        Column("extrahepatic_disease"),
+        Column("ascites"),
+        Column("liver_tumor_burden_pct", numeric=True),
+        Column("portal_vein_occlusion"),
     ),
     "lesions": (
-        "study_date",
-        "lesion_id",
-        "role",
-        "organ",
-        "liver_segment",
-        "status",
-        "longest_diameter_mm",
-        "short_axis_mm",
-        "viable_diameter_mm",
-        "attenuation_hu",
+        _ID,
+        Column("study_date", required=True),
+        Column("lesion_id", required=True),
+        Column("role", required=True),
+        Column("organ", required=True),
+        Column("liver_segment", numeric=True),
+        Column("status", required=True),
+        Column("longest_diameter_mm", numeric=True),
+        Column("short_axis_mm", numeric=True),
+        Column("viable_diameter_mm", numeric=True),
+        Column("attenuation_hu", numeric=True),
     ),
-    "labs": ("collected_at", "test", "value", "unit"),
+    "labs": (
+        _ID,
+        Column("collected_at", required=True),
+        Column("test", required=True),
+        Column("value", required=True, numeric=True),
+        Column("unit", required=True),
+    ),
 }
+# Columns of every input dataset besides patient_id, in contract order.
+INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
+    d: tuple(c.name for c in cols if c is not _ID) for d, cols in CONTRACT.items()
+}
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    d: tuple(c.name for c in cols if c.required) for d, cols in CONTRACT.items()
+}
+NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
+    d: tuple(c.name for c in cols if c.numeric) for d, cols in CONTRACT.items()
+}
+# The contract allows extra columns; they are kept in the raw layer (never the
+# personal-data columns of privacy.never_store_columns) when their name is plain.
+_PLAIN_NAME = re.compile(r"^[a-z0-9_][a-z0-9_ .()%/-]{0,62}$")
+# A decimal comma in a number, optionally censored (<0,2 / >=1000,5).
+_DECIMAL_COMMA = r"^(\s*(?:[<>]=?)?\s*[+-]?\d*),(\d+\s*)$"
 
 _FILE_RE = re.compile(
-    r"^(?P<dataset>" + "|".join(DATASETS) + r")(?:_[^/]*)?\.(?P<fmt>csv|parquet)$", re.IGNORECASE
+    r"^(?P<dataset>" + "|".join(DATASETS) + r")(?:_[^/]*)?\.(?P<fmt>csv|parquet|xlsx)$",
+    re.IGNORECASE,
 )
 
 
@@ -94,11 +142,19 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class ReadResult:
-    """The rows of one file as text, plus the lines that could not be split into columns."""
+    """The rows of one file as text, plus the records that could not be split into columns.
+
+    ``rows_read`` is the number of records in the file, counted independently
+    of the parser: ``table.num_rows + len(malformed_rows)`` equals it, or the
+    run's balance shows the difference.
+    """
 
     table: pa.Table
+    rows_read: int
     malformed_rows: list[int]
+    malformed_reasons: list[str]
     dropped_columns: list[str]
+    delimiter: str | None = None
 
 
 def discover(source_dir: str | Path) -> list[SourceFile]:
@@ -127,7 +183,7 @@ def discover(source_dir: str | Path) -> list[SourceFile]:
     if not found:
         raise SourceError(
             f"source folder {root} holds no known dataset file "
-            f"(expected {', '.join(d + '*.csv|parquet' for d in DATASETS)})"
+            f"(expected {', '.join(d + '*.csv|parquet|xlsx' for d in DATASETS)})"
         )
     return sorted(found, key=lambda f: (DATASETS.index(f.dataset), f.name))
 
@@ -144,85 +200,68 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _normalise_names(names: list[str]) -> list[str]:
-    return [n.strip().lstrip("\ufeff").strip().lower() for n in names]
+def _refuse(sf: SourceFile, problem: str) -> SourceError:
+    return SourceError(f"file {sf.name} {problem}; nothing was loaded from it")
 
 
-def _read_csv(path: Path) -> tuple[pa.Table, list[int]]:
+def _read_raw(sf: SourceFile, encoding: str) -> RawFile:
+    known = {c.name for c in CONTRACT[sf.dataset]}
     try:
-        with path.open("r", encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(io.StringIO(fh.readline())), None)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"file {path.name} cannot be read as UTF-8 CSV") from exc
-    if not header:
-        raise SourceError(f"file {path.name} has no header line")
-    # Multi-threaded first; only a file with a malformed line is read again on
-    # one thread, where pyarrow can tell which line it was.
-    table, bad_lines = _parse_csv(path, header, threads=True)
-    if bad_lines:
-        table, bad_lines = _parse_csv(path, header, threads=False)
-    # Physical line numbers (header = line 1) → data row numbers.
-    return table, [n - 1 for n in bad_lines if n is not None]
-
-
-def _parse_csv(path: Path, header: list[str], threads: bool) -> tuple[pa.Table, list[int | None]]:
-    bad_lines: list[int | None] = []
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        bad_lines.append(row.number)
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(use_threads=threads, block_size=16 << 20),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=True,
-                null_values=[""],
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"file {path.name} is not a readable CSV file") from exc
-    return table, bad_lines
-
-
-def _read_parquet(path: Path) -> pa.Table:
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"file {path.name} is not a readable Parquet file") from exc
-    columns = []
-    for col in table.columns:
-        # Arrow prints floats as their shortest round-trip text and dates as ISO.
-        columns.append(pc.cast(col, pa.string()))
-    return pa.table(columns, names=table.column_names)
+        if sf.fmt == "csv":
+            return read_csv_text(decode(sf.path, sf.name, encoding), known)
+        if sf.fmt == "xlsx":
+            return read_xlsx(sf.path, sf.dataset)
+        return read_parquet(sf.path)
+    except FileError as exc:
+        message = str(exc)
+        if message.startswith(f"file {sf.name} "):
+            raise SourceError(message) from None
+        raise _refuse(sf, message) from None
 
 
 def read_source_file(
-    sf: SourceFile, pseudonymiser: Pseudonymiser | None, never_store: set[str]
+    sf: SourceFile,
+    pseudonymiser: Pseudonymiser | None,
+    never_store: set[str],
+    encoding: str = "",
 ) -> ReadResult:
     """Read one file as text columns, with lineage and ``patient_key`` in place of ``patient_id``.
+
+    The file-level contract is checked first, so a file that breaks it is
+    refused before any of its rows is stored: every required column present
+    (names folded to lower case, surrounding blanks ignored), no unnamed column
+    that holds values, no name twice. Extra columns are kept when their name is
+    plain text; columns of ``never_store`` are dropped. In a semicolon file, the
+    numeric columns may use a decimal comma. ``encoding`` is the one declared
+    for files that are not UTF-8 (empty: none).
 
     Without a pseudonymiser the identifiers are declared pseudonymous already
     and are kept, trimmed.
     """
-    if sf.fmt == "csv":
-        table, malformed = _read_csv(sf.path)
-    else:
-        table, malformed = _read_parquet(sf.path), []
-    names = _normalise_names(table.column_names)
+    raw = _read_raw(sf, encoding)
+    names = [n.strip().lstrip("\ufeff").strip().lower() for n in raw.names]
+    if "" in names:
+        raise _refuse(sf, f"has a column without a name (column {names.index('') + 1})")
     if len(set(names)) != len(names):
-        raise SourceError(f"file {sf.name} has two columns with the same name")
-    table = table.rename_columns(names)
-    dropped = [n for n in names if n in never_store]
-    if dropped:
-        table = table.drop_columns(dropped)
-    rows = np.arange(1, table.num_rows + len(malformed) + 1, dtype=np.int64)
-    if malformed:
-        rows = np.setdiff1d(rows, np.asarray(malformed, dtype=np.int64), assume_unique=True)
+        raise _refuse(sf, "has two columns with the same name")
+    missing = [c for c in REQUIRED_COLUMNS[sf.dataset] if c not in names]
+    if missing:
+        how = f" (read as {DELIMITER_NAMES[raw.delimiter]}-separated)" if raw.delimiter else ""
+        raise _refuse(sf, f"lacks the required column(s) {', '.join(missing)}{how}")
+    known = set(INPUT_COLUMNS[sf.dataset]) | {"patient_id"}
+    dropped = [
+        n for n in names if n in never_store or (n not in known and not _PLAIN_NAME.match(n))
+    ]
+    columns = {}
+    for name, values in zip(names, raw.columns, strict=True):
+        if name in dropped:
+            continue
+        values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        if raw.delimiter == ";" and name in NUMERIC_COLUMNS[sf.dataset]:
+            values = pc.replace_substring_regex(values, _DECIMAL_COMMA, r"\1.\2")
+        columns[name] = values
+    table = pa.table(columns) if columns else pa.table({})
+    n = len(raw.source_rows)
     if "patient_id" in table.column_names:
         ids = table.column("patient_id")
         if pseudonymiser is None:
@@ -231,11 +270,16 @@ def read_source_file(
         else:
             keys = pseudonymiser.keys(ids)
         table = table.drop_columns(["patient_id"]).append_column("patient_key", keys)
-    else:
-        table = table.append_column("patient_key", pa.nulls(table.num_rows, pa.string()))
-    table = table.append_column("source_file", pa.array([sf.name] * table.num_rows, pa.string()))
-    table = table.append_column("source_row", pa.array(rows, pa.int64()))
-    return ReadResult(table=table, malformed_rows=malformed, dropped_columns=dropped)
+    table = table.append_column("source_file", pa.array([sf.name] * n, pa.string()))
+    table = table.append_column("source_row", raw.source_rows)
+    return ReadResult(
+        table=table,
+        rows_read=raw.rows_read,
+        malformed_rows=[row for row, _ in raw.malformed],
+        malformed_reasons=[reason for _, reason in raw.malformed],
+        dropped_columns=dropped,
+        delimiter=raw.delimiter,
+    )
 
 
 class Pseudonymiser:

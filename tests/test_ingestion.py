@@ -124,6 +124,7 @@ def test_parquet_typed_columns_become_the_same_text_as_csv(tmp_path: Path) -> No
             {
                 "patient_id": ["A"],
                 "study_date": [dt.date(2026, 1, 2)],
+                "modality": ["CT"],
                 "liver_tumor_burden_pct": [12.3],
                 "ascites": [True],
             }

@@ -69,7 +69,7 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
         -- Lines of a CSV file that could not be split into the header's columns.
         CREATE TABLE meta.malformed_rows (
             dataset VARCHAR NOT NULL, source_file VARCHAR NOT NULL, source_row BIGINT NOT NULL,
-            run_id VARCHAR NOT NULL);
+            run_id VARCHAR NOT NULL, reason VARCHAR);
         """
     )
     _create_key_check(con)
@@ -219,9 +219,20 @@ class Build:
         self.con.execute("DELETE FROM meta.malformed_rows WHERE source_file = ?", [name])
 
     def put_source_file(
-        self, dataset: str, name: str, sha256: str, table: pa.Table, malformed: list[int]
+        self,
+        dataset: str,
+        name: str,
+        sha256: str,
+        table: pa.Table,
+        malformed: list[int],
+        rows_read: int | None = None,
+        malformed_reasons: list[str] | None = None,
     ) -> None:
-        """Store a file's rows as text, replacing whatever an earlier version brought."""
+        """Store a file's rows as text, replacing whatever an earlier version brought.
+
+        ``rows_read`` is the file's record count as its reader counted it (by
+        default, the rows stored plus the malformed ones).
+        """
         self.drop_source_file(name)
         table = table.append_column("run_id", pa.array([self.run_id] * table.num_rows, pa.string()))
         self.con.register("_incoming", table)
@@ -244,12 +255,22 @@ class Build:
             self.con.unregister("_incoming")
         self.con.execute(
             "INSERT INTO meta.source_files VALUES (?, ?, ?, ?, ?)",
-            [name, sha256, dataset, self.run_id, table.num_rows + len(malformed)],
+            [
+                name,
+                sha256,
+                dataset,
+                self.run_id,
+                table.num_rows + len(malformed) if rows_read is None else rows_read,
+            ],
         )
         if malformed:
+            reasons = malformed_reasons or [None] * len(malformed)
             self.con.executemany(
-                "INSERT INTO meta.malformed_rows VALUES (?, ?, ?, ?)",
-                [(dataset, name, row, self.run_id) for row in malformed],
+                "INSERT INTO meta.malformed_rows VALUES (?, ?, ?, ?, ?)",
+                [
+                    (dataset, name, row, self.run_id, reason)
+                    for row, reason in zip(malformed, reasons, strict=True)
+                ],
             )
 
     def key_fingerprint(self) -> str | None:
@@ -321,6 +342,8 @@ def start_build(db_path: str | Path, run_id: str, full_refresh: bool = False) ->
         shutil.copyfile(db, path)
         con = _connect(path, read_only=False)
         _create_key_check(con)  # warehouses built before the key check existed
+        # Warehouses built before malformed rows carried their reason.
+        con.execute("ALTER TABLE meta.malformed_rows ADD COLUMN IF NOT EXISTS reason VARCHAR")
         if full_refresh:
             _clear_state(con)
     else:
