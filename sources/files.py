@@ -111,10 +111,10 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
     """Header and records of a CSV text, one record per non-blank physical line."""
     lines = _LINE_END.split(text)
     header = lines[0] if lines else ""
-    if not header.strip():
+    if _blank(header):
         raise FileError("has no header line")
     # The count of records, taken before any line is parsed.
-    rows_read = sum(1 for line in lines[1:] if line.strip())
+    rows_read = sum(1 for line in lines[1:] if not _blank(line))
     delimiter = detect_delimiter(header, known_columns)
     names = _split(header, delimiter)
     if names is None or "\x00" in header:
@@ -124,7 +124,7 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
     source_rows: list[int] = []
     malformed: list[tuple[int, str]] = []
     for number, line in enumerate(lines[1:], start=1):
-        if not line.strip():
+        if _blank(line):
             continue
         problem = None
         fields = None if "\x00" in line else _split(line, delimiter)
@@ -154,6 +154,11 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
         malformed=malformed,
         delimiter=delimiter,
     )
+
+
+def _blank(line: str) -> bool:
+    """A line of nothing but spaces and tabs holds no record (it is not counted)."""
+    return not line.strip(" \t")
 
 
 def _header_width(names: list[str]) -> int:
