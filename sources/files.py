@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,6 @@ import pyarrow.parquet as pq
 #: Delimiters a CSV file may use, in the order that wins a tie.
 DELIMITERS: tuple[str, ...] = (",", ";", "\t")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
-_LINE_END = re.compile(r"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -109,24 +107,34 @@ def detect_delimiter(header: str, known_columns: set[str]) -> str:
 
 def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
     """Header and records of a CSV text, one record per non-blank physical line."""
-    lines = _LINE_END.split(text)
-    header = lines[0] if lines else ""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    header = lines[0]
     if _blank(header):
         raise FileError("has no header line")
     # The count of records, taken before any line is parsed.
-    rows_read = sum(1 for line in lines[1:] if not _blank(line))
+    rows_read = sum(1 for line in lines[1:] if line.strip(" \t"))
     delimiter = detect_delimiter(header, known_columns)
     names = _split(header, delimiter)
     if names is None or "\x00" in header:
         raise FileError("has a header line that is not well-formed CSV (line 1)")
     width = _header_width(names)
+    body = pa.array(lines[1:], pa.string())
+    numbers = pa.array(range(1, len(body) + 1), pa.int64())
+    blank = pc.equal(pc.utf8_trim(body, " \t"), "")
+    # Lines without a quote or NUL split exactly on the delimiter: all of them at once.
+    plain = pc.invert(pc.or_(pc.match_substring(body, '"'), pc.match_substring(body, "\x00")))
+    split = pc.split_pattern(body, delimiter)
+    fast = pc.and_(pc.and_(plain, pc.invert(blank)), pc.equal(pc.list_value_length(split), width))
+    fast_fields = pc.filter(split, fast)
+    columns = [pc.list_element(fast_fields, i) for i in range(width)]
+    source_rows = pc.filter(numbers, fast)
+    # The other lines (quoted values, a wrong number of fields, NUL) one by one.
     records: list[list[str]] = []
-    source_rows: list[int] = []
+    slow_rows: list[int] = []
     malformed: list[tuple[int, str]] = []
-    for number, line in enumerate(lines[1:], start=1):
-        if _blank(line):
-            continue
-        problem = None
+    slow = pc.indices_nonzero(pc.invert(pc.or_(fast, blank))).to_pylist()
+    for index in slow:
+        line, number = lines[index + 1], index + 1
         fields = None if "\x00" in line else _split(line, delimiter)
         if "\x00" in line:
             problem = "holds a NUL byte"
@@ -135,21 +143,26 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
         else:
             if len(fields) > width and not any(f.strip() for f in fields[width:]):
                 fields = fields[:width]  # empty trailing fields, as Excel writes them
-            if len(fields) != width:
-                problem = f"has {len(fields)} fields where the header has {width}"
+            problem = None if len(fields) == width else f"has {len(fields)} fields"
+            problem = problem and f"{problem} where the header has {width}"
         if problem:
             malformed.append((number, f"line {number + 1} {problem}"))
         else:
             records.append(fields)
-            source_rows.append(number)
-    columns = [
-        pa.array([r[i] for r in records], pa.string()) if records else pa.array([], pa.string())
-        for i in range(width)
-    ]
+            slow_rows.append(number)
+    if records:
+        columns = [
+            pa.concat_arrays([col, pa.array([r[i] for r in records], pa.string())])
+            for i, col in enumerate(columns)
+        ]
+        source_rows = pa.concat_arrays([source_rows, pa.array(slow_rows, pa.int64())])
+        order = pc.sort_indices(source_rows)
+        columns = [pc.take(col, order) for col in columns]
+        source_rows = pc.take(source_rows, order)
     return RawFile(
         names=names[:width],
         columns=columns,
-        source_rows=pa.array(source_rows, pa.int64()),
+        source_rows=source_rows,
         rows_read=rows_read,
         malformed=malformed,
         delimiter=delimiter,
