@@ -330,6 +330,7 @@ def demo(patients: int, seed: int, out_dir: Path | None, db: Path | None, verbos
         full_refresh=True,
         prune=True,
         demo=True,
+        accept_shrink=True,  # the demo regenerates its own cohort, maybe a smaller one
     )
     _print_summary(summary, demo=True)
     _print_demo_extras(summary)
