@@ -17,7 +17,7 @@ from delivery_helpers import KEYS, ingest_and_stage, records_in, sha256
 from pipeline_helpers import make_source, only_file, read_csv, write_csv
 
 from flows.stages import ShrinkError
-from sources import REQUIRED_COLUMNS, SourceError, discover, read_source_file
+from sources import NUMERIC_COLUMNS, REQUIRED_COLUMNS, SourceError, discover, read_source_file
 
 PATIENTS = 20
 
@@ -96,6 +96,16 @@ def test_trailing_empty_column_ignored(tmp_path: Path) -> None:
     assert result.malformed_rows == [] and result.rows_read == 2
 
 
+def test_trailing_comma_export_loads_every_row(source: Path, tmp_path: Path) -> None:
+    """The issue's case: a header with a trailing comma gave a DuckDB ParserException."""
+    clean = ingest_and_stage(source, tmp_path / "clean.duckdb")
+    for path in source.glob("*.csv"):
+        path.write_text("".join(line.rstrip("\n") + ",\n" for line in path.open()))
+    outcome = ingest_and_stage(source, tmp_path / "trailing.duckdb")
+    assert outcome.counts == clean.counts
+    assert outcome.raw_columns == clean.raw_columns
+
+
 def test_unnamed_column_with_values_refused(tmp_path: Path) -> None:
     text = "patient_id,,study_date,modality\nA,x,2026-01-01,CT\n"
     message = refused(tmp_path, "imaging.csv", text)
@@ -116,6 +126,33 @@ def test_semicolon_decimal_comma_file(tmp_path: Path) -> None:
     assert t.column("lvef_pct").to_pylist() == ["62", "55.5"]
     # Not a numeric column: a segment list keeps its commas.
     assert t.column("treated_territory").to_pylist() == ["5,6,7", "right_lobe"]
+
+
+def test_semicolon_decimal_comma_delivery_loads_like_the_comma_one(
+    source: Path, tmp_path: Path
+) -> None:
+    """The issue's case: a semicolon export with decimal commas quarantined every row."""
+    import csv
+    import re
+
+    comma = ingest_and_stage(source, tmp_path / "comma.duckdb")
+    for path in source.glob("*.csv"):
+        dataset = path.name.split("_")[0]
+        rows = read_csv(path)
+        numeric = [i for i, c in enumerate(rows[0]) if c in NUMERIC_COLUMNS[dataset]]
+        for row in rows[1:]:
+            for i in numeric:
+                if i < len(row):
+                    row[i] = re.sub(r"^([<>]?-?\d+)\.(\d+)$", r"\1,\2", row[i])
+        with path.open("w", newline="") as fh:
+            csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(rows)
+    assert "," in only_file(source, "labs").read_text().splitlines()[1]
+    semicolon = ingest_and_stage(source, tmp_path / "semicolon.duckdb")
+    assert semicolon.counts == comma.counts
+    codes = [(q["source_file"], q["source_row"], q["reason_code"]) for q in comma.quarantine]
+    assert [
+        (q["source_file"], q["source_row"], q["reason_code"]) for q in semicolon.quarantine
+    ] == codes
 
 
 def test_semicolon_labs_censored_values_with_decimal_comma(tmp_path: Path) -> None:
