@@ -200,6 +200,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _fold(name: str) -> str:
+    """Header matching: case-insensitive, surrounding blanks and a BOM ignored."""
+    return name.strip().lstrip("\ufeff").strip().lower()
+
+
 def _refuse(sf: SourceFile, problem: str) -> SourceError:
     return SourceError(f"file {sf.name} {problem}; nothing was loaded from it")
 
@@ -239,9 +244,13 @@ def read_source_file(
     and are kept, trimmed.
     """
     raw = _read_raw(sf, encoding)
-    names = [n.strip().lstrip("\ufeff").strip().lower() for n in raw.names]
-    if "" in names:
-        raise _refuse(sf, f"has a column without a name (column {names.index('') + 1})")
+    names = [_fold(n) for n in raw.names]
+    for i, (name, values) in enumerate(zip(names, raw.columns, strict=True)):
+        if not name and pc.any(pc.not_equal(pc.utf8_trim(values, " \t"), "")).as_py():
+            raise _refuse(sf, f"has a column without a name that holds values (column {i + 1})")
+    # An empty column without a name holds nothing to keep.
+    named = [(name, values) for name, values in zip(names, raw.columns, strict=True) if name]
+    names = [name for name, _ in named]
     if len(set(names)) != len(names):
         raise _refuse(sf, "has two columns with the same name")
     missing = [c for c in REQUIRED_COLUMNS[sf.dataset] if c not in names]
@@ -253,7 +262,7 @@ def read_source_file(
         n for n in names if n in never_store or (n not in known and not _PLAIN_NAME.match(n))
     ]
     columns = {}
-    for name, values in zip(names, raw.columns, strict=True):
+    for name, values in named:
         if name in dropped:
             continue
         values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)

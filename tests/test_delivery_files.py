@@ -109,7 +109,11 @@ def test_trailing_comma_export_loads_every_row(source: Path, tmp_path: Path) -> 
 def test_unnamed_column_with_values_refused(tmp_path: Path) -> None:
     text = "patient_id,,study_date,modality\nA,x,2026-01-01,CT\n"
     message = refused(tmp_path, "imaging.csv", text)
-    assert "column without a name (column 2)" in message
+    assert "column without a name that holds values (column 2)" in message
+    result = read_one(
+        tmp_path, "imaging.csv", "patient_id,,study_date,modality\nA,,2026-01-01,CT\n"
+    )
+    assert result.table.column("modality").to_pylist() == ["CT"]  # an empty one is ignored
 
 
 def test_semicolon_decimal_comma_file(tmp_path: Path) -> None:
