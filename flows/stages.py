@@ -23,6 +23,7 @@ from flows.privacy import ConfigurationError
 from sources import (
     DATASETS,
     Pseudonymiser,
+    ReadResult,
     SourceError,
     SourceFile,
     discover,
@@ -191,6 +192,7 @@ def ingest(ctx: RunContext) -> IngestReport:
             continue
         ctx.progress(f"reading {sf.name} ({i}/{len(files)})")
         result = read_source_file(sf, ctx.pseudonymiser, never_store, encoding)
+        _refuse_mostly_malformed(ctx, sf.name, result)
         if sf.name in known:
             _note_rows(ctx, known[sf.name][1], sf.name, "before")
         ctx.build.put_source_file(
@@ -222,6 +224,23 @@ def ingest(ctx: RunContext) -> IngestReport:
     if audit:
         ctx.build.con.executemany("INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?)", audit)
     return report
+
+
+def _refuse_mostly_malformed(ctx: RunContext, name: str, result: ReadResult) -> None:
+    """A few malformed lines are quarantined; a file of mostly malformed lines is refused.
+
+    Most lines failing to split into the header's columns is a file-level problem
+    (the data written with another delimiter or quoting than the header): loading
+    the few lines that happen to split would replace the file's rows silently.
+    """
+    bad = len(result.malformed_rows)
+    limit = float(ctx.cfg.value("ingest.malformed_refuse_pct"))
+    if bad and 100.0 * bad > limit * result.rows_read:
+        raise SourceError(
+            f"file {name}: {bad:,} of its {result.rows_read:,} records do not split into the "
+            f"header's columns (first: {result.malformed_reasons[0]}; more than {limit:g} % is "
+            "refused: ingest.malformed_refuse_pct); nothing was published"
+        )
 
 
 def _file_rows(ctx: RunContext) -> list[FileRows]:

@@ -340,6 +340,23 @@ def test_wrong_field_count_and_nul_quarantined_with_their_line_numbers(tmp_path:
     assert result.table.column("source_row").to_pylist() == [1, 3, 7]
 
 
+def test_file_of_mostly_malformed_lines_refused_with_its_first_bad_line(
+    source: Path, published: Path
+) -> None:
+    """Data written with another delimiter than the header: a file problem, not a line one."""
+    before = sha256(published)
+    labs = only_file(source, "labs")
+    header, *lines = labs.read_text().splitlines()
+    labs.write_text("\n".join([header, *(line.replace(",", ";") for line in lines)]) + "\n")
+    with pytest.raises(SourceError) as err:
+        ingest_and_stage(source, published)
+    assert str(err.value).startswith(
+        f"file {labs.name}: {len(lines):,} of its {len(lines):,} records do not split into the "
+        "header's columns (first: line 2 has 1 fields where the header has 5;"
+    )
+    assert sha256(published) == before
+
+
 def test_rows_read_is_counted_before_parsing(tmp_path: Path) -> None:
     text = 'patient_id,sex\nA,F\n"B,M\nC,F\n\n  \nD,"M"\r\nE,F\rF,M'
     result = read_one(tmp_path, "patients.csv", text)

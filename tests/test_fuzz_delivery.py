@@ -3,7 +3,8 @@ run (one line, a user error, the published warehouse unchanged) or loads with ev
 accounted for.
 
 Corruptions: truncation, stray quotes, NUL bytes, line breaks and delimiters inserted,
-the whole file re-delimited, bytes of another encoding, a shuffled header. A small
+the whole file re-delimited, bytes of another encoding, a shuffled header, other line
+ends (CRLF, CR, Excel's trailing comma, blank lines), a BOM. A small
 cohort is published once; each example corrupts one file of a copy of its source and
 runs ingest and staging in process (``delivery_helpers``): the later stages do not
 change what is read, refused or quarantined.
@@ -34,6 +35,8 @@ OPERATION = st.one_of(
     st.tuples(st.just("redelimit"), st.sampled_from([b";", b"\t", b"|"])),
     st.tuples(st.just("shuffle_header"), st.integers(0, 2**16)),
     st.tuples(st.just("latin1_line"), st.floats(0, 1)),
+    st.tuples(st.just("line_ends"), st.sampled_from([b"\r\n", b"\r", b",\n", b"\n\n"])),
+    st.just(("bom",)),
 )
 
 
@@ -55,6 +58,10 @@ def corrupt(data: bytes, operation: tuple) -> bytes:
         return data[:at] + operation[2] + data[at:]
     if kind == "redelimit":
         return data.replace(b",", operation[1])
+    if kind == "line_ends":
+        return data.replace(b"\n", operation[1])
+    if kind == "bom":
+        return b"\xef\xbb\xbf" + data
     if kind == "shuffle_header":
         header, _, rest = data.partition(b"\n")
         names = header.split(b",")
