@@ -454,3 +454,14 @@ def test_cli_header_only_file_exits_2_then_accept_shrink_publishes(
     accepted = run_cli("run", "--source", str(source), "--db", str(db), "--accept-shrink")
     assert accepted.returncode == 0, accepted.stderr
     assert labs.name in accepted.stdout
+    # A file-level contract error: the same one line and exit 2, nothing published.
+    before = file_sha256(db)
+    patients = only_file(source, "patients")
+    patients.write_text(patients.read_text().replace("patient_id,", "patientid,", 1))
+    typo = run_cli("run", "--source", str(source), "--db", str(db))
+    assert typo.returncode == 2
+    assert typo.stderr.strip().splitlines() == [
+        f"error: file {patients.name} lacks the required column(s) patient_id "
+        "(read as comma-separated); nothing was loaded from it"
+    ]
+    assert file_sha256(db) == before
