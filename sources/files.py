@@ -6,8 +6,9 @@ so that every record is accounted for:
 
 - **CSV**: one physical line is one record (``\\r\\n``, ``\\n`` and ``\\r`` end a
   line; a quoted value cannot span lines). The number of records is the number
-  of non-blank lines after the header, counted before any line is parsed. Each
-  line is then parsed on its own, so a malformed line (an unterminated or stray
+  of non-blank lines after the header, counted before any line is parsed. The
+  lines without a quote are split on the delimiter all at once (Arrow); every
+  other line is parsed on its own, so a malformed line (an unterminated or stray
   quote, more or fewer fields than the header, a NUL byte) is reported with its
   line number and can never swallow the lines after it.
 - **Excel** (``.xlsx``): the sheet named after the dataset, else the first sheet;
@@ -121,30 +122,26 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
     body = pa.array(lines[1:], pa.string())
     numbers = pa.array(range(1, len(body) + 1), pa.int64())
     blank = pc.equal(pc.utf8_trim(body, " \t"), "")
-    # Lines without a quote or NUL split exactly on the delimiter: all of them at once.
-    plain = pc.invert(pc.or_(pc.match_substring(body, '"'), pc.match_substring(body, "\x00")))
+    # Lines without a quote or NUL, with the header's number of fields, split exactly on
+    # the delimiter: all of them at once. (Fields beyond `width` must then be empty.)
     split = pc.split_pattern(body, delimiter)
-    fast = pc.and_(pc.and_(plain, pc.invert(blank)), pc.equal(pc.list_value_length(split), width))
+    fast = pc.and_(
+        pc.invert(pc.or_(pc.match_substring(body, '"'), pc.match_substring(body, "\x00"))),
+        pc.and_(pc.invert(blank), pc.equal(pc.list_value_length(split), len(names))),
+    )
+    if len(names) > width:
+        beyond = pc.binary_join(pc.list_slice(split, width), "")
+        fast = pc.and_(fast, pc.equal(pc.utf8_trim(beyond, " \t"), ""))
     fast_fields = pc.filter(split, fast)
     columns = [pc.list_element(fast_fields, i) for i in range(width)]
     source_rows = pc.filter(numbers, fast)
-    # The other lines (quoted values, a wrong number of fields, NUL) one by one.
+    # The other lines (quoted values, another number of fields, NUL) one by one.
     records: list[list[str]] = []
     slow_rows: list[int] = []
     malformed: list[tuple[int, str]] = []
-    slow = pc.indices_nonzero(pc.invert(pc.or_(fast, blank))).to_pylist()
-    for index in slow:
-        line, number = lines[index + 1], index + 1
-        fields = None if "\x00" in line else _split(line, delimiter)
-        if "\x00" in line:
-            problem = "holds a NUL byte"
-        elif fields is None:
-            problem = "has an unterminated or stray quote"
-        else:
-            if len(fields) > width and not any(f.strip() for f in fields[width:]):
-                fields = fields[:width]  # empty trailing fields, as Excel writes them
-            problem = None if len(fields) == width else f"has {len(fields)} fields"
-            problem = problem and f"{problem} where the header has {width}"
+    for index in pc.indices_nonzero(pc.invert(pc.or_(fast, blank))).to_pylist():
+        number = index + 1
+        fields, problem = _parse_line(lines[number], delimiter, width)
         if problem:
             malformed.append((number, f"line {number + 1} {problem}"))
         else:
@@ -167,6 +164,20 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
         malformed=malformed,
         delimiter=delimiter,
     )
+
+
+def _parse_line(line: str, delimiter: str, width: int) -> tuple[list[str], str | None]:
+    """The ``width`` fields of one line, or what is wrong with it."""
+    if "\x00" in line:
+        return [], "holds a NUL byte"
+    fields = _split(line, delimiter)
+    if fields is None:
+        return [], "has an unterminated or stray quote"
+    if len(fields) > width and not any(f.strip(" \t") for f in fields[width:]):
+        fields = fields[:width]  # empty trailing fields, as Excel writes them
+    if len(fields) != width:
+        return [], f"has {len(fields)} fields where the header has {width}"
+    return fields, None
 
 
 def _blank(line: str) -> bool:
