@@ -178,7 +178,7 @@ def _print_summary(summary, demo: bool = False) -> None:  # noqa: ANN001
         console.print("nothing changed since the last run; results are as they were")
     elif report.changed_patients:
         console.print(f"patients with changed source rows: {report.changed_patients:,}")
-    _print_file_rows(report.files)
+    _print_file_rows(report.files, report.read_files)
     table = Table(title="rows by dataset (read = loaded + quarantined)")
     for col in ("dataset", "read", "loaded", "quarantined", "balanced"):
         table.add_column(col, justify="left" if col == "dataset" else "right")
@@ -203,14 +203,21 @@ def _print_summary(summary, demo: bool = False) -> None:  # noqa: ANN001
         console.print(f"data-quality report: {Path(summary.docs_dir) / 'index.html'}")
 
 
-def _print_file_rows(files) -> None:  # noqa: ANN001 (list of flows.stages.FileRows)
-    """Each source file's rows in the published warehouse before this run, and now."""
+def _print_file_rows(files, read: list[str], max_rows: int = 20) -> None:  # noqa: ANN001
+    """Each source file's rows in the published warehouse before this run, and now.
+
+    ``files`` are flows.stages.FileRows. A folder of many files (nightly drops)
+    lists the files this run read or lost, and counts the others in one line.
+    """
     if not files:
         return
+    shown = files
+    if len(files) > max_rows:
+        shown = [f for f in files if f.name in read or f.before != f.now]
     table = Table(title="rows by file (before this run → now)")
     for col in ("file", "dataset", "before", "now"):
         table.add_column(col, justify="left" if col in ("file", "dataset") else "right")
-    for f in files:
+    for f in shown:
         table.add_row(
             f.name,
             f.dataset,
@@ -218,6 +225,11 @@ def _print_file_rows(files) -> None:  # noqa: ANN001 (list of flows.stages.FileR
             "—" if f.now is None else f"{f.now:,}",
         )
     console.print(table, highlight=False)
+    if len(shown) < len(files):
+        rest = [f for f in files if f not in shown]
+        console.print(
+            f"  and {len(rest):,} unchanged files ({sum(f.now or 0 for f in rest):,} rows)"
+        )
 
 
 @main.command()

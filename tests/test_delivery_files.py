@@ -465,3 +465,25 @@ def test_cli_header_only_file_exits_2_then_accept_shrink_publishes(
         "(read as comma-separated); nothing was loaded from it"
     ]
     assert file_sha256(db) == before
+
+
+def test_run_summary_lists_rows_before_and_now_of_each_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from flows.cli import _print_file_rows
+    from flows.stages import FileRows
+
+    files = [
+        FileRows("labs_a.csv", "labs", 56_145, 0),
+        FileRows("labs_b.csv", "labs", None, 12),
+        FileRows("labs_c.csv", "labs", 40, 40),
+    ]
+    _print_file_rows(files, ["labs_a.csv", "labs_b.csv"])
+    out = capsys.readouterr().out
+    assert "56,145" in out and "labs_c.csv" in out
+    # Many files (nightly drops): the files read or changed, and one line for the others.
+    many = files + [FileRows(f"labs_{i:03d}.csv", "labs", 10, 10) for i in range(30)]
+    _print_file_rows(many, ["labs_a.csv", "labs_b.csv"])
+    out = capsys.readouterr().out
+    assert "labs_a.csv" in out and "labs_b.csv" in out and "labs_007.csv" not in out
+    assert "and 31 unchanged files (340 rows)" in out
