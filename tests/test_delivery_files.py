@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from delivery_helpers import KEYS, ingest_and_stage, records_in, sha256
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pipeline_helpers import make_source, only_file, read_csv, write_csv
 
 from flows.stages import ShrinkError
@@ -268,6 +270,39 @@ def test_xlsx_dataset_file(tmp_path: Path) -> None:
     assert t.column("source_row").to_pylist() == [1, 2, 4]
     assert result.malformed_rows == [5]
     assert result.malformed_reasons == ["sheet row 6 has values beyond the header"]
+
+
+CELL = st.one_of(
+    st.none(),
+    st.sampled_from(['"L1', 'a"b', "5,6", "1;2", "x\ny", " ", "", "NA"]),
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.integers(-1000, 100_000),
+    st.dates(dt.date(1900, 1, 1), dt.date(2100, 1, 1)),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.lists(st.lists(CELL, min_size=0, max_size=7), max_size=12))
+def test_xlsx_every_row_accounted_for(rows: list[list]) -> None:
+    """A stray quote, a line break or any value in a cell never hides another row."""
+    import tempfile
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["patient_id", "collected_at", "test", "value", "unit"])
+    for row in rows:
+        book.active.append(row)
+    with tempfile.TemporaryDirectory() as folder:
+        book.save(Path(folder) / "labs.xlsx")
+        result = read_source_file(discover(folder)[0], KEYS, set())
+
+    def filled(cells: list) -> bool:
+        return any(c is not None and str(c).strip() for c in cells)
+
+    assert result.rows_read == sum(filled(r) for r in rows)
+    assert result.table.num_rows + len(result.malformed_rows) == result.rows_read
+    assert result.malformed_rows == [i + 1 for i, r in enumerate(rows) if filled(r[5:])]
 
 
 def test_xlsx_first_sheet_when_none_is_named_after_the_dataset(tmp_path: Path) -> None:
