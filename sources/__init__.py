@@ -4,7 +4,10 @@ This is the only place that sees raw patient identifiers. A file is read with
 every column as text (the staging transforms do all typing, so a bad value
 becomes a quarantine row instead of a crash), column names are folded to
 lower case, and ``patient_id`` is replaced by ``patient_key`` before the
-table leaves this module.
+table leaves this module. The input contract's columns are data here
+(``CONTRACT``); a file that breaks the file-level contract (a required column
+missing, say) is refused before any of its rows is stored. ``sources.files``
+turns the bytes of each format into header names and text columns.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sources.files import (
     FileError,
     RawFile,
     decode,
+    fold_name,
     read_csv_text,
     read_parquet,
     read_xlsx,
@@ -200,11 +204,6 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fold(name: str) -> str:
-    """Header matching: case-insensitive, surrounding blanks and a BOM ignored."""
-    return name.strip().lstrip("\ufeff").strip().lower()
-
-
 def _refuse(sf: SourceFile, problem: str) -> SourceError:
     return SourceError(f"file {sf.name} {problem}; nothing was loaded from it")
 
@@ -244,7 +243,7 @@ def read_source_file(
     and are kept, trimmed.
     """
     raw = _read_raw(sf, encoding)
-    names = [_fold(n) for n in raw.names]
+    names = [fold_name(n) for n in raw.names]
     for i, (name, values) in enumerate(zip(names, raw.columns, strict=True)):
         if not name and pc.any(pc.not_equal(pc.utf8_trim(values, " \t"), "")).as_py():
             raise _refuse(sf, f"has a column without a name that holds values (column {i + 1})")

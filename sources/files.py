@@ -92,7 +92,8 @@ def _split(line: str, delimiter: str) -> list[str] | None:
         return None
 
 
-def _normalise(name: str) -> str:
+def fold_name(name: str) -> str:
+    """Header matching: case-insensitive, surrounding blanks and a BOM ignored."""
     return name.strip().lstrip("\ufeff").strip().lower()
 
 
@@ -101,7 +102,7 @@ def detect_delimiter(header: str, known_columns: set[str]) -> str:
 
     def score(delimiter: str) -> tuple[int, int]:
         fields = _split(header, delimiter) or []
-        return sum(_normalise(f) in known_columns for f in fields), len(fields)
+        return sum(fold_name(f) in known_columns for f in fields), len(fields)
 
     return max(DELIMITERS, key=score)  # max keeps the first of equal scores
 
