@@ -1,0 +1,463 @@
+"""Field-level rejection (issue 9, point 4; point 7's reasons; point 11's segment aliases).
+
+A bad value in an optional column (../shared/contract/inputs.md) is nulled and
+its row loads; a bad required value still rejects the row. Each problem is one
+quarantine row with its column, its code and its action. A target whose
+baseline measurement row was rejected keeps its follow-ups, and the responses
+that needed its size are NE (response-criteria R1, R3, R6).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from config import load_config
+from transforms.quarantine import COLUMNS, Action
+from transforms.responses import compute_timepoints
+from transforms.staging import CHECKS, REQUIRED, stage_dataset
+
+INGEST = load_config().section("ingest")
+RESPONSE = load_config().section("response")
+STUDY = pa.table({"patient_key": ["p1"], "study_date": pa.array(["2026-01-05"]).cast(pa.date32())})
+
+
+def raw(**columns: list) -> pa.Table:
+    n = len(next(iter(columns.values())))
+    columns.setdefault("patient_key", ["p1"] * n)
+    columns.setdefault("source_file", ["f.csv"] * n)
+    columns.setdefault("source_row", list(range(1, n + 1)))
+    return pa.table(
+        {
+            k: pa.array(v, pa.int64() if k == "source_row" else pa.string())
+            for k, v in columns.items()
+        }
+    )
+
+
+def problems(staged) -> list[tuple]:
+    """(source_row, column_name, reason_code, action) of each quarantine row."""
+    return [
+        (q["source_row"], q["column_name"], q["reason_code"], q["action"])
+        for q in staged.quarantine.to_pylist()
+    ]
+
+
+def test_quarantine_rows_have_the_columns_of_the_one_definition() -> None:
+    staged = stage_dataset("patients", raw(sex=["X"]), INGEST)
+    assert tuple(staged.quarantine.column_names) == COLUMNS
+    assert {a.value for a in Action} >= {"value_nulled", "row_rejected"}
+
+
+# --- optional columns: nulled, the row loads ----------------------------------------------
+
+
+def test_optional_bad_value_nulled_row_loads_ascites_maybe() -> None:
+    imaging = stage_dataset(
+        "imaging",
+        raw(
+            study_date=["2026-01-05"],
+            modality=["CT"],
+            ascites=["maybe"],
+            portal_vein_occlusion=["no"],
+        ),
+        INGEST,
+    )
+    [study] = imaging.facts.to_pylist()
+    assert study["ascites"] is None and study["portal_vein_occlusion"] is False
+    assert problems(imaging) == [(1, "ascites", "bad_boolean", "value_nulled")]
+    # ... and the study's lesions are not orphans any more
+    lesions = stage_dataset(
+        "lesions",
+        raw(
+            study_date=["2026-01-05"],
+            lesion_id=["L1"],
+            role=["target"],
+            organ=["liver"],
+            liver_segment=["5"],
+            status=["measured"],
+            longest_diameter_mm=["30.0"],
+        ),
+        INGEST,
+        studies=imaging.facts,
+    )
+    assert lesions.facts.num_rows == 1 and lesions.quarantine.num_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("dataset", "given", "column", "code"),
+    [
+        ("imaging", {"liver_tumor_burden_pct": "150"}, "liver_tumor_burden_pct", "out_of_range"),
+        ("imaging", {"extrahepatic_disease": "perhaps"}, "extrahepatic_disease", "bad_boolean"),
+        ("patients", {"sex": "NELM-000040"}, "sex", "unknown_vocabulary"),
+        ("patients", {"birth_year": "1850"}, "birth_year", "out_of_range"),
+        ("patients", {"ki67_pct": "12,5"}, "ki67_pct", "bad_number"),
+        ("patients", {"death_date": "31.04.2024"}, "death_date", "bad_date"),
+        ("patients", {"prior_whipple": "2"}, "prior_whipple", "bad_boolean"),
+        ("sessions", {"lvef_pct": "120"}, "lvef_pct", "out_of_range"),
+        ("sessions", {"microsphere": "ceramic"}, "microsphere", "unknown_vocabulary"),
+        ("sessions", {"prior_systemic_lines": "two"}, "prior_systemic_lines", "bad_number"),
+        ("lesions", {"attenuation_hu": "n/a"}, "attenuation_hu", "bad_number"),
+        ("lesions", {"viable_diameter_mm": "-3"}, "viable_diameter_mm", "out_of_range"),
+        # optional for a lesion outside the liver
+        ("lesions", {"organ": "lung", "liver_segment": "9"}, "liver_segment", "out_of_range"),
+        # optional for a non-target
+        (
+            "lesions",
+            {"role": "non_target", "status": "present", "longest_diameter_mm": "12,5"},
+            "longest_diameter_mm",
+            "bad_number",
+        ),
+    ],
+)
+def test_optional_bad_value_nulled_row_loads(
+    dataset: str, given: dict[str, str], column: str, code: str
+) -> None:
+    base = {
+        "patients": {},
+        "sessions": {"session_date": "2026-01-10", "modality": "TAE", "treated_territory": "5"},
+        "imaging": {"study_date": "2026-01-05", "modality": "CT"},
+        "lesions": {
+            "study_date": "2026-01-05",
+            "lesion_id": "L1",
+            "role": "target",
+            "organ": "liver",
+            "liver_segment": "5",
+            "status": "measured",
+            "longest_diameter_mm": "30.0",
+        },
+    }[dataset] | given
+    studies = STUDY
+    staged = stage_dataset(
+        dataset,
+        raw(**{k: [v] for k, v in base.items()} or {"sex": [None]}),
+        INGEST,
+        studies=studies if dataset == "lesions" else None,
+    )
+    assert problems(staged) == [(1, column, code, "value_nulled")]
+    [row] = staged.facts.to_pylist()
+    assert row[column] is None
+
+
+def test_each_bad_optional_value_gets_its_own_row_and_the_others_load() -> None:
+    staged = stage_dataset(
+        "patients",
+        raw(sex=["F"], ki67_pct=["101"], functional=["maybe"], who_grade=["G2"]),
+        INGEST,
+    )
+    assert problems(staged) == [
+        (1, "functional", "bad_boolean", "value_nulled"),
+        (1, "ki67_pct", "out_of_range", "value_nulled"),
+    ]
+    [row] = staged.facts.to_pylist()
+    assert (row["sex"], row["ki67_pct"], row["functional"], row["who_grade"]) == (
+        "F",
+        None,
+        None,
+        "G2",
+    )
+
+
+# --- required columns: the row is rejected ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dataset", "given", "column", "code"),
+    [
+        ("imaging", {"modality": "XRAY"}, "modality", "unknown_vocabulary"),
+        ("imaging", {"study_date": "yesterday"}, "study_date", "bad_date"),
+        ("sessions", {"modality": "laser ablation"}, "modality", "unknown_modality"),
+        ("lesions", {"longest_diameter_mm": "12,5"}, "longest_diameter_mm", "bad_number"),
+        ("lesions", {"liver_segment": "9"}, "liver_segment", "out_of_range"),
+        ("lesions", {"status": None}, "status", "missing_required"),
+    ],
+)
+def test_required_bad_value_rejects_the_row(
+    dataset: str, given: dict[str, str | None], column: str, code: str
+) -> None:
+    base = {
+        "sessions": {"session_date": "2026-01-10", "modality": "TAE", "treated_territory": "5"},
+        "imaging": {"study_date": "2026-01-05", "modality": "CT", "ascites": "maybe"},
+        "lesions": {
+            "study_date": "2026-01-05",
+            "lesion_id": "L1",
+            "role": "target",
+            "organ": "liver",
+            "liver_segment": "5",
+            "status": "measured",
+            "longest_diameter_mm": "30.0",
+            "attenuation_hu": "n/a",
+        },
+    }[dataset] | given
+    studies = STUDY
+    staged = stage_dataset(
+        dataset,
+        raw(**{k: [v] for k, v in base.items()}),
+        INGEST,
+        studies=studies if dataset == "lesions" else None,
+    )
+    # one row: the rejection (a rejected row's other, optional problems are not listed)
+    assert problems(staged) == [(1, column, code, "row_rejected")]
+    assert staged.facts.num_rows == 0
+
+
+def test_duplicates_are_rejected_rows_without_a_column() -> None:
+    staged = stage_dataset("patients", raw(sex=["F", "F"], patient_key=["p1", "p1"]), INGEST)
+    assert problems(staged) == [(2, None, "duplicate_row", "row_rejected")]
+
+
+def test_every_checked_column_is_either_required_or_optional_per_the_contract() -> None:
+    # the contract's required columns, as the staging reads them
+    assert set(REQUIRED["imaging"]) == {"patient_key", "study_date", "modality"}
+    assert set(REQUIRED["patients"]) == {"patient_key"}
+    for dataset, checks in CHECKS.items():
+        for check in checks:
+            assert check.column, (dataset, check.code)
+
+
+# --- point 7: a reason never echoes a value ----------------------------------------------
+
+MARKER = "NELM-000040"
+
+
+@pytest.mark.parametrize(
+    ("dataset", "column"),
+    [
+        ("patients", "sex"),
+        ("patients", "primary_site"),
+        ("patients", "who_grade"),
+        ("patients", "birth_year"),
+        ("patients", "ki67_pct"),
+        ("patients", "functional"),
+        ("patients", "death_date"),
+        ("sessions", "modality"),
+        ("sessions", "treated_territory"),
+        ("sessions", "microsphere"),
+        ("sessions", "activity_gbq"),
+        ("sessions", "session_date"),
+        ("imaging", "modality"),
+        ("imaging", "ascites"),
+        ("imaging", "liver_tumor_burden_pct"),
+        ("lesions", "role"),
+        ("lesions", "organ"),
+        ("lesions", "status"),
+        ("lesions", "liver_segment"),
+        ("lesions", "longest_diameter_mm"),
+        ("lesions", "attenuation_hu"),
+        ("labs", "collected_at"),
+    ],
+)
+def test_reason_never_echoes_value(dataset: str, column: str) -> None:
+    base = {
+        "patients": {},
+        "sessions": {"session_date": "2026-01-10", "modality": "TAE", "treated_territory": "5"},
+        "imaging": {"study_date": "2026-01-05", "modality": "CT"},
+        "lesions": {
+            "study_date": "2026-01-05",
+            "lesion_id": "L1",
+            "role": "target",
+            "organ": "liver",
+            "liver_segment": "5",
+            "status": "measured",
+            "longest_diameter_mm": "30.0",
+        },
+        "labs": {"collected_at": "2026-01-05", "test": "albumin", "value": "3.9", "unit": "g/dL"},
+    }[dataset] | {column: MARKER}
+    studies = STUDY
+    staged = stage_dataset(
+        dataset,
+        raw(**{k: [v] for k, v in base.items()}),
+        INGEST,
+        studies=studies if dataset == "lesions" else None,
+    )
+    [q] = staged.quarantine.to_pylist()
+    assert q["column_name"] == column and column in q["reason"]
+    assert "NELM" not in q["reason"] and "000040" not in q["reason"]
+    assert (q["source_file"], q["source_row"]) == ("f.csv", 1)  # the way back to the value
+
+
+def test_reason_names_the_vocabulary_not_the_value_sex() -> None:
+    staged = stage_dataset("patients", raw(sex=[MARKER]), INGEST)
+    assert staged.quarantine.column("reason").to_pylist() == ["sex is not one of M, F, U"]
+
+
+# --- point 11: segment aliases (config [ingest.segment_aliases]) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("spelling", "segment"),
+    [
+        ("4a", 4),
+        ("4B", 4),
+        ("IVa", 4),
+        ("ivb", 4),
+        ("I", 1),
+        ("iv", 4),
+        ("VII", 7),
+        ("VIII", 8),
+        ("6", 6),
+    ],
+)
+def test_segment_alias_4a_roman_liver_segment(spelling: str, segment: int) -> None:
+    studies = STUDY
+    staged = stage_dataset(
+        "lesions",
+        raw(
+            study_date=["2026-01-05"],
+            lesion_id=["L1"],
+            role=["target"],
+            organ=["liver"],
+            liver_segment=[spelling],
+            status=["measured"],
+            longest_diameter_mm=["30.0"],
+        ),
+        INGEST,
+        studies=studies,
+    )
+    assert staged.quarantine.num_rows == 0
+    assert staged.facts.column("liver_segment").to_pylist() == [segment]
+
+
+@pytest.mark.parametrize(
+    ("territory", "segments"),
+    [("4a,4b", [4]), ("IVa, IVb, V", [4, 5]), ("VI;VII;VIII", [6, 7, 8]), ("2,3,4a", [2, 3, 4])],
+)
+def test_segment_alias_4a_roman_treated_territory(territory: str, segments: list[int]) -> None:
+    staged = stage_dataset(
+        "sessions",
+        raw(session_date=["2026-01-10"], modality=["TAE"], treated_territory=[territory]),
+        INGEST,
+    )
+    assert staged.quarantine.num_rows == 0
+    assert staged.facts.column("treated_segments").to_pylist() == [segments]
+
+
+@pytest.mark.parametrize("spelling", ["IX", "4c", "segment IX", "0"])
+def test_segment_alias_unknown_spellings_are_still_refused(spelling: str) -> None:
+    staged = stage_dataset(
+        "sessions",
+        raw(session_date=["2026-01-10"], modality=["TAE"], treated_territory=[spelling]),
+        INGEST,
+    )
+    assert problems(staged) == [(1, "treated_territory", "unknown_territory", "row_rejected")]
+
+
+# --- R1/R3/R6: a baseline target whose measurement row was rejected ------------------------
+
+
+def _course(baseline_l1: str) -> tuple:
+    """One patient: baseline 2026-01-05, session 2026-01-10, follow-ups every 2 months."""
+    dates = ["2026-01-05", "2026-03-05", "2026-05-05", "2026-07-05"]
+    imaging = stage_dataset(
+        "imaging", raw(study_date=dates, modality=["CT"] * len(dates)), INGEST
+    ).facts
+    sessions = stage_dataset(
+        "sessions",
+        raw(session_date=["2026-01-10"], modality=["TAE"], treated_territory=["5,6"]),
+        INGEST,
+    ).facts
+    l1 = [baseline_l1, "28.0", "26.0", "25.0"]
+    l2 = ["20.0", "12.0", "11.0", "10.0"]
+    n = len(dates)
+    lesions = stage_dataset(
+        "lesions",
+        raw(
+            study_date=dates * 2,
+            lesion_id=["L1"] * n + ["L2"] * n,
+            role=["target"] * (2 * n),
+            organ=["liver"] * (2 * n),
+            liver_segment=["5"] * n + ["6"] * n,
+            status=["measured"] * (2 * n),
+            longest_diameter_mm=l1 + l2,
+            viable_diameter_mm=l1 + l2,
+        ),
+        INGEST,
+        studies=imaging,
+    )
+    return sessions, imaging, lesions
+
+
+def test_baseline_target_rejected_followups_kept_responses_NE_R1_R6() -> None:
+    sessions, imaging, lesions = _course("12,5")
+    # the baseline row is rejected, its three follow-ups load
+    assert problems(lesions) == [(1, "longest_diameter_mm", "bad_number", "row_rejected")]
+    assert lesions.facts.num_rows == 7
+    assert lesions.rejected_targets.column("lesion_id").to_pylist() == ["L1"]
+
+    result = compute_timepoints(
+        sessions, imaging, lesions.facts, RESPONSE, rejected_targets=lesions.rejected_targets
+    )
+    # not target_after_baseline
+    assert result.quarantined.num_rows == 0
+    course = [
+        r
+        for r in result.timepoint_responses.to_pylist()
+        if r["study_date"].isoformat() != "2026-01-05"
+    ]
+    assert len(course) == 6  # 3 follow-ups x 2 criteria
+    for row in course:
+        # not a smaller sum: no baseline sum, and NE
+        assert row["baseline_sum_mm"] is None
+        assert row["target_response"] == "NE" and row["overall_response"] == "NE"
+        assert "baseline sum not evaluable" in row["reason"]
+        assert "L1 measurement row rejected" in row["reason"]
+    # the session's scopes share that baseline study: NE as well
+    overall = [
+        r
+        for r in result.session_responses.to_pylist()
+        if r["scope"] == "overall" and r["study_date"].isoformat() != "2026-01-05"
+    ]
+    assert len(overall) == 6 and {r["target_response"] for r in overall} == {"NE"}
+
+
+def test_baseline_target_rejected_without_the_rule_would_lose_followups_R1() -> None:
+    """What the old behaviour did: without the rejected row, L1's follow-ups break R1."""
+    sessions, imaging, lesions = _course("12,5")
+    result = compute_timepoints(sessions, imaging, lesions.facts, RESPONSE)
+    assert result.quarantined.column("reason_code").to_pylist() == ["target_after_baseline"] * 3
+
+
+def test_baseline_target_measured_gives_a_real_response_R8() -> None:
+    sessions, imaging, lesions = _course("32.0")
+    assert lesions.quarantine.num_rows == 0 and lesions.rejected_targets.num_rows == 0
+    result = compute_timepoints(
+        sessions, imaging, lesions.facts, RESPONSE, rejected_targets=lesions.rejected_targets
+    )
+    last = [
+        r
+        for r in result.timepoint_responses.to_pylist()
+        if r["criteria"] == "RECIST1.1" and r["study_date"].isoformat() == "2026-07-05"
+    ]
+    assert [(r["target_response"], str(r["baseline_sum_mm"])) for r in last] == [("PR", "52.0")]
+
+
+def test_rejected_followup_fragment_makes_the_sum_not_evaluable_not_smaller_R2_R3() -> None:
+    sessions, imaging, _ = _course("30.0")
+    dates = ["2026-01-05", "2026-03-05"]
+    # L1 is split in two fragments; at the follow-up one fragment's row is unreadable
+    lesions = stage_dataset(
+        "lesions",
+        raw(
+            study_date=[dates[0], dates[0], dates[1], dates[1]],
+            lesion_id=["L1"] * 4,
+            role=["target"] * 4,
+            organ=["liver"] * 4,
+            liver_segment=["5"] * 4,
+            status=["measured"] * 4,
+            longest_diameter_mm=["20.0", "20.0", "19.0", "abc"],
+            viable_diameter_mm=["20.0", "20.0", "19.0", "19.0"],
+        ),
+        INGEST,
+        studies=imaging,
+    )
+    result = compute_timepoints(
+        sessions, imaging, lesions.facts, RESPONSE, rejected_targets=lesions.rejected_targets
+    )
+    [row] = [
+        r
+        for r in result.timepoint_responses.to_pylist()
+        if r["criteria"] == "RECIST1.1" and r["study_date"].isoformat() == dates[1]
+    ]
+    # 19 mm alone would be a 52.5 % decrease (PR); the lesion has no size instead
+    assert row["target_response"] == "NE" and row["sum_mm"] is None
+    assert "L1 measurement row rejected" in row["reason"]
