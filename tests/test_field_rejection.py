@@ -461,3 +461,169 @@ def test_rejected_followup_fragment_makes_the_sum_not_evaluable_not_smaller_R2_R
     # 19 mm alone would be a 52.5 % decrease (PR); the lesion has no size instead
     assert row["target_response"] == "NE" and row["sum_mm"] is None
     assert "L1 measurement row rejected" in row["reason"]
+
+
+# --- a whole run: the cases of issue 9 on a generated cohort ----------------------------
+
+
+def _first_rows(rows: list[list[str]], patient: str) -> list[int]:
+    """Data-row indexes (1-based, as in the file) of a patient's first study date."""
+    mine = [i for i, r in enumerate(rows) if i and r[0] == patient]
+    first = min(rows[i][1] for i in mine)
+    return [i for i in mine if rows[i][1] == first]
+
+
+@pytest.fixture(scope="module")
+def spoiled_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from pipeline_helpers import (
+        CONFIG,
+        TEST_KEY,
+        make_source,
+        only_file,
+        query,
+        read_csv,
+        write_csv,
+    )
+
+    from flows.pipeline import run_pipeline
+    from sources import Pseudonymiser
+
+    root = tmp_path_factory.mktemp("fields")
+    src = make_source(root / "src", patients=20, seed=5)
+    # NELM-000004: ascites = maybe on the baseline study, which has lesions
+    imaging = only_file(src, "imaging")
+    rows = read_csv(imaging)
+    [ascites_row] = _first_rows(rows, "NELM-000004")
+    rows[ascites_row][rows[0].index("ascites")] = "maybe"
+    write_csv(imaging, rows)
+    # NELM-000006: the baseline diameter of its first measured liver target is "12,5"
+    lesions = only_file(src, "lesions")
+    rows = read_csv(lesions)
+    h = rows[0]
+    baseline = _first_rows(rows, "NELM-000006")
+    diameter_row = next(
+        i
+        for i in baseline
+        if rows[i][h.index("role")] == "target"
+        and rows[i][h.index("status")] == "measured"
+        and rows[i][h.index("organ")] == "liver"
+    )
+    lesion_id = rows[diameter_row][h.index("lesion_id")]
+    assert sum(rows[i][h.index("lesion_id")] == lesion_id for i in baseline) == 1  # no fragments
+    rows[diameter_row][h.index("longest_diameter_mm")] = "12,5"
+    write_csv(lesions, rows)
+    # NELM-000008 has no patients row
+    patients = only_file(src, "patients")
+    write_csv(patients, [r for r in read_csv(patients) if r[0] != "NELM-000008"])
+
+    db = root / "w.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NELMTRACK_PSEUDONYM_KEY", TEST_KEY)
+        run_pipeline(src, db, CONFIG)
+    key = Pseudonymiser(TEST_KEY.encode()).reference_key
+
+    def q(sql: str, params: list | None = None) -> list[tuple]:
+        return query(db, sql, params)
+
+    return {
+        "q": q,
+        "key": key,
+        "imaging": imaging.name,
+        "ascites_row": ascites_row,
+        "lesions": lesions.name,
+        "diameter_row": diameter_row,
+        "lesion_id": lesion_id,
+    }
+
+
+def test_optional_bad_value_nulled_row_loads_ascites_maybe_end_to_end(spoiled_run: dict) -> None:
+    q, key = spoiled_run["q"], spoiled_run["key"]
+    assert q(
+        "SELECT column_name, reason_code, action FROM quarantine "
+        "WHERE source_file = ? AND source_row = ?",
+        [spoiled_run["imaging"], spoiled_run["ascites_row"]],
+    ) == [("ascites", "bad_boolean", "value_nulled")]
+    [(ascites,)] = q(
+        "SELECT ascites FROM imaging_studies WHERE source_file = ? AND source_row = ?",
+        [spoiled_run["imaging"], spoiled_run["ascites_row"]],
+    )
+    assert ascites is None
+    # its lesions are not orphans: not one lesion row of that patient is quarantined as such
+    assert q(
+        "SELECT count(*) FROM quarantine q JOIN raw.lesions r USING (source_file, source_row) "
+        "WHERE r.patient_key = ? AND q.reason_code = 'orphan_study'",
+        [key("NELM-000004")],
+    ) == [(0,)]
+
+
+def test_baseline_target_rejected_followups_kept_responses_NE_end_to_end_R1(
+    spoiled_run: dict,
+) -> None:
+    q, key = spoiled_run["q"], spoiled_run["key"]
+    patient = key("NELM-000006")
+    assert q(
+        "SELECT column_name, reason_code, action FROM quarantine "
+        "WHERE source_file = ? AND source_row = ?",
+        [spoiled_run["lesions"], spoiled_run["diameter_row"]],
+    ) == [("longest_diameter_mm", "bad_number", "row_rejected")]
+    # not target_after_baseline: the lesion's follow-ups are kept
+    assert q(
+        "SELECT count(*) FROM quarantine q JOIN raw.lesions r USING (source_file, source_row) "
+        "WHERE r.patient_key = ? AND r.lesion_id = ? AND q.reason_code = 'target_after_baseline'",
+        [patient, spoiled_run["lesion_id"]],
+    ) == [(0,)]
+    [(followups,)] = q(
+        "SELECT count(*) FROM lesion_measurements WHERE patient_key = ? AND lesion_id = ?",
+        [patient, spoiled_run["lesion_id"]],
+    )
+    assert followups >= 2
+    rows = q(
+        "SELECT target_response, baseline_sum_mm, reason FROM timepoint_responses "
+        "WHERE patient_key = ? AND study_date > baseline_date",
+        [patient],
+    )
+    assert rows
+    for target, baseline_sum, reason in rows:
+        assert target == "NE" and baseline_sum is None  # not a smaller sum
+        assert f"{spoiled_run['lesion_id']} measurement row rejected" in reason
+
+
+def test_derived_rows_only_for_known_patients(spoiled_run: dict) -> None:
+    q, key = spoiled_run["q"], spoiled_run["key"]
+    orphan = key("NELM-000008")
+    assert q("SELECT count(*) FROM sessions WHERE patient_key = ?", [orphan])[0][0] > 0
+    for table in (
+        "timepoint_responses",
+        "session_responses",
+        "best_responses",
+        "nlr",
+        "session_labs",
+        "session_flags",
+    ):
+        assert q(
+            f"SELECT count(*) FROM {table} WHERE patient_key NOT IN "
+            "(SELECT patient_key FROM patients)"
+        ) == [(0,)], table
+    assert q("SELECT count(*) FROM best_responses") != [(0,)]
+
+
+def test_rows_read_balance_loaded_plus_rejected_rows(spoiled_run: dict) -> None:
+    q = spoiled_run["q"]
+    [(read,)] = q("SELECT sum(rows) FROM ingested_files")
+    loaded = sum(
+        q(f"SELECT count(*) FROM {t}")[0][0]
+        for t in ("patients", "sessions", "imaging_studies", "lesion_measurements", "lab_results")
+    )
+    [(rejected,)] = q(
+        "SELECT count(DISTINCT (source_file, source_row)) FROM quarantine "
+        "WHERE action = 'row_rejected'"
+    )
+    assert read == loaded + rejected
+    [(run_read, run_loaded, run_quarantined)] = q(
+        "SELECT rows_read, rows_loaded, rows_quarantined FROM pipeline_runs"
+    )
+    assert (run_read, run_loaded, run_quarantined) == (read, loaded, rejected)
+    assert q("SELECT DISTINCT action FROM quarantine ORDER BY 1") == [
+        ("row_rejected",),
+        ("value_nulled",),
+    ]
