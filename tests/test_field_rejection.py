@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from config import load_config
 from transforms.quarantine import COLUMNS, Action
@@ -627,3 +629,43 @@ def test_rows_read_balance_loaded_plus_rejected_rows(spoiled_run: dict) -> None:
         ("row_rejected",),
         ("value_nulled",),
     ]
+
+
+# --- invariant: a row loads (maybe with nulled values) or is rejected, never both ------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["2026-01-05", "2026-02-05", "2026-13-01", "", "2026-01-05"]),
+            st.sampled_from(["CT", "mr", "XRAY", ""]),
+            st.sampled_from(["yes", "no", "maybe", "", "NELM-000001"]),
+            st.sampled_from(["20", "150", "-1", "abc", ""]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_property_every_row_loads_or_is_rejected_and_nulled_values_are_null(rows) -> None:
+    staged = stage_dataset(
+        "imaging",
+        raw(
+            study_date=[r[0] for r in rows],
+            modality=[r[1] for r in rows],
+            ascites=[r[2] for r in rows],
+            liver_tumor_burden_pct=[r[3] for r in rows],
+        ),
+        INGEST,
+    )
+    loaded = {f["source_row"]: f for f in staged.facts.to_pylist()}
+    q = staged.quarantine.to_pylist()
+    rejected = {r["source_row"] for r in q if r["action"] == "row_rejected"}
+    assert not loaded.keys() & rejected
+    assert loaded.keys() | rejected == set(range(1, len(rows) + 1))
+    assert len([r for r in q if r["action"] == "row_rejected"]) == len(rejected)
+    for r in q:
+        if r["action"] == "value_nulled":
+            assert loaded[r["source_row"]][r["column_name"]] is None
+            assert r["column_name"] in ("ascites", "liver_tumor_burden_pct")
+        assert "NELM" not in r["reason"] and "abc" not in r["reason"]
