@@ -325,13 +325,11 @@ def _nulling(dataset: str) -> dict[str, list[Check]]:
     return out
 
 
-def _nulled_sql(dataset: str) -> str:
-    """Rows that load with a bad optional value: that value becomes NULL."""
+def _nulled(dataset: str) -> str:
+    """``REPLACE (…)``: a bad optional value becomes NULL (its text stays in <column>_txt)."""
     columns = list(_nulling(dataset))
-    if not columns:
-        return ""
     nulled = ", ".join(f"CASE WHEN {c}__nulled IS NULL THEN {c} END AS {c}" for c in columns)
-    return f"CREATE OR REPLACE TEMP TABLE checked AS SELECT * REPLACE ({nulled}) FROM checked;\n"
+    return f" REPLACE ({nulled})" if columns else ""
 
 
 def _quarantine_sql(dataset: str) -> str:
@@ -368,10 +366,12 @@ def _checked_sql(dataset: str) -> str:
     # first in (file, row) order is a duplicate.
     sql = f"""
 CREATE OR REPLACE TEMP TABLE checked AS
-SELECT *, {_case(rejecting, "code")} AS reason_code, {_case(rejecting, "reason")} AS reason,
-    {_case(rejecting, "column")} AS reason_column{nulled_columns}
-FROM parsed;
-{_nulled_sql(dataset)}CREATE OR REPLACE TEMP TABLE dup_hashes AS
+WITH judged AS (
+    SELECT *, {_case(rejecting, "code")} AS reason_code, {_case(rejecting, "reason")} AS reason,
+        {_case(rejecting, "column")} AS reason_column{nulled_columns}
+    FROM parsed)
+SELECT *{_nulled(dataset)} FROM judged;
+CREATE OR REPLACE TEMP TABLE dup_hashes AS
 SELECT hash({", ".join(texts)}) AS h FROM checked WHERE reason_code IS NULL
 GROUP BY h HAVING count(*) > 1;
 CREATE OR REPLACE TEMP TABLE dup_groups AS
