@@ -669,3 +669,43 @@ def test_property_every_row_loads_or_is_rejected_and_nulled_values_are_null(rows
             assert loaded[r["source_row"]][r["column_name"]] is None
             assert r["column_name"] in ("ascites", "liver_tumor_burden_pct")
         assert "NELM" not in r["reason"] and "abc" not in r["reason"]
+
+
+def test_segment_and_unit_aliases_pass_the_input_checks_too_L1() -> None:
+    """Data quality reads the same alias tables: what staging accepts is no DQ failure."""
+    from expectations import run_quality_checks
+
+    inputs = {
+        "lesions": raw(
+            study_date=["2026-01-05"] * 3,
+            lesion_id=["L1", "L2", "L3"],
+            role=["target"] * 3,
+            organ=["liver"] * 3,
+            liver_segment=["4a", "IVb", "VII"],
+            status=["measured"] * 3,
+            longest_diameter_mm=["30.0"] * 3,
+        ),
+        "sessions": raw(
+            session_date=["2026-01-10", "2026-03-10"],
+            modality=["TAE", "TAE"],
+            treated_territory=["4a, 4b", "VI, VII, VIII"],
+        ),
+        "labs": raw(
+            collected_at=["2026-01-05"] * 4,
+            test=["platelets", "albumin", "bilirubin", "neutrophils"],
+            value=["250", "35", "34.2", "4.2"],
+            unit=["G/L", "G/L", "µM", "10³/µL"],
+        ),
+    }
+    outcome = run_quality_checks(inputs, {}, "run-aliases", load_config().section("dq"), None)
+    checks = {
+        (r["suite"], r["expectation"]): r["unexpected_count"] for r in outcome.results.to_pylist()
+    }
+    for name in (
+        ("inputs.lesions", "liver_segment_readable"),
+        ("inputs.lesions", "liver_segment_is_couinaud"),
+        ("inputs.sessions", "treated_territory_recognised"),
+        ("inputs.labs", "unit_convertible"),
+        ("inputs.labs", "value_in_physiological_range"),
+    ):
+        assert checks[name] == 0, name
