@@ -314,11 +314,14 @@ def _rejecting(dataset: str) -> list[Check]:
 
 
 def _nulling(dataset: str) -> dict[str, list[Check]]:
-    """The checks of each column that is optional (for some rows at least), in order."""
+    """The checks of each column that is optional (for some rows at least), in order.
+
+    An empty optional value is no problem, so ``missing_required`` never nulls.
+    """
     out: dict[str, list[Check]] = {}
     for c in CHECKS[dataset]:
         need = REQUIRED[dataset].get(c.column)
-        if need is ALWAYS:
+        if need is ALWAYS or c.code == "missing_required":
             continue
         bad = c.bad_when if need is None else f"NOT coalesce({need.when}, FALSE) AND ({c.bad_when})"
         out.setdefault(c.column, []).append(Check(c.code, c.column, bad, c.reason))
