@@ -8,10 +8,18 @@ guess why a cut-off is what it is::
     [response]
     pr_change_pct = { value = -30.0, unit = "%", source = "RECIST 1.1 (Eisenhauer 2009)" }
 
+A numeric parameter also declares its allowed range, ``min`` and ``max``
+(closed; for a list, every item), and a value outside it is refused, the
+default as much as an override: a negative window or threshold is a mistake,
+never a setting.
+
 Anything else (vocabularies, alias tables) is taken as it stands. A user file
 passed with ``--config`` may override any existing value, either with a bare
-value or with ``{ value = … }``; an unknown key is an error, never ignored,
-because a misspelt threshold that silently does nothing is worse than a stop.
+value or with ``{ value = …, unit = "…" }``; an unknown key is an error, never
+ignored, because a misspelt threshold that silently does nothing is worse
+than a stop. An override that names a unit other than the parameter's is
+converted when ``[unit_factors]`` (config/units.toml) knows the factor, and
+refused otherwise: a bilirubin cut-off given in µmol/L is not read as mg/dL.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from typing import Any
 
 CONFIG_DIR = Path(__file__).parent
 OPERATIONAL_SECTIONS = frozenset({"run", "schedule"})
+PARAMETER_KEYS = frozenset({"value", "unit", "source", "min", "max"})
+UNIT_FACTORS = "unit_factors"  # the section of config/units.toml
 
 
 class ConfigError(ValueError):
@@ -33,7 +43,57 @@ class ConfigError(ValueError):
 
 
 def _is_parameter(node: Any) -> bool:
-    return isinstance(node, dict) and "value" in node and set(node) <= {"value", "unit", "source"}
+    return isinstance(node, dict) and "value" in node and set(node) <= PARAMETER_KEYS
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _base_unit(unit: str) -> str:
+    """The unit a parameter's unit text starts with: "days after the scope start" -> "day"."""
+    words = unit.split(" (")[0].strip().lower().split()
+    first = words[0] if words else ""
+    return first[:-1] if len(first) > 2 and first.endswith("s") and "/" not in first else first
+
+
+def _converted(
+    value: Any, given_unit: str, current: dict[str, Any], factors: Any, dotted: str
+) -> Any:
+    """``value`` in the parameter's unit, or a ConfigError when the units cannot be matched."""
+    want = str(current.get("unit", ""))
+    given, base = _base_unit(given_unit), _base_unit(want)
+    if given_unit.strip().lower() == want.strip().lower() or given == base:
+        return value
+    factor = (factors or {}).get(given, {}).get(base) if isinstance(factors, dict) else None
+    if factor is None or not (_is_number(value) or isinstance(value, list)):
+        raise ConfigError(
+            f"setting '{dotted}' is in {want.split(' (')[0]}, not {given_unit}; give the value in "
+            f"{want.split(' (')[0]} (no conversion from {given_unit} is known)"
+        )
+    if isinstance(value, list):
+        return [x * factor for x in value]
+    scaled = value * factor
+    return int(scaled) if isinstance(value, int) and float(scaled).is_integer() else scaled
+
+
+def _check_ranges(node: Any, where: str = "") -> None:
+    """Refuse any parameter whose value lies outside its declared [min, max]."""
+    if _is_parameter(node):
+        low, high = node.get("min"), node.get("max")
+        value = node["value"]
+        items = value if isinstance(value, list) else [value]
+        for x in items:
+            if _is_number(x) and ((low is not None and x < low) or (high is not None and x > high)):
+                unit = str(node.get("unit", "")).split(" (")[0]
+                raise ConfigError(
+                    f"setting '{where}' = {value!r} is outside its allowed range "
+                    f"{low if low is not None else '-inf'} to {high if high is not None else 'inf'}"
+                    f" ({unit})"
+                )
+    elif isinstance(node, dict):
+        for key, child in node.items():
+            _check_ranges(child, f"{where}.{key}".lstrip("."))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -63,7 +123,9 @@ def _merge_defaults(into: dict[str, Any], new: Mapping[str, Any], where: str) ->
             into[key] = val
 
 
-def _apply_override(into: dict[str, Any], new: Mapping[str, Any], where: str) -> None:
+def _apply_override(
+    into: dict[str, Any], new: Mapping[str, Any], where: str, factors: Any = None
+) -> None:
     for key, val in new.items():
         dotted = f"{where}.{key}".lstrip(".")
         if key not in into:
@@ -73,6 +135,8 @@ def _apply_override(into: dict[str, Any], new: Mapping[str, Any], where: str) ->
             value = val["value"] if isinstance(val, dict) and "value" in val else val
             if isinstance(value, dict):
                 raise ConfigError(f"setting '{dotted}' needs a value, not a table")
+            if isinstance(val, dict) and "unit" in val:
+                value = _converted(value, str(val["unit"]), current, factors, dotted)
             expected = type(current["value"])
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
@@ -84,7 +148,7 @@ def _apply_override(into: dict[str, Any], new: Mapping[str, Any], where: str) ->
         elif isinstance(current, dict):
             if not isinstance(val, dict):
                 raise ConfigError(f"setting '{dotted}' is a section, not a value")
-            _apply_override(current, val, dotted)
+            _apply_override(current, val, dotted, factors)
         else:
             into[key] = val
 
@@ -139,5 +203,6 @@ def load_config(user_file: str | Path | None = None) -> Config:
     for path in sorted(CONFIG_DIR.glob("*.toml")):
         _merge_defaults(tree, _read_toml(path), path.stem)
     if user_file is not None:
-        _apply_override(tree, _read_toml(Path(user_file)), "")
+        _apply_override(tree, _read_toml(Path(user_file)), "", _values(tree.get(UNIT_FACTORS)))
+    _check_ranges(tree)
     return Config(tree)

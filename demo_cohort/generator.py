@@ -4,8 +4,9 @@ Each chunk gets its own random stream derived from (seed, chunk number), so the
 same arguments always give the same bytes, and memory stays bounded by the
 chunk size whatever the cohort size. Every chunk writes one file per dataset
 (``<dataset>_part001.csv`` …) and the spoiled rows it injected go to
-``_generator/spoiled_rows.csv`` (dataset, source_file, source_row, reason_code),
-which is the answer key for ingestion tests.
+``_generator/spoiled_rows.csv`` (dataset, source_file, source_row, column_name,
+reason_code, action), which is the answer key for ingestion tests: the
+quarantine holds exactly these rows.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import pyarrow.parquet as pq
 
 from demo_cohort.model import build_chunk
 from demo_cohort.spoil import SpoiledFrame, spoil
+from transforms.quarantine import Action
+from transforms.staging import REQUIRED
 
 DATASETS = ("patients", "sessions", "imaging", "lesions", "labs")
 GENERATOR_DIR = "_generator"
@@ -50,6 +53,17 @@ class GenerationSummary:
     @property
     def total_spoiled(self) -> int:
         return sum(self.spoiled.values())
+
+
+def _action(dataset: str, column: str | None) -> str:
+    """What the ingestion does with a spoiled row: a bad optional value is nulled.
+
+    The generator spoils a conditionally required column (a diameter) only
+    where it is required, so the column alone decides.
+    """
+    if column is None or column in REQUIRED[dataset]:
+        return Action.ROW_REJECTED.value
+    return Action.VALUE_NULLED.value
 
 
 def _write(result: SpoiledFrame, path: Path, fmt: str) -> None:
@@ -136,7 +150,11 @@ def generate(
                         "dataset": pa.array([dataset] * k, pa.string()),
                         "source_file": pa.array([name] * k, pa.string()),
                         "source_row": pa.array(result.spoiled_rows + 1, pa.int64()),
+                        "column_name": pa.array(result.spoiled_columns.tolist(), pa.string()),
                         "reason_code": pa.array(result.spoiled_reasons.tolist(), pa.string()),
+                        "action": pa.array(
+                            [_action(dataset, c) for c in result.spoiled_columns], pa.string()
+                        ),
                     }
                 )
             )

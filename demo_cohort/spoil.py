@@ -69,6 +69,7 @@ class SpoiledFrame:
     file_order: np.ndarray
     spoiled_rows: np.ndarray  # 0-based positions in the file
     spoiled_reasons: np.ndarray  # reason code per spoiled row
+    spoiled_columns: np.ndarray  # the column spoiled per spoiled row; None: the row as a whole
 
 
 class _Spoiler:
@@ -80,9 +81,10 @@ class _Spoiler:
         self.per_kind = max(1, round(SPOIL_SHARE * frame.n_rows) // n_kinds)
         self.taken = np.zeros(frame.n_rows, bool)
         self.reason = np.full(frame.n_rows, -1, np.int8)
+        self.at_fault = np.full(frame.n_rows, None, object)
         self.edits: dict[str, list[tuple[np.ndarray, pa.Array]]] = {}
         self.additions: list[
-            tuple[np.ndarray, dict[str, pa.Array], np.ndarray, np.ndarray, int]
+            tuple[np.ndarray, dict[str, pa.Array], np.ndarray, np.ndarray, int, str | None]
         ] = []
 
     def choose(self, candidates: np.ndarray | None = None) -> np.ndarray:
@@ -102,6 +104,7 @@ class _Spoiler:
     def change(self, reason: str, column: str, rows: np.ndarray, values: pa.Array) -> None:
         self.edits.setdefault(column, []).append((rows, values))
         self.reason[rows] = REASONS.index(reason)
+        self.at_fault[rows] = column
 
     def add(
         self,
@@ -110,8 +113,12 @@ class _Spoiler:
         overrides: dict[str, pa.Array] | None = None,
         day_shift: int = 0,
         order: np.ndarray | None = None,
+        column: str | None = None,
     ) -> None:
-        """Add copies of ``rows`` with some columns replaced (a plain copy is a duplicate)."""
+        """Add copies of ``rows`` with some columns replaced (a plain copy is a duplicate).
+
+        ``column`` is the one at fault (None: the row as a whole, e.g. a copy).
+        """
         f = self.frame
         self.additions.append(
             (
@@ -120,6 +127,7 @@ class _Spoiler:
                 f.day[rows] + day_shift,
                 f.order[rows] if order is None else order,
                 REASONS.index(reason),
+                column,
             )
         )
 
@@ -135,13 +143,15 @@ class _Spoiler:
             columns[name] = pc.replace_with_mask(columns[name], pa.array(mask), values.take(by_row))
         parts = [pa.table(columns)]
         patient, day, order, reason = [f.patient], [f.day], [f.order], [self.reason]
-        for rows, overrides, new_day, new_order, code in self.additions:
+        spoiled_column = [self.at_fault]
+        for rows, overrides, new_day, new_order, code, column in self.additions:
             added = {c: overrides.get(c, pc.take(columns[c], pa.array(rows))) for c in columns}
             parts.append(pa.table({c: v.cast(pa.string()) for c, v in added.items()}))
             patient.append(f.patient[rows])
             day.append(new_day)
             order.append(new_order)
             reason.append(np.full(len(rows), code, np.int8))
+            spoiled_column.append(np.full(len(rows), column, object))
         table = pa.concat_tables(parts)
         all_reasons = np.concatenate(reason)
         file_order = np.lexsort(
@@ -154,7 +164,10 @@ class _Spoiler:
         )
         all_reasons = all_reasons[file_order]
         positions = np.flatnonzero(all_reasons >= 0)
-        return SpoiledFrame(table, file_order, positions, np.array(REASONS)[all_reasons[positions]])
+        columns_at = np.concatenate(spoiled_column)[file_order][positions]
+        return SpoiledFrame(
+            table, file_order, positions, np.array(REASONS)[all_reasons[positions]], columns_at
+        )
 
 
 def _patients(s: _Spoiler) -> None:
@@ -191,6 +204,7 @@ def _imaging(s: _Spoiler) -> None:
             "liver_tumor_burden_pct": pa.array(["150"] * len(rows)),
         },
         day_shift=5,
+        column="liver_tumor_burden_pct",
     )
     rows = s.choose(before_another)
     s.add(
@@ -198,9 +212,10 @@ def _imaging(s: _Spoiler) -> None:
         rows,
         {"study_date": text.iso_date(f.day[rows] + 9), "ascites": s.words(BAD_BOOLEANS, rows)},
         day_shift=9,
+        column="ascites",
     )
     rows = s.choose()
-    s.add("bad_date", rows, {"study_date": s.words(BAD_DATES, rows)})
+    s.add("bad_date", rows, {"study_date": s.words(BAD_DATES, rows)}, column="study_date")
     s.add("duplicate_row", s.choose())
 
 
@@ -256,6 +271,7 @@ def _lesions(s: _Spoiler) -> None:
             "attenuation_hu": pa.nulls(m, pa.string()),
         },
         order=np.full(m, LATE_TARGET_ORDER),
+        column="role",
     )
 
 

@@ -163,6 +163,8 @@ def build_reference(config: Config, params: Mapping[str, Any]) -> Reference:
         **numbers,
         **vocabularies,
         "territory_names": list(ingest["territories"]),
+        "segment_alias_spellings": list(ingest["segment_aliases"]),
+        "segment_alias_numbers": [int(n) for n in ingest["segment_aliases"].values()],
         "course_scope": params["course_scope"],
         "response_ranking": list(config.value("best_response.response_ranking")),
     }

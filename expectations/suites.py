@@ -14,9 +14,10 @@ Severity, by design:
 
 * ``fatal``: the public tables are broken (duplicate keys, values outside a
   contract vocabulary, references the pipeline guarantees: a lesion's study,
-  a response's study or session). The flow does not publish. A row whose
-  patient is missing from ``patients`` is only an ``error``: the ingestion
-  quarantines a bad patients row and keeps that patient's other rows.
+  a response's study or session; a derived row's patient in ``patients``).
+  The flow does not publish. A *fact* row whose patient is missing from
+  ``patients`` is only an ``error``: the ingestion keeps that patient's other
+  rows, and computes no derived row for them.
 * ``error``: rows the ingestion quarantines (input suites) and derived values
   that disagree with their definition (output suites).
 * ``warning``: clinically odd but possible (RECIST baseline choices, grade vs
@@ -840,7 +841,7 @@ WAREHOUSE_SUITES = (
             COLUMNS_MATCH_DDL,
             unique_key("patient_key, criteria, study_date"),
             *_RESPONSE_VOCABS,
-            known("patient_known", "patient", "patients", "error", ("patients",)),
+            known("patient_known", "patient", "patients", "fatal", ("patients",)),
             known(
                 "study_known",
                 "(patient, study date)",
@@ -938,7 +939,7 @@ WAREHOUSE_SUITES = (
             vocab("criteria", "criteria", "fatal"),
             vocab("bor", "overall_response", "fatal"),
             vocab("bor_confirmed", "overall_response", "fatal"),
-            known("patient_known", "patient", "patients", "error", ("patients",)),
+            known("patient_known", "patient", "patients", "fatal", ("patients",)),
             flag(
                 "scope_known",
                 "conformance.relational",
@@ -1010,7 +1011,7 @@ WAREHOUSE_SUITES = (
         (
             COLUMNS_MATCH_DDL,
             unique_key("patient_key, collected_at"),
-            known("patient_known", "patient", "patients", "error", ("patients",)),
+            known("patient_known", "patient", "patients", "fatal", ("patients",)),
             in_range(
                 "neutrophils",
                 "neutrophils_min",

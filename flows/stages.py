@@ -30,6 +30,8 @@ from sources import (
     read_source_file,
     sha256_of,
 )
+from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
+from transforms.quarantine import sql_list
 from transforms.staging import stage_dataset
 from warehouse import Build, open_read_only
 
@@ -58,6 +60,12 @@ DERIVED_TABLES = (
 CHANGED_PATIENTS = "changed_patients"
 # Response-criteria R1 quarantines lesion rows after staging (responses stage).
 R1_REASON_CODE = "target_after_baseline"
+# Temporary table of this run's build: lesion target rows staging rejected for
+# their measurement, which the responses still count as targets (R1, R3).
+REJECTED_TARGETS = "rejected_lesion_targets"
+# Rows that count as quarantined in "read = loaded + quarantined": one per
+# source row whose action removed it from its fact table.
+_REMOVED_ROWS = f"count(DISTINCT (source_file, source_row)) FILTER (WHERE action IN {sql_list()})"
 
 
 def new_run_id() -> str:
@@ -379,6 +387,12 @@ def stage(ctx: RunContext) -> dict[str, int]:
         quarantines.append(staged.quarantine)
         if dataset == "imaging":
             studies = facts
+        if staged.rejected_targets is not None:
+            ctx.build.con.register("_rejected", staged.rejected_targets)
+            ctx.build.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {REJECTED_TARGETS} AS SELECT * FROM _rejected"
+            )
+            ctx.build.con.unregister("_rejected")
         if dataset == "labs":
             facts, lab_quarantine = normalise_labs(facts, ctx.cfg.section("labs"))
             quarantines.append(
@@ -388,15 +402,13 @@ def stage(ctx: RunContext) -> dict[str, int]:
             )
         loaded[dataset] = ctx.build.replace_table(FACT_TABLE[dataset], _with_run_ids(ctx, facts))
     malformed = ctx.build.con.sql(
-        "SELECT dataset, source_file, source_row, 'malformed_row' AS reason_code, "
+        "SELECT dataset, source_file, source_row, NULL::VARCHAR AS column_name, "
+        "'malformed_row' AS reason_code, 'row_rejected' AS action, "
         "coalesce(reason, 'the line does not split into the columns of the header') AS reason "
         "FROM meta.malformed_rows"
     ).to_arrow_table()
     quarantine = pa.concat_tables(
-        [
-            q.select(["dataset", "source_file", "source_row", "reason_code", "reason"])
-            for q in (*quarantines, malformed)
-        ]
+        [q.select(list(QUARANTINE_COLUMNS)) for q in (*quarantines, malformed)]
     )
     ctx.build.replace_table("quarantine", _with_run_ids(ctx, quarantine))
     if kept_r1:
@@ -408,12 +420,29 @@ def stage(ctx: RunContext) -> dict[str, int]:
 
 
 def _facts(ctx: RunContext, name: str) -> pa.Table:
-    """A fact table, restricted to the patients this run recomputes."""
-    if ctx.recompute_all:
-        return ctx.build.table(name)
+    """A fact table's rows the derived tables are computed from.
+
+    Only patients with a row in ``patients`` (a derived row never names a patient
+    the warehouse does not know), and only those this run recomputes.
+    """
+    recomputed = f"patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
+    changed = "" if ctx.recompute_all else f" AND {recomputed}"
     return ctx.build.con.sql(
-        f"SELECT * FROM {name} WHERE patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
+        f"SELECT * FROM {name} WHERE patient_key IN (SELECT patient_key FROM patients){changed}"
     ).to_arrow_table()
+
+
+def _rejected_targets(ctx: RunContext) -> pa.Table | None:
+    """The rejected lesion target rows staging set aside, of the patients recomputed."""
+    con = ctx.build.con
+    if not con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+        [REJECTED_TARGETS],
+    ).fetchall()[0][0]:
+        return None
+    recomputed = f"patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
+    changed = "" if ctx.recompute_all else f" WHERE {recomputed}"
+    return con.sql(f"SELECT * FROM {REJECTED_TARGETS}{changed}").to_arrow_table()
 
 
 def _write_derived(ctx: RunContext, name: str, table: pa.Table) -> None:
@@ -437,6 +466,7 @@ def responses(ctx: RunContext) -> None:
         _facts(ctx, "imaging_studies"),
         _facts(ctx, "lesion_measurements"),
         ctx.cfg.section("response"),
+        rejected_targets=_rejected_targets(ctx),
     )
     if result.quarantined.num_rows:
         # R1: a target first seen after baseline is a data error, not a new target.
@@ -447,9 +477,8 @@ def responses(ctx: RunContext) -> None:
                 "(SELECT (source_file, source_row) FROM _bad)"
             )
             b.con.execute(
-                "INSERT INTO quarantine SELECT s.run_id, 'lesions', q.source_file, q.source_row, "
-                "q.reason_code, q.reason FROM _bad q "
-                "JOIN meta.source_files s ON s.path = q.source_file"
+                "INSERT INTO quarantine BY NAME SELECT s.run_id, 'lesions' AS dataset, q.* "
+                "FROM _bad q JOIN meta.source_files s ON s.path = q.source_file"
             )
         finally:
             b.con.unregister("_bad")
@@ -517,7 +546,8 @@ def record_run(ctx: RunContext, report: IngestReport, status: str) -> None:
                     f"SELECT count(*) FROM {table} WHERE source_file IN (SELECT f FROM _files)"
                 ).fetchall()[0][0]
             quarantined = con.execute(
-                "SELECT count(*) FROM quarantine WHERE source_file IN (SELECT f FROM _files)"
+                f"SELECT {_REMOVED_ROWS} FROM quarantine "
+                "WHERE source_file IN (SELECT f FROM _files)"
             ).fetchall()[0][0]
         finally:
             con.unregister("_files")
@@ -558,7 +588,7 @@ def dataset_counts(build: Build) -> dict[str, dict[str, int]]:
         con.execute("SELECT dataset, sum(rows) FROM meta.source_files GROUP BY dataset").fetchall()
     )
     quarantined = dict(
-        con.execute("SELECT dataset, count(*) FROM quarantine GROUP BY dataset").fetchall()
+        con.execute(f"SELECT dataset, {_REMOVED_ROWS} FROM quarantine GROUP BY dataset").fetchall()
     )
     out = {}
     for dataset in DATASETS:

@@ -242,13 +242,22 @@ def test_L3_outside_physiological_range_is_out_of_range():
     assert len(quarantine) == len(RANGE_CASES) - len(kept_rows)
 
 
-def test_L3_reason_names_the_column_and_numbers_not_the_row():
-    _, quarantine = normalised([("albumin", "71", "g/L"), ("bilirubin", "x", "mg/dL")])
-    assert [q["reason"] for q in quarantine] == [
-        "albumin: value 7.1 g/dL is outside the physiological range 0.5-7 g/dL",
-        "bilirubin: value is neither a number nor a censored number such as <0.2",
+def test_L3_reason_names_the_column_and_the_rule_never_the_value():
+    _, quarantine = normalised(
+        [("albumin", "71", "g/L"), ("bilirubin", "x", "mg/dL"), ("ast", "30", "furlongs")]
+    )
+    assert [(q["column_name"], q["action"], q["reason"]) for q in quarantine] == [
+        ("value", "row_rejected", "albumin: value is outside the physiological range 0.5-7 g/dL"),
+        (
+            "value",
+            "row_rejected",
+            "bilirubin: value is neither a number nor a censored number such as <0.2",
+        ),
+        ("unit", "row_rejected", "ast: unit cannot be converted to U/L"),
     ]
-    assert all("k" * 64 not in q["reason"] and "2024" not in q["reason"] for q in quarantine)
+    text = " ".join(q["reason"] for q in quarantine)
+    assert "k" * 64 not in text and "2024" not in text
+    assert "71" not in text and "7.1" not in text and "furlongs" not in text
 
 
 def test_L3_bad_number_wins_over_unknown_unit():
@@ -284,3 +293,55 @@ def test_L3_property_every_row_is_either_kept_or_quarantined(rows):
     assert kept.isdisjoint(dropped)
     assert kept | dropped == set(range(1, len(rows) + 1))
     assert all(r["analyte"] != "sodium" or r["source_row"] in kept for r in results)
+
+
+# --- L1: the unit spellings of real deliveries (config [labs.unit_aliases]) ----------
+
+
+@pytest.mark.parametrize(
+    ("test", "value", "unit", "expected"),
+    [
+        ("platelets", "250", "G/L", ("platelets", 250.0, "10^9/L")),
+        ("neutrophils", "4.2", "G/L", ("neutrophils", 4.2, "10^9/L")),
+        ("lymphocytes", "1.5", "g/l", None),  # grams per litre is no count unit
+        ("albumin", "35", "G/L", ("albumin", 3.5, "g/dL")),  # albumin is never 10^9/L
+    ],
+)
+def test_unit_aliases_G_per_L_is_giga_for_counts_grams_for_albumin_L1(test, value, unit, expected):
+    results, quarantine = normalised([(test, value, unit)])
+    if expected is None:
+        assert [q["reason_code"] for q in quarantine] == ["unknown_unit"]
+    else:
+        assert quarantine == []
+        assert [(r["analyte"], r["value"], r["unit"]) for r in results] == [expected]
+
+
+def test_unit_aliases_per_nL_and_superscript_10_cubed_per_uL_L1():
+    rows = [
+        ("platelets", "250", "/nL"),
+        ("platelets", "250", "/nl"),
+        ("platelets", "250", "10³/µL"),
+        ("platelets", "250", "10³/μL"),
+        ("platelets", "250", "10³/uL"),
+        ("platelets", "250", "10⁹/L"),
+        ("neutrophils", "4.2", "10³/µl"),
+    ]
+    assert converted_values(rows) == [("platelets", 250.0, "10^9/L")] * 6 + [
+        ("neutrophils", 4.2, "10^9/L")
+    ]
+
+
+def test_unit_aliases_micromolar_and_micromol_per_L_L1():
+    rows = [
+        ("bilirubin", "34.2", "µM"),
+        ("bilirubin", "34.2", "uM"),
+        ("bilirubin", "34.2", "μM"),
+        ("bilirubin", "34.2", "micromol/L"),
+        ("bilirubin", "34.2", "Micromol/l"),
+        ("bilirubin", "34.2", "µmol/L"),
+    ]
+    assert converted_values(rows) == [("bilirubin", 2.0, "mg/dL")] * 6
+    creatinine = converted_values(
+        [("creatinine", "88.4", "µM"), ("creatinine", "88.4", "micromol/L")]
+    )
+    assert creatinine == [("creatinine", 1.0, "mg/dL")] * 2

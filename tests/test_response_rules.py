@@ -317,7 +317,9 @@ def test_R1_target_first_seen_after_baseline_is_quarantined_and_ignored():
         {
             "source_file": "lesions.csv",
             "source_row": 3,
+            "column_name": "role",
             "reason_code": "target_after_baseline",
+            "action": "row_rejected",
             "reason": "role is target, but the lesion was not a target at the course baseline "
             "(targets are fixed at baseline, response-criteria R1)",
         }

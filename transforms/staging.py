@@ -3,11 +3,22 @@
 Each dataset has a SQL model ``transforms/sql/stg_<dataset>.sql`` that parses
 every column of ``raw_<dataset>`` into a view ``parsed`` (typed values, with
 the trimmed text kept beside them as ``<column>_txt``). The checks below are
-rules as data, in the order they are tried: the first check whose condition
-holds gives the row its ``reason_code`` and ``reason``; a row no check
-catches is good. Duplicates are then looked for among the good rows only, and
-lesions whose study does not exist are caught last. Good rows are projected to
-the warehouse columns by ``stg_<dataset>_facts.sql``.
+rules as data, in the order they are tried. What a failed check does depends
+on whether its column is required for the row (``REQUIRED``, from the inputs
+contract):
+
+* a bad value in a *required* column rejects the row: the first such check
+  gives the row its ``reason_code`` and ``reason`` (action ``row_rejected``);
+* a bad value in an *optional* column is stored as NULL and the row loads;
+  the column gets a quarantine row of its own (action ``value_nulled``, the
+  first failed check of that column), so one unreadable ``ascites`` no longer
+  takes its study, and the study's lesions, with it.
+
+Duplicates are then looked for among the good rows only, and lesions whose
+study does not exist are caught last. Good rows are projected to the
+warehouse columns by ``stg_<dataset>_facts.sql``. A reason names the column
+and the rule, never the value (a value in the wrong column may be an
+identifier or a date); ``source_file``/``source_row`` lead back to it.
 """
 
 from __future__ import annotations
@@ -19,35 +30,89 @@ from typing import Any
 import pyarrow as pa
 
 from sources import INPUT_COLUMNS
+from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
+from transforms.quarantine import Action
 from transforms.sqlrun import SqlSession
 
 LINEAGE = ("patient_key", "source_file", "source_row")
 
 
 @dataclass(frozen=True)
-class Check:
-    """One way a row can break the input contract.
+class Requirement:
+    """When a column is required: ``when`` is a SQL condition over the ``parsed`` view."""
 
-    ``bad_when`` is a SQL condition over the ``parsed`` view that is true for a
-    bad row; ``reason`` is a SQL string expression (it may quote non-personal
-    values such as a diameter or a unit, never an identifier or a date).
+    when: str = "TRUE"
+    what: str = ""  # how a reason says it, e.g. " for a liver lesion"
+
+
+ALWAYS = Requirement()
+
+# The required columns of each dataset (../shared/contract/inputs.md, column
+# "required"). A bad value in one of them rejects the row; a bad value in any
+# other column is nulled and the row loads. A condition reads only columns that
+# are themselves always required, so it is known whenever the row is kept.
+REQUIRED: dict[str, dict[str, Requirement]] = {
+    "patients": {"patient_key": ALWAYS},
+    "sessions": {
+        "patient_key": ALWAYS,
+        "session_date": ALWAYS,
+        "modality": ALWAYS,
+        "treated_territory": ALWAYS,
+    },
+    "imaging": {"patient_key": ALWAYS, "study_date": ALWAYS, "modality": ALWAYS},
+    "lesions": {
+        "patient_key": ALWAYS,
+        "study_date": ALWAYS,
+        "lesion_id": ALWAYS,
+        "role": ALWAYS,
+        "organ": ALWAYS,
+        "status": ALWAYS,
+        "liver_segment": Requirement("organ = 'liver'", " for a liver lesion"),
+        "longest_diameter_mm": Requirement(
+            "role = 'target' AND status = 'measured' AND NOT is_nodal",
+            " for a measured non-nodal target",
+        ),
+        "short_axis_mm": Requirement(
+            "role = 'target' AND status = 'measured' AND is_nodal", " for a measured nodal target"
+        ),
+    },
+    "labs": {c: ALWAYS for c in ("patient_key", "collected_at", "test", "value", "unit")},
+}
+
+# Lesion columns that identify a lesion at a study. A target row rejected for any
+# other column is still a target there, whose size is unknown (response-criteria R1/R3).
+LESION_IDENTITY = ("patient_key", "study_date", "lesion_id", "role")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One way a value can break the input contract.
+
+    ``column`` is the column judged; ``bad_when`` is a SQL condition over the
+    ``parsed`` view that is true for a bad value; ``reason`` is a SQL string
+    expression naming the column and the rule. It never quotes the value.
     """
 
     code: str
+    column: str
     bad_when: str
     reason: str
 
 
-def _required(*columns: str) -> list[Check]:
-    return [
-        Check("missing_required", f"{c}_txt IS NULL", f"'{c} is required but empty'")
-        for c in columns
-    ]
+def _required(dataset: str, *columns: str) -> list[Check]:
+    checks = []
+    for c in columns:
+        need = REQUIRED[dataset][c]
+        bad = f"{c}_txt IS NULL" if need is ALWAYS else f"{need.when} AND {c}_txt IS NULL"
+        reason = f"'{c} is required{need.what}'" if need.what else f"'{c} is required but empty'"
+        checks.append(Check("missing_required", c, bad, reason))
+    return checks
 
 
 def _date(column: str) -> Check:
     return Check(
         "bad_date",
+        column,
         f"{column}_txt IS NOT NULL AND {column} IS NULL",
         f"'{column} is not an ISO 8601 date'",
     )
@@ -56,33 +121,36 @@ def _date(column: str) -> Check:
 def _number(column: str) -> Check:
     return Check(
         "bad_number",
+        column,
         f"{column}_txt IS NOT NULL AND {column} IS NULL",
-        f"'{column} ''' || {column}_txt || ''' is not a number'",
+        f"'{column} is not a number'",
     )
 
 
 def _integer(column: str) -> Check:
     return Check(
         "bad_number",
+        column,
         f"{column}_txt IS NOT NULL AND ({column} IS NULL OR {column} <> round({column}))",
-        f"'{column} ''' || {column}_txt || ''' is not a whole number'",
+        f"'{column} is not a whole number'",
     )
 
 
 def _boolean(column: str) -> Check:
     return Check(
         "bad_boolean",
+        column,
         f"{column}_txt IS NOT NULL AND {column} IS NULL",
-        f"'{column} ''' || {column}_txt || ''' is not true/false, yes/no, 1/0 or y/n'",
+        f"'{column} is not true/false, yes/no, 1/0 or y/n'",
     )
 
 
 def _vocab(column: str, vocab_var: str, code: str = "unknown_vocabulary") -> Check:
     return Check(
         code,
+        column,
         f"{column}_txt IS NOT NULL AND NOT list_contains(getvariable('{vocab_var}'), {column})",
-        f"'{column} ''' || {column}_txt || ''' is not one of ' "
-        f"|| array_to_string(getvariable('{vocab_var}'), ', ')",
+        f"'{column} is not one of ' || array_to_string(getvariable('{vocab_var}'), ', ')",
     )
 
 
@@ -90,15 +158,15 @@ def _range(column: str, low: str, high: str, unit: str = "") -> Check:
     suffix = f" {unit}" if unit else ""
     return Check(
         "out_of_range",
+        column,
         f"{column} IS NOT NULL AND ({column} < {low} OR {column} > {high})",
-        f"'{column} ' || {column}_txt || '{suffix} is outside ' || {low} || '–' || {high}"
-        f" || '{suffix}'",
+        f"'{column} is outside ' || {low} || '–' || {high} || '{suffix}'",
     )
 
 
 CHECKS: dict[str, list[Check]] = {
     "patients": [
-        *_required("patient_key"),
+        *_required("patients", "patient_key"),
         _date("death_date"),
         _date("last_contact_date"),
         _integer("birth_year"),
@@ -111,7 +179,7 @@ CHECKS: dict[str, list[Check]] = {
         _range("ki67_pct", "0", "100", "%"),
     ],
     "sessions": [
-        *_required("patient_key", "session_date", "modality", "treated_territory"),
+        *_required("sessions", "patient_key", "session_date", "modality", "treated_territory"),
         _date("session_date"),
         _number("activity_gbq"),
         _integer("prior_systemic_lines"),
@@ -119,9 +187,10 @@ CHECKS: dict[str, list[Check]] = {
         _vocab("modality", "vocab_session_modality", "unknown_modality"),
         Check(
             "unknown_territory",
+            "treated_territory",
             "treated_segments IS NULL",
-            "'treated_territory ''' || treated_territory_txt || ''' is neither a list of "
-            "Couinaud segments 1–8 nor right_lobe, left_lobe or whole_liver'",
+            "'treated_territory is neither a list of Couinaud segments 1–8 "
+            "nor right_lobe, left_lobe or whole_liver'",
         ),
         _vocab("microsphere", "vocab_microsphere"),
         _range("activity_gbq", "0", "1000", "GBq"),
@@ -129,7 +198,7 @@ CHECKS: dict[str, list[Check]] = {
         _range("lvef_pct", "0", "100", "%"),
     ],
     "imaging": [
-        *_required("patient_key", "study_date", "modality"),
+        *_required("imaging", "patient_key", "study_date", "modality"),
         _date("study_date"),
         _number("liver_tumor_burden_pct"),
         *[_boolean(c) for c in ("extrahepatic_disease", "ascites", "portal_vein_occlusion")],
@@ -137,7 +206,7 @@ CHECKS: dict[str, list[Check]] = {
         _range("liver_tumor_burden_pct", "0", "100", "%"),
     ],
     "lesions": [
-        *_required("patient_key", "study_date", "lesion_id", "role", "organ", "status"),
+        *_required("lesions", "patient_key", "study_date", "lesion_id", "role", "organ", "status"),
         _date("study_date"),
         *[
             _number(c)
@@ -153,28 +222,17 @@ CHECKS: dict[str, list[Check]] = {
         _vocab("organ", "vocab_organ"),
         Check(
             "unknown_vocabulary",
+            "status",
             "NOT CASE role"
             " WHEN 'target' THEN list_contains(getvariable('vocab_status_target'), status)"
             " WHEN 'non_target' THEN list_contains(getvariable('vocab_status_non_target'), status)"
             " WHEN 'new' THEN list_contains(getvariable('vocab_status_new'), status) END",
-            "'status ''' || status_txt || ''' is not a status of a ' || role || ' lesion'",
+            "'status is not one of the statuses of the lesion''s role: ' || array_to_string("
+            "CASE role WHEN 'target' THEN getvariable('vocab_status_target')"
+            " WHEN 'new' THEN getvariable('vocab_status_new')"
+            " ELSE getvariable('vocab_status_non_target') END, ', ')",
         ),
-        Check(
-            "missing_required",
-            "organ = 'liver' AND liver_segment_txt IS NULL",
-            "'liver_segment is required for a liver lesion'",
-        ),
-        Check(
-            "missing_required",
-            "role = 'target' AND status = 'measured' AND NOT is_nodal "
-            "AND longest_diameter_mm_txt IS NULL",
-            "'longest_diameter_mm is required for a measured non-nodal target'",
-        ),
-        Check(
-            "missing_required",
-            "role = 'target' AND status = 'measured' AND is_nodal AND short_axis_mm_txt IS NULL",
-            "'short_axis_mm is required for a measured nodal target'",
-        ),
+        *_required("lesions", "liver_segment", "longest_diameter_mm", "short_axis_mm"),
         *[
             _range(c, "0", "getvariable('max_diameter_mm')", "mm")
             for c in ("longest_diameter_mm", "short_axis_mm", "viable_diameter_mm")
@@ -182,7 +240,7 @@ CHECKS: dict[str, list[Check]] = {
         _range("liver_segment", "1", "8"),
     ],
     "labs": [
-        *_required("patient_key", "collected_at", "test", "value", "unit"),
+        *_required("labs", "patient_key", "collected_at", "test", "value", "unit"),
         _date("collected_at"),
     ],
 }
@@ -200,7 +258,9 @@ KEYS: dict[str, list[tuple[str, ...]]] = {
 @dataclass(frozen=True)
 class StagedDataset:
     facts: pa.Table
-    quarantine: pa.Table
+    quarantine: pa.Table  # transforms.quarantine.COLUMNS
+    # lesions only: target rows rejected for their measurement (see _REJECTED_TARGETS_SQL)
+    rejected_targets: pa.Table | None = None
 
 
 def _sql_params(ingest: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,6 +276,8 @@ def _sql_params(ingest: Mapping[str, Any]) -> dict[str, Any]:
         "grade_g3_above": float(ingest["derived_grade_g3_above_ki67_pct"]),
         "modality_alias_from": list(aliases.keys()),
         "modality_alias_to": list(aliases.values()),
+        "segment_alias_from": list(ingest["segment_aliases"].keys()),
+        "segment_alias_to": [int(v) for v in ingest["segment_aliases"].values()],
         "vocab_session_modality": sorted(set(aliases.values())),
         "territory_names": list(ingest["territories"].keys()),
         "territory_segments": list(ingest["territories"].values()),
@@ -233,15 +295,73 @@ def _with_contract_columns(dataset: str, raw: pa.Table) -> pa.Table:
 
 
 def _case(checks: list[Check], field: str) -> str:
-    arms = "\n".join(
-        f"        WHEN {c.bad_when} THEN " + (f"'{c.code}'" if field == "code" else c.reason)
-        for c in checks
+    def value(c: Check) -> str:
+        return {"code": f"'{c.code}'", "column": f"'{c.column}'", "reason": c.reason}[field]
+
+    arms = "\n".join(f"        WHEN {c.bad_when} THEN {value(c)}" for c in checks)
+    return f"CASE\n{arms}\n    END" if checks else "NULL::VARCHAR"
+
+
+def _rejecting(dataset: str) -> list[Check]:
+    """The checks of required columns, each holding only where its column is required."""
+    out = []
+    for c in CHECKS[dataset]:
+        need = REQUIRED[dataset].get(c.column)
+        if need is not None:
+            bad = c.bad_when if need is ALWAYS else f"({need.when}) AND ({c.bad_when})"
+            out.append(Check(c.code, c.column, bad, c.reason))
+    return out
+
+
+def _nulling(dataset: str) -> dict[str, list[Check]]:
+    """The checks of each column that is optional (for some rows at least), in order.
+
+    An empty optional value is no problem, so ``missing_required`` never nulls.
+    """
+    out: dict[str, list[Check]] = {}
+    for c in CHECKS[dataset]:
+        need = REQUIRED[dataset].get(c.column)
+        if need is ALWAYS or c.code == "missing_required":
+            continue
+        bad = c.bad_when if need is None else f"NOT coalesce({need.when}, FALSE) AND ({c.bad_when})"
+        out.setdefault(c.column, []).append(Check(c.code, c.column, bad, c.reason))
+    return out
+
+
+def _nulled(dataset: str) -> str:
+    """``REPLACE (…)``: a bad optional value becomes NULL (its text stays in <column>_txt)."""
+    columns = list(_nulling(dataset))
+    nulled = ", ".join(f"CASE WHEN {c}__nulled IS NULL THEN {c} END AS {c}" for c in columns)
+    return f" REPLACE ({nulled})" if columns else ""
+
+
+def _quarantine_sql(dataset: str) -> str:
+    """One row per rejected row, and one per nulled value of a row that loads."""
+    parts = [
+        f"SELECT '{dataset}' AS dataset, source_file, source_row, reason_column AS column_name, "
+        f"reason_code, '{Action.ROW_REJECTED}' AS action, reason "
+        "FROM checked WHERE reason_code IS NOT NULL"
+    ]
+    parts += [
+        f"SELECT '{dataset}', source_file, source_row, '{c}', {c}__nulled, "
+        f"'{Action.VALUE_NULLED}', {c}__nulled_reason "
+        f"FROM checked WHERE reason_code IS NULL AND {c}__nulled IS NOT NULL"
+        for c in _nulling(dataset)
+    ]
+    return (
+        "\nUNION ALL\n".join(parts)
+        + "\nORDER BY source_file, source_row, column_name NULLS FIRST, reason_code"
     )
-    return f"CASE\n{arms}\n    END"
 
 
 def _checked_sql(dataset: str) -> str:
-    checks = CHECKS[dataset]
+    rejecting = _rejecting(dataset)
+    nulling = _nulling(dataset)
+    nulled_columns = "".join(
+        f", {_case(checks, 'code')} AS {column}__nulled"
+        f", {_case(checks, 'reason')} AS {column}__nulled_reason"
+        for column, checks in nulling.items()
+    )
     texts = [f"{c}_txt" for c in ("patient_key", *INPUT_COLUMNS[dataset])]
     same_row = " AND ".join(f"c.{t} IS NOT DISTINCT FROM g.{t}" for t in texts)
     # Exact copies among the good rows: rows sharing a 64-bit hash are the (rare)
@@ -249,8 +369,11 @@ def _checked_sql(dataset: str) -> str:
     # first in (file, row) order is a duplicate.
     sql = f"""
 CREATE OR REPLACE TEMP TABLE checked AS
-SELECT *, {_case(checks, "code")} AS reason_code, {_case(checks, "reason")} AS reason
-FROM parsed;
+WITH judged AS (
+    SELECT *, {_case(rejecting, "code")} AS reason_code, {_case(rejecting, "reason")} AS reason,
+        {_case(rejecting, "column")} AS reason_column{nulled_columns}
+    FROM parsed)
+SELECT *{_nulled(dataset)} FROM judged;
 CREATE OR REPLACE TEMP TABLE dup_hashes AS
 SELECT hash({", ".join(texts)}) AS h FROM checked WHERE reason_code IS NULL
 GROUP BY h HAVING count(*) > 1;
@@ -314,10 +437,33 @@ LEFT JOIN (SELECT DISTINCT patient_key, study_date FROM studies) s
 """
             )
         facts = s.run_model(f"stg_{dataset}_facts")
-        quarantine = s.query(
-            f"""
-SELECT '{dataset}' AS dataset, source_file, source_row, reason_code, reason
-FROM checked WHERE reason_code IS NOT NULL ORDER BY source_file, source_row
+        quarantine = s.query(_quarantine_sql(dataset)).select(list(QUARANTINE_COLUMNS))
+        rejected_targets = s.query(_REJECTED_TARGETS_SQL) if dataset == "lesions" else None
+    return StagedDataset(facts=facts, quarantine=quarantine, rejected_targets=rejected_targets)
+
+
+# Target rows rejected for a column other than their identity: the lesion was a
+# target at that study, but its size is unknown. The response stage counts them
+# so that a rejected baseline measurement makes the baseline sum not evaluable
+# (response-criteria R1, R3, R6) instead of turning the lesion's follow-ups into
+# `target_after_baseline` or giving a smaller sum. Columns as stg_lesions_facts.
+_REJECTED_TARGETS_SQL = f"""
+SELECT
+    patient_key, study_date, lesion_id, role,
+    CASE WHEN list_contains(getvariable('vocab_organ'), organ) THEN organ END AS organ,
+    CASE WHEN liver_segment BETWEEN 1 AND 8 AND liver_segment = round(liver_segment)
+         THEN liver_segment::INTEGER END AS liver_segment,
+    NULL::VARCHAR AS status,
+    NULL::DECIMAL(10, 1) AS longest_diameter_mm,
+    NULL::DECIMAL(10, 1) AS short_axis_mm,
+    NULL::DECIMAL(10, 1) AS viable_diameter_mm,
+    NULL::DOUBLE AS attenuation_hu,
+    coalesce(is_nodal, FALSE) AS is_nodal,
+    source_file, source_row
+FROM checked
+WHERE reason_column IS NOT NULL
+  AND reason_column NOT IN ({", ".join(f"'{c}'" for c in LESION_IDENTITY)})
+  AND role = 'target' AND patient_key IS NOT NULL AND study_date IS NOT NULL
+  AND lesion_id IS NOT NULL
+ORDER BY source_file, source_row
 """
-        )
-    return StagedDataset(facts=facts, quarantine=quarantine)

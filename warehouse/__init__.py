@@ -81,6 +81,16 @@ def _create_key_check(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS meta.key_check (fingerprint VARCHAR NOT NULL)")
 
 
+def _add_quarantine_action(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses built before quarantine had column_name and action: every row was rejected."""
+    have = {r[0] for r in con.execute("DESCRIBE quarantine").fetchall()}
+    if "action" not in have:
+        con.execute("ALTER TABLE quarantine ADD COLUMN column_name VARCHAR")
+        con.execute("ALTER TABLE quarantine ADD COLUMN action VARCHAR DEFAULT 'row_rejected'")
+        con.execute("ALTER TABLE quarantine ALTER COLUMN action DROP DEFAULT")
+        con.execute("ALTER TABLE quarantine ALTER COLUMN action SET NOT NULL")
+
+
 @contextlib.contextmanager
 def run_lock(db_path: Path, wait_seconds: float) -> Iterator[None]:
     """Hold ``<db>.lock`` for one run; wait at most ``wait_seconds`` for another run to finish."""
@@ -344,6 +354,7 @@ def start_build(db_path: str | Path, run_id: str, full_refresh: bool = False) ->
         _create_key_check(con)  # warehouses built before the key check existed
         # Warehouses built before malformed rows carried their reason.
         con.execute("ALTER TABLE meta.malformed_rows ADD COLUMN IF NOT EXISTS reason VARCHAR")
+        _add_quarantine_action(con)
         if full_refresh:
             _clear_state(con)
     else:

@@ -7,11 +7,18 @@ FROM (SELECT DISTINCT test FROM in_labs WHERE test IS NOT NULL) AS t
 LEFT JOIN ref_test_aliases AS ta ON ta.alias = lower(regexp_replace(trim(t.test), '\s+', ' ', 'g'))
 LEFT JOIN ref_analytes AS a ON a.analyte = ta.analyte;
 
+-- A spelling is read as written (a key with capitals such as G/L) and lower-cased;
+-- a row's unit is convertible when either reading converts for its analyte.
 CREATE OR REPLACE TEMP TABLE dq_in_lab_units AS
-SELECT u.unit, ua.unit_family
-FROM (SELECT DISTINCT unit FROM in_labs WHERE unit IS NOT NULL) AS u
-LEFT JOIN ref_unit_aliases AS ua ON ua.spelling =
-    replace(replace(replace(lower(regexp_replace(u.unit, '\s+', '', 'g')), 'µ', 'u'), 'μ', 'u'), '×', 'x');
+WITH spelled AS (
+    SELECT unit, replace(replace(replace(replace(replace(regexp_replace(unit, '\s+', '', 'g'),
+        'µ', 'u'), 'μ', 'u'), '×', 'x'), '³', '^3'), '⁹', '^9') AS as_written
+    FROM (SELECT DISTINCT unit FROM in_labs WHERE unit IS NOT NULL)
+)
+SELECT s.unit, ue.unit_family AS family_as_written, ua.unit_family
+FROM spelled AS s
+LEFT JOIN ref_unit_aliases AS ue ON ue.spelling = s.as_written
+LEFT JOIN ref_unit_aliases AS ua ON ua.spelling = lower(s.as_written);
 
 -- Identical rows, among the rows sharing a hash (as in inputs_patients.sql).
 CREATE OR REPLACE TEMP TABLE dq_in_lab_copies AS
@@ -55,15 +62,19 @@ SELECT
     readable(c.collected_at, c.collected_ts) AS collected_at_readable,
     CASE WHEN given(c.test) THEN t.analyte IS NOT NULL END AS test_recognised,
     CASE WHEN t.analyte IS NOT NULL AND given(c.value) THEN c.number IS NOT NULL END AS value_readable,
-    CASE WHEN t.analyte IS NOT NULL AND given(c.unit) THEN uc.multiply IS NOT NULL END AS unit_convertible,
-    CASE WHEN c.number IS NOT NULL AND uc.multiply IS NOT NULL THEN
-        c.number * uc.multiply / uc.divide BETWEEN t.physiological_min AND t.physiological_max
+    CASE WHEN t.analyte IS NOT NULL AND given(c.unit) THEN coalesce(ucw.multiply, uc.multiply) IS NOT NULL
+    END AS unit_convertible,
+    CASE WHEN c.number IS NOT NULL AND coalesce(ucw.multiply, uc.multiply) IS NOT NULL THEN
+        c.number * coalesce(ucw.multiply, uc.multiply) / coalesce(ucw.divide, uc.divide)
+            BETWEEN t.physiological_min AND t.physiological_max
     END AS value_in_physiological_range,
     not_future(c.collected_ts) AS collected_at_not_in_future,
     CASE WHEN given(c.patient_key) THEN p.patient_key IS NOT NULL END AS patient_known
 FROM parsed AS c
 LEFT JOIN dq_in_lab_tests AS t ON t.test = c.test
 LEFT JOIN dq_in_lab_units AS u ON u.unit = c.unit
+LEFT JOIN ref_unit_conversions AS ucw
+    ON ucw.analyte = t.analyte AND ucw.unit_family = u.family_as_written
 LEFT JOIN ref_unit_conversions AS uc ON uc.analyte = t.analyte AND uc.unit_family = u.unit_family
 LEFT JOIN in_patients_once AS p ON p.patient_key = key_of(c.patient_key)
 LEFT JOIN dq_in_lab_copies AS k ON k.source_file = c.source_file AND k.source_row = c.source_row;

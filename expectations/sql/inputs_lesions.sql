@@ -65,7 +65,10 @@ parsed AS (
         as_number(l.longest_diameter_mm) AS longest_n,
         as_number(l.short_axis_mm) AS short_axis_n,
         as_number(l.viable_diameter_mm) AS viable_n,
-        as_number(l.liver_segment) AS segment_n,
+        coalesce(
+            getvariable('segment_alias_numbers')[
+                list_position(getvariable('segment_alias_spellings'), spelling(l.liver_segment))],
+            as_number(l.liver_segment)) AS segment_n,
         c.source_row IS NOT NULL AS is_copy
     FROM dq_in_lesions AS l
     LEFT JOIN dq_in_lesions_copies AS c ON c.source_file = l.source_file AND c.source_row = l.source_row

@@ -44,7 +44,11 @@ SELECT
     readable(s.session_date, s.session_d) AS session_date_readable,
     folded(s.modality) AS modality,
     CASE WHEN given(s.treated_territory) THEN
-        regexp_full_match(txt(s.treated_territory), '[1-8](\s*,\s*[1-8])*')
+        -- a list of segments 1-8 or their spellings ([ingest.segment_aliases]), or a lobe
+        list_bool_and(list_transform(
+            string_split_regex(txt(s.treated_territory), '\s*,\s*'),
+            lambda item: regexp_full_match(item, '[1-8]')
+                OR list_contains(getvariable('segment_alias_spellings'), lower(item))))
         OR list_contains(getvariable('territory_names'), code(s.treated_territory))
     END AS treated_territory_recognised,
     spelling(s.microsphere) AS microsphere,

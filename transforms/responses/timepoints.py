@@ -154,7 +154,9 @@ QUARANTINE_SCHEMA = pa.schema(
     [
         ("source_file", pa.string()),
         ("source_row", pa.int64()),
+        ("column_name", pa.string()),
         ("reason_code", pa.string()),
+        ("action", pa.string()),
         ("reason", pa.string()),
     ]
 )
@@ -191,24 +193,46 @@ def _parameters(params: Mapping[str, Any]) -> dict[str, Any]:
     return {name: params[name] for name in PARAMETERS}
 
 
+# The lesion rows the models read: the loaded rows, and the target rows staging
+# rejected for their measurement (measurement_rejected): such a lesion is a target
+# at that study without a size, so R1 keeps its follow-ups and R3/R6 make a sum
+# that needs it not evaluable, rather than smaller.
+_LESION_ROWS = """
+CREATE OR REPLACE TEMP VIEW lesion_measurements AS
+SELECT *, FALSE AS measurement_rejected FROM lesion_facts
+UNION ALL BY NAME
+SELECT *, TRUE AS measurement_rejected FROM rejected_targets
+"""
+
+
 def compute_timepoints(
     sessions: pa.Table,
     imaging_studies: pa.Table,
     lesion_measurements: pa.Table,
     params: Mapping[str, Any],
+    rejected_targets: pa.Table | None = None,
 ) -> TimepointResult:
     """Responses at every study, for the course and for each session, both criteria.
 
     Inputs have the columns of ``warehouse/ddl/10_facts.sql`` (extra columns
     are ignored); diameters may carry more than one decimal, they are read as
     exact DECIMAL(18,3). ``params`` is ``load_config().section("response")``.
+    ``rejected_targets`` (same columns; sizes null) are target rows the
+    ingestion rejected for their measurement (``transforms.staging``).
     """
+    lesions = _select(lesion_measurements, LESION_COLUMNS, "lesion_measurements")
     tables = {
         "sessions": _select(sessions, SESSION_COLUMNS, "sessions"),
         "imaging_studies": _select(imaging_studies, STUDY_COLUMNS, "imaging_studies"),
-        "lesion_measurements": _select(lesion_measurements, LESION_COLUMNS, "lesion_measurements"),
+        "lesion_facts": lesions,
+        "rejected_targets": (
+            lesions.schema.empty_table()
+            if rejected_targets is None
+            else _select(rejected_targets, LESION_COLUMNS, "rejected_targets")
+        ),
     }
     with SqlSession(tables=tables, params=_parameters(params)) as sql:
+        sql.run_script(_LESION_ROWS)
         for model in MODELS:
             sql.run_model(model)
         timepoints = sql.run_model("resp_timepoints_out")

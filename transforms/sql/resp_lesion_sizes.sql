@@ -10,7 +10,8 @@ WITH fragments AS (
         pid, study_date, lesion_id, role, status, organ, liver_segment, is_nodal,
         resp_fragment_size(status, longest_diameter_mm) AS longest_mm,
         resp_fragment_size(status, short_axis_mm) AS short_mm,
-        resp_fragment_size(status, viable_diameter_mm) AS viable_mm
+        resp_fragment_size(status, viable_diameter_mm) AS viable_mm,
+        measurement_rejected
     FROM resp_lesion_rows
     WHERE pid IS NOT NULL AND NOT target_after_baseline
 )
@@ -26,6 +27,8 @@ SELECT
     bool_and(status = 'absent') AS all_absent,
     bool_and(status IN ('absent', 'non_enhancing')) AS all_absent_or_non_enhancing,
     bool_and(organ = 'liver' AND liver_segment IS NOT NULL) AS liver_with_segment,
-    list_distinct(list(liver_segment) FILTER (WHERE liver_segment IS NOT NULL)) AS segments
+    list_distinct(list(liver_segment) FILTER (WHERE liver_segment IS NOT NULL)) AS segments,
+    -- a fragment's row was rejected at ingestion: the lesion has no size here (R3)
+    bool_or(measurement_rejected) AS measurement_rejected
 FROM fragments
 GROUP BY pid, study_date, lesion_id, role

@@ -33,7 +33,7 @@ lesions AS (
 looked_up AS MATERIALIZED (
     SELECT
         l.scope_id, l.study_date, l.is_baseline, l.lesion_id, l.role, l.is_nodal,
-        ls.lesion_id IS NOT NULL AS has_row, ls.any_not_evaluated,
+        ls.lesion_id IS NOT NULL AS has_row, ls.any_not_evaluated, ls.measurement_rejected,
         ls.short_mm, ls.longest_mm, ls.viable_mm,
         CASE WHEN l.role = 'non_target' THEN
             resp_nontarget_state(
@@ -59,6 +59,8 @@ listed AS (
         bool_or(is_baseline) AS is_baseline,
         resp_joined(list(
             lesion_id || ' ' || CASE WHEN NOT has_row THEN 'missing'
+                                     WHEN measurement_rejected
+                                         THEN 'measurement row rejected'
                                      WHEN any_not_evaluated THEN 'not evaluated'
                                      WHEN is_nodal THEN 'without short axis'
                                      ELSE 'without ' || non_nodal_measure END)

@@ -7,7 +7,7 @@ SELECT
     txt(role) AS role_txt, replace(folded(role), ' ', '_') AS role,
     txt(organ) AS organ_txt, replace(folded(organ), ' ', '_') AS organ,
     replace(folded(organ), ' ', '_') = 'lymph_node' AS is_nodal,
-    txt(liver_segment) AS liver_segment_txt, as_double(liver_segment) AS liver_segment,
+    txt(liver_segment) AS liver_segment_txt, as_segment(liver_segment) AS liver_segment,
     txt(status) AS status_txt, replace(folded(status), ' ', '_') AS status,
     txt(longest_diameter_mm) AS longest_diameter_mm_txt,
     as_mm(longest_diameter_mm) AS longest_diameter_mm,

@@ -16,4 +16,9 @@ CREATE OR REPLACE TEMP MACRO as_bool(x) AS
          WHEN list_contains(getvariable('bool_false'), lower(txt(x))) THEN FALSE END;
 -- Lower-case, with runs of spaces, dashes and underscores folded to one space.
 CREATE OR REPLACE TEMP MACRO folded(x) AS
-    trim(regexp_replace(lower(txt(x)), '[\s_\-]+', ' ', 'g'))
+    trim(regexp_replace(lower(txt(x)), '[\s_\-]+', ' ', 'g'));
+-- A Couinaud segment: a number, or a spelling of config [ingest.segment_aliases]
+-- (Roman numerals, the sub-segments 4a/4b, IVa/IVb), looked up lower-cased.
+CREATE OR REPLACE TEMP MACRO segment_alias(x) AS
+    getvariable('segment_alias_to')[list_position(getvariable('segment_alias_from'), lower(trim(x)))];
+CREATE OR REPLACE TEMP MACRO as_segment(x) AS coalesce(segment_alias(txt(x)), as_double(x))

@@ -14,7 +14,7 @@ WITH base AS (
         txt(treated_territory) AS treated_territory_txt,
         lower(txt(treated_territory)) AS territory_lower,
         list_transform(string_split_regex(txt(treated_territory), '[,;\s]+'),
-                       lambda s: try_cast(s AS INTEGER)) AS segment_list,
+                       lambda s: coalesce(segment_alias(s), try_cast(s AS INTEGER))) AS segment_list,
         txt(session_id) AS session_id_given,
         txt(agent) AS agent_txt, lower(txt(agent)) AS agent,
         txt(microsphere) AS microsphere_txt, lower(txt(microsphere)) AS microsphere,

@@ -27,7 +27,12 @@ CREATE TABLE quarantine (
     source_file VARCHAR NOT NULL,
     source_row BIGINT NOT NULL,
     reason_code VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL
+    reason VARCHAR NOT NULL,
+    -- the column at fault; null when the row as a whole is (duplicate, no study, malformed line)
+    column_name VARCHAR,
+    -- what was done (transforms.quarantine.Action): value_nulled (the row loads
+    -- with this column null) or row_rejected (the row is not loaded)
+    action VARCHAR NOT NULL
 );
 
 CREATE TABLE dq_results (
