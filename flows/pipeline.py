@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,9 @@ from warehouse import (
 
 #: Test hook: ``NELMTRACK_TEST_KILL_AT=<point>`` makes the run SIGKILL itself there.
 TEST_KILL_ENV = "NELMTRACK_TEST_KILL_AT"
+#: Test hook: ``NELMTRACK_TEST_PAUSE_AT=<point>:<file>`` makes the run create ``<file>`` there
+#: and wait for a signal, so a test can interrupt it at a known stage without timing.
+TEST_PAUSE_ENV = "NELMTRACK_TEST_PAUSE_AT"
 KILL_POINTS = ("ingest", "transforms", "publish")
 
 
@@ -49,6 +53,11 @@ def fault_point(point: str) -> None:
     """
     if os.environ.get(TEST_KILL_ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
+    pause_point, _, marker = os.environ.get(TEST_PAUSE_ENV, "").partition(":")
+    if pause_point == point:
+        Path(marker).touch()
+        while True:  # until a signal (the test sends one) raises out of here
+            time.sleep(0.05)
 
 
 @dataclass

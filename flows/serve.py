@@ -19,6 +19,7 @@ files are read.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
@@ -89,29 +90,84 @@ def local_api_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/api"
 
 
-def start_local_server(start_timeout_s: float, port: int | None = None) -> PrefectServer:
-    """``prefect server start`` on this machine (a free port if none given), once it answers."""
-    port = port or _free_port()
-    url = local_api_url(port)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start"]
-        + ["--host", "127.0.0.1", "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,  # the welcome banner; its warnings and errors go to stderr
-        process_group=0,
-        preexec_fn=_stop_when_parent_dies,
-    )
-    server = PrefectServer(api_url=url, process=process)
-    deadline = time.monotonic() + start_timeout_s
-    while not _healthy(url):
-        if process.poll() is not None or time.monotonic() > deadline:
+STARTUP_TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+START_ATTEMPTS = 2
+
+
+def server_start_timeout(cfg_timeout_s: float) -> float:
+    """Seconds to wait for a local Prefect server: Prefect's own setting when given, else the
+    config's (a busy machine needs far more than Prefect's default 20 s)."""
+    given = os.environ.get(STARTUP_TIMEOUT_ENV, "").strip()
+    if not given:
+        return cfg_timeout_s
+    try:
+        return float(given)
+    except ValueError:
+        raise ServeError(f"{STARTUP_TIMEOUT_ENV} must be a number of seconds") from None
+
+
+def _server_command(port: int, temporary: bool) -> tuple[list[str], dict[str, str]]:
+    """``prefect server start`` (with the UI, for serve), or the API-only app Prefect runs as
+    its temporary server (for a plain run)."""
+    if not temporary:
+        return [sys.executable, "-m", "prefect", "server", "start"] + [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ], dict(os.environ)
+    # Where prefect is installed, found without importing it (an import fixes its settings).
+    app_dir = Path(importlib.util.find_spec("prefect").origin).parent.parent
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir)]
+    command += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    env = dict(os.environ)
+    env.pop(API_URL_ENV, None)
+    env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
+    return command, env
+
+
+def start_local_server(
+    start_timeout_s: float, port: int | None = None, temporary: bool = False
+) -> PrefectServer:
+    """A Prefect server on this machine (a free port if none given), once it answers.
+
+    It runs in its own process group, so a Ctrl-C in the terminal reaches nelmtrack
+    alone (which still needs the server to record that its run stopped), and it stops
+    if nelmtrack dies. A server that exits or does not answer in time is stopped and
+    started once more (on a busy machine a start can stall); after that, one line says
+    how to point at a running server instead.
+    """
+    for attempt in range(1, START_ATTEMPTS + 1):
+        port = port if attempt == 1 and port else _free_port()
+        command, env = _server_command(port, temporary)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # the welcome banner; its warnings and errors go to stderr
+            env=env,
+            process_group=0,
+            preexec_fn=_stop_when_parent_dies,
+        )
+        server = PrefectServer(api_url=local_api_url(port), process=process)
+        deadline = time.monotonic() + start_timeout_s
+        try:
+            while not _healthy(server.api_url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.25)
+            else:
+                return server
+        except BaseException:  # interrupted while waiting: leave nothing behind
             stop_server(server)
-            raise ServeError(
-                f"the local Prefect server did not start within {start_timeout_s:.0f} s "
-                "(its messages, if any, are above)"
-            )
-        time.sleep(0.25)
-    return server
+            raise
+        stop_server(server)
+    raise ServeError(
+        f"the local Prefect server did not start within {start_timeout_s:g} s "
+        f"({START_ATTEMPTS} attempts; its messages, if any, are above): allow more time with "
+        f"{STARTUP_TIMEOUT_ENV}, or start one (`prefect server start`) and set "
+        f"{API_URL_ENV}=http://127.0.0.1:4200/api"
+    )
 
 
 def stop_server(server: PrefectServer, grace_s: float = 10.0) -> None:
@@ -182,7 +238,9 @@ def serve_pipeline(
         server = check_server(external_url)
         say(f"Prefect server: using {server.api_url} ({API_URL_ENV})")
     else:
-        server = start_local_server(schedule_cfg["server_start_timeout_seconds"], port)
+        server = start_local_server(
+            server_start_timeout(schedule_cfg["server_start_timeout_seconds"]), port
+        )
         say(f"Prefect server: started a local one at {server.api_url} (it stops when serve stops)")
     try:
         pseudonymiser_for(cfg, demo=False)  # a key in a Secret block: is it there?
