@@ -487,6 +487,63 @@ def _print_demo_extras(summary) -> None:  # noqa: ANN001
 
 
 @main.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="TOML file overriding values of config/ (as given to run).",
+)
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    help="Check that this warehouse was built with the same key.",
+)
+@click.argument("identifiers", nargs=-1)
+def key(config_file: Path | None, db: Path | None, identifiers: tuple[str, ...]) -> None:
+    """Print the patient_key of source patient identifiers, one line each, in order.
+
+    The identifiers are the arguments or, with none, the lines of stdin (better: they
+    then stay out of the process list and the shell history). The key is found as
+    `run` finds it. Nothing else is written anywhere: no log, no Prefect record.
+    """
+    from config import load_config
+    from flows.privacy import key_fingerprint, needs_prefect, patient_keys, pseudonymiser_for
+
+    cfg = load_config(config_file)
+    if identifiers:
+        ids = list(identifiers)
+    elif sys.stdin.isatty():
+        raise click.UsageError("give identifiers as arguments, or one per line on stdin")
+    else:
+        ids = [line.rstrip("\r\n") for line in sys.stdin]
+    if needs_prefect(cfg):
+        _quiet_prefect(verbose=False)
+        with prefect_api(config_file):
+            pseudonymiser = pseudonymiser_for(cfg, demo=False)
+    else:
+        pseudonymiser = pseudonymiser_for(cfg, demo=False)
+    if db is not None:
+        _check_same_key(db, key_fingerprint(pseudonymiser))
+    click.echo("".join(f"{k or ''}\n" for k in patient_keys(pseudonymiser, ids)), nl=False)
+
+
+def _check_same_key(db: Path, fingerprint: str) -> None:
+    from flows.privacy import ConfigurationError
+    from warehouse import open_read_only
+
+    con = open_read_only(db)
+    try:
+        recorded = con.execute("SELECT fingerprint FROM meta.key_check").fetchall()
+    finally:
+        con.close()
+    if recorded and recorded[0][0] != fingerprint:
+        raise ConfigurationError(
+            f"{db.name} was built with another pseudonymisation key (or the already-pseudonymous "
+            "setting differs): these keys would not match its patient_key values"
+        )
+
+
+@main.command()
 @click.option("--db", type=click.Path(path_type=Path), required=True)
 @click.option(
     "--format",
