@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,6 +80,9 @@ def interrupted_by_signals() -> Iterator[None]:
     """While the block runs, SIGINT and SIGTERM raise ``Interrupted`` in the main thread,
     so the run unwinds through its own clean-up (the build file is removed). Further
     signals are ignored until the block is left, so that clean-up is not cut short."""
+    if threading.current_thread() is not threading.main_thread():  # signals go to main
+        yield
+        return
     received: list[int] = []
 
     def handler(signum: int, frame: object) -> None:

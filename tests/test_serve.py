@@ -81,7 +81,8 @@ def test_serve_runs_on_schedule_and_stopping_leaves_no_process(tmp_path: Path) -
         )
     try:
         while runs_recorded(db) == 0 and serve.poll() is None:
-            assert time.monotonic() - started < 150, log.read_text()[-3000:]
+            # a bound for a hung serve, far above a busy machine's server start and run
+            assert time.monotonic() - started < 900, log.read_text()[-3000:]
             time.sleep(0.5)
         first_run_after = time.monotonic() - started
         assert serve.poll() is None, log.read_text()[-3000:]
