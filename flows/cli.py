@@ -129,6 +129,21 @@ def _say_error(message: str) -> None:
 
 
 class _Cli(click.Group):
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        """The program's entry point (``CliRunner`` calls ``main`` instead).
+
+        After an interrupt the run has cleaned up and said so: leave at once, as the
+        signal asked, rather than spend seconds in the native libraries' teardown.
+        """
+        try:
+            return super().__call__(*args, **kwargs)
+        except SystemExit as exc:
+            if exc.code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(exc.code)
+            raise
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["nelmtrack.verbose"] = "--verbose" in args
         return super().parse_args(ctx, args)
@@ -261,7 +276,10 @@ def prefect_api(config_file: str | Path | None) -> Iterator[None]:
     group (a Ctrl-C must not kill it while the run still reports its end), with a generous
     start-up time and one retry (a busy machine is slow to start it)."""
     if os.environ.get("PREFECT_API_URL"):
-        yield
+        try:
+            yield
+        finally:
+            _send_prefect_backlog()
         return
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
