@@ -421,8 +421,15 @@ def serve(
     # Each run's start and end state, and its one-line summary.
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "INFO")
     _quiet_prefect(verbose)
-    from flows.serve import serve_pipeline
+    from flows.serve import SUPERVISED_ENV, serve_pipeline, supervise
 
+    if not os.environ.get(SUPERVISED_ENV):
+        args = ["serve", "--source", str(source), "--db", str(db)]
+        args += ["--config", str(config_file)] if config_file else []
+        args += ["--cron", cron] if cron else []
+        args += ["--interval", str(interval_s)] if interval_s else []
+        args += ["--prune"] * prune + ["--verbose"] * verbose
+        sys.exit(supervise(args))
     serve_pipeline(
         source,
         db,

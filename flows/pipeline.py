@@ -26,6 +26,7 @@ from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know t
     check_key_available,
     pseudonymiser_for,
 )
+from flows.serve import STOP_FILE_ENV
 from sources import discover
 from warehouse import (
     WarehouseError,
@@ -115,8 +116,21 @@ def quality_task(ctx: stages.RunContext, docs_dir: Path | None) -> list[str]:
     return stages.quality(ctx, docs_dir)
 
 
+class ServeStopping(Exception):
+    """``nelmtrack serve`` is stopping: a run it started publishes nothing."""
+
+
+def check_serve_running() -> None:
+    """In a run started by ``serve`` (flows.serve sets the variable): refuse to start or to
+    publish once serve has begun to stop."""
+    stop_file = os.environ.get(STOP_FILE_ENV)
+    if stop_file and Path(stop_file).exists():
+        raise ServeStopping("nelmtrack serve is stopping: this run publishes nothing")
+
+
 @_task(name="publish")
 def publish_task(ctx: stages.RunContext, report: stages.IngestReport) -> None:
+    check_serve_running()
     stages.record_run(ctx, report, "succeeded")
     ctx.build.publish(before_swap=lambda: fault_point("publish"))
 
@@ -137,6 +151,7 @@ def run_pipeline(
     docs_dir = db_path.parent / f"{db_path.stem}_dq"
     say = progress or (lambda message: None)
     with run_lock(db_path, cfg.value("run.lock_wait_seconds")):
+        check_serve_running()
         run_id = stages.new_run_id()
         build = start_build(db_path, run_id, full_refresh=full_refresh)
         # The report is written beside the published one and swapped in after the warehouse.

@@ -14,6 +14,16 @@ child process, with the same source, warehouse and options every time; it
 takes the warehouse lock like any ``nelmtrack run``, so a run that overlaps
 the previous one waits for it. Runs are incremental: only new and changed
 files are read.
+
+When serving stops, a run in progress stops as an interrupted ``nelmtrack run``
+does, and publishes nothing; no new run starts. The command the user started
+only supervises: it runs the Prefect runner in a process group of its own and,
+on SIGINT (Ctrl-C reaches the terminal's whole process group) or SIGTERM, sends
+it one SIGTERM, so the runner and its flow-run processes are stopped by
+nelmtrack, in order, and not interrupted mid-import by the terminal. The runner
+then leaves a stop mark that every run checks before it starts and before it
+publishes (``NELMTRACK_SERVE_STOP_FILE``), sends SIGTERM to the runs still going
+and waits for them to clean up, and stops the server.
 """
 
 from __future__ import annotations
@@ -21,10 +31,12 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -35,6 +47,10 @@ from pathlib import Path
 from config import load_config
 
 API_URL_ENV = "PREFECT_API_URL"
+#: Set by serve for its runs: the file whose existence means "serve is stopping".
+STOP_FILE_ENV = "NELMTRACK_SERVE_STOP_FILE"
+#: Set in the supervised process that serves (see ``supervise``).
+SUPERVISED_ENV = "NELMTRACK_SERVE_SUPERVISED"
 
 
 class ServeError(Exception):
@@ -187,6 +203,32 @@ def stop_server(server: PrefectServer, grace_s: float = 10.0) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def supervise(cli_args: list[str]) -> int:
+    """Run ``nelmtrack <cli_args>`` (serve) in a process group of its own until it ends;
+    turn SIGINT and SIGTERM into one SIGTERM to it. Returns its exit status."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", *cli_args],
+        env={**os.environ, SUPERVISED_ENV: "1"},
+        process_group=0,
+        preexec_fn=_stop_when_parent_dies,
+    )
+    asked: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        if not asked:
+            asked.append(signum)
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        returncode = child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 - returncode if returncode < 0 else returncode
+
+
 def describe_schedule(cron: str | None, interval_s: float | None, timezone: str) -> str:
     if interval_s is not None:
         return f"every {interval_s:g} s"
@@ -242,6 +284,8 @@ def serve_pipeline(
             server_start_timeout(schedule_cfg["server_start_timeout_seconds"]), port
         )
         say(f"Prefect server: started a local one at {server.api_url} (it stops when serve stops)")
+    stop_dir = Path(tempfile.mkdtemp(prefix="nelmtrack-serve-"))
+    os.environ[STOP_FILE_ENV] = str(stop_dir / "stopping")  # the runs inherit it
     try:
         pseudonymiser_for(cfg, demo=False)  # a key in a Secret block: is it there?
         name = db_path.stem
@@ -264,7 +308,74 @@ def serve_pipeline(
             entrypoint_type=EntrypointType.MODULE_PATH,
         )
     finally:
+        (stop_dir / "stopping").touch()
+        stopped = stop_runs(exclude=server.process.pid if server.process else None)
+        if stopped:
+            say(f"stopped {stopped} run(s) in progress: they published nothing")
         if server.started_here:
             stop_server(server)
             say("Prefect server: stopped the local one")
+        shutil.rmtree(stop_dir, ignore_errors=True)
+        os.environ.pop(STOP_FILE_ENV, None)
     say("stopped serving")
+
+
+def _descendants(root: int) -> list[int]:
+    """Every living process below ``root`` (Linux /proc), children first."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # the command name may contain spaces and parentheses: ppid follows the last ')'
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, queue = [], [root]
+    while queue:
+        for child in parents.get(queue.pop(0), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def stop_runs(exclude: int | None, grace_s: float = 60.0) -> int:
+    """SIGTERM the flow runs still going (this process's children, not the Prefect server
+    ``exclude``), wait for them to clean up, then SIGKILL whatever is left below this
+    process apart from the server; returns how many runs were stopped."""
+    if not Path("/proc").is_dir():
+        return 0
+    server_family = ({exclude} | set(_descendants(exclude))) if exclude else set()
+    children = set(_children(os.getpid()))
+    runs = [pid for pid in children - server_family if _alive(pid)]
+    for pid in runs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(_alive(pid) for pid in runs):
+        time.sleep(0.1)
+    for pid in set(_descendants(os.getpid())) - server_family:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in children - server_family:  # reap them
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+    return len(runs)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
