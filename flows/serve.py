@@ -303,6 +303,9 @@ def serve_pipeline(
                 "prune": prune,
             },
             pause_on_shutdown=True,
+            # One run at a time: a run that comes due while one is going waits for it
+            # instead of starting a process that would wait for the warehouse lock.
+            limit=1,
             print_starting_message=False,
             # runs import flows.pipeline by module name: works from any folder once installed
             entrypoint_type=EntrypointType.MODULE_PATH,
