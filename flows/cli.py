@@ -635,6 +635,8 @@ def json_value(value: object) -> object:
     import decimal
     import math
 
+    import pyarrow as pa
+
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, decimal.Decimal):
@@ -643,8 +645,8 @@ def json_value(value: object) -> object:
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
         return {str(k): json_value(v) for k, v in value.items()}
-    if hasattr(value, "_asdict"):  # an INTERVAL: months, days, nanoseconds
-        return json_value(value._asdict())
+    if isinstance(value, pa.MonthDayNano):  # an INTERVAL
+        return {"months": value.months, "days": value.days, "nanoseconds": value.nanoseconds}
     if isinstance(value, list | tuple):
         # A MAP comes as a list of (key, value) pairs.
         return [json_value(v) for v in value]
