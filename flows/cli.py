@@ -2,20 +2,28 @@
 
 Errors a user can cause (a missing folder, no known dataset, a corrupt
 database, a bad config, a second run holding the lock) end with one line on
-stderr and exit status 2; only a bug shows a traceback. Prefect is imported
+stderr and exit status 2. Anything else also ends with one line, naming the
+error's class and where it arose but not its message (which may quote source
+values); ``--verbose`` shows the traceback. SIGINT and SIGTERM stop a run
+cleanly: nothing is published, one line, exit 130 or 143. Prefect is imported
 only by the commands that run the flow, after its logging and telemetry
 settings are in place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 DEFAULT_DEMO_DIR = Path("nelmtrack-demo")
@@ -54,17 +62,131 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived during a run. A BaseException, like KeyboardInterrupt, so
+    that no ``except Exception`` on the way up mistakes it for a failure of the data."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+@contextlib.contextmanager
+def interrupted_by_signals() -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM raise ``Interrupted`` in the main thread,
+    so the run unwinds through its own clean-up (the build file is removed). Further
+    signals are ignored until the block is left, so that clean-up is not cut short."""
+    if threading.current_thread() is not threading.main_thread():  # signals go to main
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if not received:
+            received.append(signum)
+            raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+#: Exceptions that mean the input could not be read as nelmtrack expects (exit 2), as
+#: opposed to a bug in nelmtrack (exit 1). Their messages may quote source values.
+def _input_errors() -> tuple[type[BaseException], ...]:
+    import duckdb
+    import pyarrow
+
+    return (duckdb.Error, pyarrow.ArrowException, UnicodeError)
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame of nelmtrack's own code that the exception passed through."""
+    ours = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if ".venv" not in frame.filename and "site-packages" not in frame.filename
+    ]
+    if not ours:
+        return "outside nelmtrack's code"
+    frame = ours[-1]
+    try:
+        name = Path(frame.filename).resolve().relative_to(Path(__file__).resolve().parents[1])
+    except ValueError:
+        name = Path(frame.filename).name
+    return f"in {name}:{frame.lineno}"
+
+
+def _say_error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
 class _Cli(click.Group):
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        """The program's entry point (``CliRunner`` calls ``main`` instead).
+
+        After an interrupt the run has cleaned up and said so: leave at once, as the
+        signal asked, rather than spend seconds in the native libraries' teardown.
+        """
+        try:
+            return super().__call__(*args, **kwargs)
+        except SystemExit as exc:
+            if exc.code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(exc.code)
+            raise
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["nelmtrack.verbose"] = "--verbose" in args
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except click.exceptions.Exit:
             raise
+        except Interrupted as exc:
+            err_console.print(
+                f"stopped by {exc}: nothing was published, the warehouse is as it was",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
+            ctx.exit(exc.exit_code)
         except Exception as exc:
             if isinstance(exc, _user_errors()):
-                err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                err_console.print(
+                    "[bold red]error:[/] " + escape(str(exc)), highlight=False, soft_wrap=True
+                )
                 ctx.exit(2)
-            raise
+            if isinstance(exc, OSError):  # a file or folder that cannot be used; names a path
+                _say_error(escape(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")))
+                ctx.exit(2)
+            if ctx.meta.get("nelmtrack.verbose"):
+                traceback.print_exception(exc)
+            input_error = isinstance(exc, _input_errors())
+            # The message is left out: it may quote a value from the source files.
+            _say_error(
+                escape(
+                    f"unexpected {type(exc).__name__} {_where(exc)}"
+                    + (" while reading or checking the input" if input_error else "")
+                    + (
+                        "; the traceback is above"
+                        if ctx.meta.get("nelmtrack.verbose")
+                        else "; rerun with --verbose to see the traceback (it may show source "
+                        "values)"
+                    )
+                )
+            )
+            ctx.exit(2 if input_error else 1)
 
 
 def source_db_config_options(command: Callable) -> Callable:
@@ -147,20 +269,63 @@ def _generate(out_dir: Path, patients: int, seed: int, fmt: str, id_style: str =
         )
 
 
+@contextlib.contextmanager
+def prefect_api(config_file: str | Path | None) -> Iterator[None]:
+    """The Prefect API a run reports to: ``PREFECT_API_URL`` when set, else a temporary local
+    server that nelmtrack starts and stops itself, rather than Prefect's: in its own process
+    group (a Ctrl-C must not kill it while the run still reports its end), with a generous
+    start-up time and one retry (a busy machine is slow to start it)."""
+    if os.environ.get("PREFECT_API_URL"):
+        try:
+            yield
+        finally:
+            _send_prefect_backlog()
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from config import load_config
+    from flows.serve import server_start_timeout, start_local_server, stop_server
+
+    timeout = load_config(config_file).value("schedule.server_start_timeout_seconds")
+    server = start_local_server(server_start_timeout(timeout), temporary=True)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            try:
+                yield
+            finally:
+                _send_prefect_backlog()
+    finally:
+        stop_server(server)
+
+
+def _send_prefect_backlog(timeout_s: float = 10) -> None:
+    """Send Prefect's queued events and logs while the server still answers (Prefect would do
+    it at exit, and then retry for a while against the stopped server)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=timeout_s, at_exit=False)
+
+
 def _run(verbose: bool, **params: object):  # noqa: ANN202
     _quiet_prefect(verbose)
-    from flows.pipeline import preflight, run_flow
+    with interrupted_by_signals():
+        from flows.pipeline import preflight, run_flow
 
-    preflight(params["source"], params["db"], params["config_file"], bool(params.get("demo")))
-    with err_console.status("starting", spinner="dots") as status:
+        preflight(params["source"], params["db"], params["config_file"], bool(params.get("demo")))
+        with (
+            err_console.status("starting", spinner="dots") as status,
+            prefect_api(params["config_file"]),
+        ):
 
-        def progress(message: str) -> None:
-            if err_console.is_terminal:
-                status.update(message)
-            elif verbose:
-                err_console.print(message)
+            def progress(message: str) -> None:
+                if err_console.is_terminal:
+                    status.update(message)
+                elif verbose:
+                    err_console.print(message)
 
-        return run_flow(progress=progress, **params)
+            return run_flow(progress=progress, **params)
 
 
 def _print_summary(summary, demo: bool = False) -> None:  # noqa: ANN001
@@ -298,8 +463,15 @@ def serve(
     # Each run's start and end state, and its one-line summary.
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL", "INFO")
     _quiet_prefect(verbose)
-    from flows.serve import serve_pipeline
+    from flows.serve import SUPERVISED_ENV, serve_pipeline, supervise
 
+    if not os.environ.get(SUPERVISED_ENV):
+        args = ["serve", "--source", str(source), "--db", str(db)]
+        args += ["--config", str(config_file)] if config_file else []
+        args += ["--cron", cron] if cron else []
+        args += ["--interval", str(interval_s)] if interval_s else []
+        args += ["--prune"] * prune + ["--verbose"] * verbose
+        sys.exit(supervise(args))
     serve_pipeline(
         source,
         db,
@@ -387,6 +559,63 @@ def _print_demo_extras(summary) -> None:  # noqa: ANN001
 
 
 @main.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="TOML file overriding values of config/ (as given to run).",
+)
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    help="Check that this warehouse was built with the same key.",
+)
+@click.argument("identifiers", nargs=-1)
+def key(config_file: Path | None, db: Path | None, identifiers: tuple[str, ...]) -> None:
+    """Print the patient_key of source patient identifiers, one line each, in order.
+
+    The identifiers are the arguments or, with none, the lines of stdin (better: they
+    then stay out of the process list and the shell history). The key is found as
+    `run` finds it. Nothing else is written anywhere: no log, no Prefect record.
+    """
+    from config import load_config
+    from flows.privacy import key_fingerprint, needs_prefect, patient_keys, pseudonymiser_for
+
+    cfg = load_config(config_file)
+    if identifiers:
+        ids = list(identifiers)
+    elif sys.stdin.isatty():
+        raise click.UsageError("give identifiers as arguments, or one per line on stdin")
+    else:
+        ids = [line.rstrip("\r\n") for line in sys.stdin]
+    if needs_prefect(cfg):
+        _quiet_prefect(verbose=False)
+        with prefect_api(config_file):
+            pseudonymiser = pseudonymiser_for(cfg, demo=False)
+    else:
+        pseudonymiser = pseudonymiser_for(cfg, demo=False)
+    if db is not None:
+        _check_same_key(db, key_fingerprint(pseudonymiser))
+    click.echo("".join(f"{k or ''}\n" for k in patient_keys(pseudonymiser, ids)), nl=False)
+
+
+def _check_same_key(db: Path, fingerprint: str) -> None:
+    from flows.privacy import ConfigurationError
+    from warehouse import open_read_only
+
+    con = open_read_only(db)
+    try:
+        recorded = con.execute("SELECT fingerprint FROM meta.key_check").fetchall()
+    finally:
+        con.close()
+    if recorded and recorded[0][0] != fingerprint:
+        raise ConfigurationError(
+            f"{db.name} was built with another pseudonymisation key (or the already-pseudonymous "
+            "setting differs): these keys would not match its patient_key values"
+        )
+
+
+@main.command()
 @click.option("--db", type=click.Path(path_type=Path), required=True)
 @click.option(
     "--format",
@@ -397,44 +626,153 @@ def _print_demo_extras(summary) -> None:  # noqa: ANN001
 )
 @click.argument("query")
 def sql(db: Path, fmt: str, query: str) -> None:
-    """Run a read-only SQL query against the warehouse."""
+    """Run a read-only SQL query against the warehouse.
+
+    The query sees the warehouse and nothing else: it cannot read or write files
+    (COPY … TO, EXPORT DATABASE, read_csv, ATTACH are refused). Values are printed as
+    data: markup is not interpreted, control characters are escaped in the table, JSON
+    has null for NaN and infinities, and nested values are JSON text in CSV.
+    """
     import duckdb
 
     from warehouse import WarehouseError, open_read_only
 
     con = open_read_only(db)
     try:
+        # The database file is already attached; from here on no file is opened.
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
         try:
             rel = con.sql(query)
+            result = None if rel is None else rel.to_arrow_table()
+        except duckdb.PermissionException:
+            raise WarehouseError(
+                "the query tried to use a file or the network (COPY … TO, EXPORT DATABASE, "
+                "read_csv, ATTACH, …); nelmtrack sql reads the warehouse only"
+            ) from None
         except duckdb.Error as exc:
             raise WarehouseError(f"query failed: {str(exc).splitlines()[0]}") from None
-        if rel is None:
-            return
-        result = rel.to_arrow_table()
     finally:
         con.close()
-    _print_table(result, fmt)
+    if result is not None:
+        _print_table(result, fmt)
+
+
+#: C0 and C1 control characters and DEL, shown as escapes so a value cannot drive the
+#: terminal (ANSI colour, cursor moves, a carriage return hiding text).
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {
+    0x09: "\\t",
+    0x0A: "\\n",
+    0x0D: "\\r",
+}
+
+
+def escape_control(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
+def json_value(value: object) -> object:
+    """A Python value from Arrow as plain JSON: null for NaN and ±inf, numbers for decimals,
+    ISO text for dates and times, hex for bytes."""
+    import datetime
+    import decimal
+    import math
+
+    import pyarrow as pa
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, pa.MonthDayNano):  # an INTERVAL
+        return {"months": value.months, "days": value.days, "nanoseconds": value.nanoseconds}
+    if isinstance(value, list | tuple):
+        # A MAP comes as a list of (key, value) pairs.
+        return [json_value(v) for v in value]
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _json_text(value: object) -> str:
+    import json
+
+    text = json.dumps(json_value(value), ensure_ascii=False, allow_nan=False, default=str)
+    # JSON escapes C0 controls itself; escape DEL and C1 too (same value, safe terminal).
+    return "".join(f"\\u{ord(c):04x}" if 0x7F <= ord(c) < 0xA0 else c for c in text)
+
+
+def _plain_columns(result):  # noqa: ANN001, ANN202 (pyarrow.Table in and out)
+    """Nested columns (lists, structs, maps) as JSON text, which CSV can hold."""
+    import pyarrow as pa
+
+    for i, field in enumerate(result.schema):
+        if pa.types.is_nested(field.type):
+            text = pa.array(
+                [None if v is None else _json_text(v) for v in result.column(i).to_pylist()],
+                pa.string(),
+            )
+            result = result.set_column(i, pa.field(field.name, pa.string()), text)
+    return result
 
 
 def _print_table(result, fmt: str) -> None:  # noqa: ANN001
+    out = sys.stdout
     if fmt == "csv":
+        import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        sink = sys.stdout.buffer
-        pacsv.write_csv(result, sink)
-        sink.flush()
+        result = _plain_columns(result)
+        if out.isatty():  # data for a pipe is exact; on a terminal, escapes stay inert
+            for i, field in enumerate(result.schema):
+                if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                    col = pa.array(
+                        [
+                            None if v is None else escape_control(v)
+                            for v in result.column(i).to_pylist()
+                        ],
+                        field.type,
+                    )
+                    result = result.set_column(i, field, col)
+        out.flush()
+        pacsv.write_csv(result, out.buffer)
+        out.buffer.flush()
     elif fmt == "json":
-        import json
-
-        click.echo(json.dumps(result.to_pylist(), default=str, indent=None))
+        rows = result.to_pylist()
+        click.echo("[" + ",".join(_json_text(row) for row in rows) + "]")
     else:
+        from rich.text import Text
+
+        # No markup, no emoji codes, no highlighting: values are printed as they are. Off a
+        # terminal nothing is cut: the table is as wide as its widest row.
+        plain = Console(
+            file=out,
+            markup=False,
+            emoji=False,
+            highlight=False,
+            width=None if out.isatty() else 1_000_000,
+        )
         table = Table(show_lines=False)
         for name in result.column_names:
-            table.add_column(name)
+            table.add_column(Text(escape_control(name)), overflow="fold")
         for row in result.to_pylist():
-            table.add_row(*("" if v is None else str(v) for v in row.values()))
-        console.print(table)
-        console.print(f"({result.num_rows} rows)")
+            table.add_row(
+                *(Text("" if v is None else escape_control(_cell_text(v))) for v in row.values())
+            )
+        plain.print(table, crop=False)
+        plain.print(f"({result.num_rows} rows)")
+
+
+def _cell_text(value: object) -> str:
+    return _json_text(value) if isinstance(value, dict | list) else str(value)
 
 
 @main.command()

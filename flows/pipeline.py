@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know t
     check_key_available,
     pseudonymiser_for,
 )
+from flows.serve import STOP_FILE_ENV
 from sources import discover
 from warehouse import (
     WarehouseError,
@@ -37,6 +39,9 @@ from warehouse import (
 
 #: Test hook: ``NELMTRACK_TEST_KILL_AT=<point>`` makes the run SIGKILL itself there.
 TEST_KILL_ENV = "NELMTRACK_TEST_KILL_AT"
+#: Test hook: ``NELMTRACK_TEST_PAUSE_AT=<point>:<file>`` makes the run create ``<file>`` there
+#: and wait for a signal, so a test can interrupt it at a known stage without timing.
+TEST_PAUSE_ENV = "NELMTRACK_TEST_PAUSE_AT"
 KILL_POINTS = ("ingest", "transforms", "publish")
 
 
@@ -49,6 +54,11 @@ def fault_point(point: str) -> None:
     """
     if os.environ.get(TEST_KILL_ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
+    pause_point, _, marker = os.environ.get(TEST_PAUSE_ENV, "").partition(":")
+    if pause_point == point:
+        Path(marker).touch()
+        while True:  # until a signal (the test sends one) raises out of here
+            time.sleep(0.05)
 
 
 @dataclass
@@ -106,8 +116,21 @@ def quality_task(ctx: stages.RunContext, docs_dir: Path | None) -> list[str]:
     return stages.quality(ctx, docs_dir)
 
 
+class ServeStopping(Exception):
+    """``nelmtrack serve`` is stopping: a run it started publishes nothing."""
+
+
+def check_serve_running() -> None:
+    """In a run started by ``serve`` (flows.serve sets the variable): refuse to start or to
+    publish once serve has begun to stop."""
+    stop_file = os.environ.get(STOP_FILE_ENV)
+    if stop_file and Path(stop_file).exists():
+        raise ServeStopping("nelmtrack serve is stopping: this run publishes nothing")
+
+
 @_task(name="publish")
 def publish_task(ctx: stages.RunContext, report: stages.IngestReport) -> None:
+    check_serve_running()
     stages.record_run(ctx, report, "succeeded")
     ctx.build.publish(before_swap=lambda: fault_point("publish"))
 
@@ -129,6 +152,7 @@ def run_pipeline(
     docs_dir = db_path.parent / f"{db_path.stem}_dq"
     say = progress or (lambda message: None)
     with run_lock(db_path, cfg.value("run.lock_wait_seconds")):
+        check_serve_running()
         run_id = stages.new_run_id()
         build = start_build(db_path, run_id, full_refresh=full_refresh)
         # The report is written beside the published one and swapped in after the warehouse.

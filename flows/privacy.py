@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import os
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from config import Config
 from sources import Pseudonymiser
 
@@ -77,3 +80,24 @@ def pseudonymiser_for(cfg: Config, demo: bool) -> Pseudonymiser | None:
     if block:
         return Pseudonymiser(_secret_from_block(block))
     return None
+
+
+def needs_prefect(cfg: Config, demo: bool = False) -> bool:
+    """Whether the key is to be loaded from a Prefect Secret block (a Prefect API is needed)."""
+    return not demo and not os.environ.get(KEY_ENV) and bool(key_block_name(cfg))
+
+
+def key_fingerprint(pseudonymiser: Pseudonymiser | None) -> str:
+    """What the warehouse records of the key in use (meta.key_check): reveals no key."""
+    return pseudonymiser.fingerprint() if pseudonymiser else "identifiers already pseudonymous"
+
+
+def patient_keys(pseudonymiser: Pseudonymiser | None, identifiers: list[str]) -> list[str | None]:
+    """The ``patient_key`` each source identifier gets when a file is read (``sources``): the
+    keyed hash, or the trimmed identifier when identifiers are already pseudonymous; None
+    for an empty one."""
+    ids = pa.array(identifiers, pa.string())
+    if pseudonymiser is not None:
+        return pseudonymiser.keys(ids).to_pylist()
+    trimmed = pc.utf8_trim_whitespace(ids)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed).to_pylist()

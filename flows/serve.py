@@ -14,16 +14,29 @@ child process, with the same source, warehouse and options every time; it
 takes the warehouse lock like any ``nelmtrack run``, so a run that overlaps
 the previous one waits for it. Runs are incremental: only new and changed
 files are read.
+
+When serving stops, a run in progress stops as an interrupted ``nelmtrack run``
+does, and publishes nothing; no new run starts. The command the user started
+only supervises: it runs the Prefect runner in a process group of its own and,
+on SIGINT (Ctrl-C reaches the terminal's whole process group) or SIGTERM, sends
+it one SIGTERM, so the runner and its flow-run processes are stopped by
+nelmtrack, in order, and not interrupted mid-import by the terminal. The runner
+then leaves a stop mark that every run checks before it starts and before it
+publishes (``NELMTRACK_SERVE_STOP_FILE``), sends SIGTERM to the runs still going
+and waits for them to clean up, and stops the server.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +47,10 @@ from pathlib import Path
 from config import load_config
 
 API_URL_ENV = "PREFECT_API_URL"
+#: Set by serve for its runs: the file whose existence means "serve is stopping".
+STOP_FILE_ENV = "NELMTRACK_SERVE_STOP_FILE"
+#: Set in the supervised process that serves (see ``supervise``).
+SUPERVISED_ENV = "NELMTRACK_SERVE_SUPERVISED"
 
 
 class ServeError(Exception):
@@ -89,29 +106,84 @@ def local_api_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/api"
 
 
-def start_local_server(start_timeout_s: float, port: int | None = None) -> PrefectServer:
-    """``prefect server start`` on this machine (a free port if none given), once it answers."""
-    port = port or _free_port()
-    url = local_api_url(port)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start"]
-        + ["--host", "127.0.0.1", "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,  # the welcome banner; its warnings and errors go to stderr
-        process_group=0,
-        preexec_fn=_stop_when_parent_dies,
-    )
-    server = PrefectServer(api_url=url, process=process)
-    deadline = time.monotonic() + start_timeout_s
-    while not _healthy(url):
-        if process.poll() is not None or time.monotonic() > deadline:
+STARTUP_TIMEOUT_ENV = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+START_ATTEMPTS = 2
+
+
+def server_start_timeout(cfg_timeout_s: float) -> float:
+    """Seconds to wait for a local Prefect server: Prefect's own setting when given, else the
+    config's (a busy machine needs far more than Prefect's default 20 s)."""
+    given = os.environ.get(STARTUP_TIMEOUT_ENV, "").strip()
+    if not given:
+        return cfg_timeout_s
+    try:
+        return float(given)
+    except ValueError:
+        raise ServeError(f"{STARTUP_TIMEOUT_ENV} must be a number of seconds") from None
+
+
+def _server_command(port: int, temporary: bool) -> tuple[list[str], dict[str, str]]:
+    """``prefect server start`` (with the UI, for serve), or the API-only app Prefect runs as
+    its temporary server (for a plain run)."""
+    if not temporary:
+        return [sys.executable, "-m", "prefect", "server", "start"] + [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ], dict(os.environ)
+    # Where prefect is installed, found without importing it (an import fixes its settings).
+    app_dir = Path(importlib.util.find_spec("prefect").origin).parent.parent
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir)]
+    command += ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    env = dict(os.environ)
+    env.pop(API_URL_ENV, None)
+    env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
+    return command, env
+
+
+def start_local_server(
+    start_timeout_s: float, port: int | None = None, temporary: bool = False
+) -> PrefectServer:
+    """A Prefect server on this machine (a free port if none given), once it answers.
+
+    It runs in its own process group, so a Ctrl-C in the terminal reaches nelmtrack
+    alone (which still needs the server to record that its run stopped), and it stops
+    if nelmtrack dies. A server that exits or does not answer in time is stopped and
+    started once more (on a busy machine a start can stall); after that, one line says
+    how to point at a running server instead.
+    """
+    for attempt in range(1, START_ATTEMPTS + 1):
+        port = port if attempt == 1 and port else _free_port()
+        command, env = _server_command(port, temporary)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # the welcome banner; its warnings and errors go to stderr
+            env=env,
+            process_group=0,
+            preexec_fn=_stop_when_parent_dies,
+        )
+        server = PrefectServer(api_url=local_api_url(port), process=process)
+        deadline = time.monotonic() + start_timeout_s
+        try:
+            while not _healthy(server.api_url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.25)
+            else:
+                return server
+        except BaseException:  # interrupted while waiting: leave nothing behind
             stop_server(server)
-            raise ServeError(
-                f"the local Prefect server did not start within {start_timeout_s:.0f} s "
-                "(its messages, if any, are above)"
-            )
-        time.sleep(0.25)
-    return server
+            raise
+        stop_server(server)
+    raise ServeError(
+        f"the local Prefect server did not start within {start_timeout_s:g} s "
+        f"({START_ATTEMPTS} attempts; its messages, if any, are above): allow more time with "
+        f"{STARTUP_TIMEOUT_ENV}, or start one (`prefect server start`) and set "
+        f"{API_URL_ENV}=http://127.0.0.1:4200/api"
+    )
 
 
 def stop_server(server: PrefectServer, grace_s: float = 10.0) -> None:
@@ -129,6 +201,32 @@ def stop_server(server: PrefectServer, grace_s: float = 10.0) -> None:
         process.wait()
     with contextlib.suppress(ProcessLookupError):  # any child that outlived its parent
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def supervise(cli_args: list[str]) -> int:
+    """Run ``nelmtrack <cli_args>`` (serve) in a process group of its own until it ends;
+    turn SIGINT and SIGTERM into one SIGTERM to it. Returns its exit status."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", *cli_args],
+        env={**os.environ, SUPERVISED_ENV: "1"},
+        process_group=0,
+        preexec_fn=_stop_when_parent_dies,
+    )
+    asked: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        if not asked:
+            asked.append(signum)
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        returncode = child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def describe_schedule(cron: str | None, interval_s: float | None, timezone: str) -> str:
@@ -182,8 +280,12 @@ def serve_pipeline(
         server = check_server(external_url)
         say(f"Prefect server: using {server.api_url} ({API_URL_ENV})")
     else:
-        server = start_local_server(schedule_cfg["server_start_timeout_seconds"], port)
+        server = start_local_server(
+            server_start_timeout(schedule_cfg["server_start_timeout_seconds"]), port
+        )
         say(f"Prefect server: started a local one at {server.api_url} (it stops when serve stops)")
+    stop_dir = Path(tempfile.mkdtemp(prefix="nelmtrack-serve-"))
+    os.environ[STOP_FILE_ENV] = str(stop_dir / "stopping")  # the runs inherit it
     try:
         pseudonymiser_for(cfg, demo=False)  # a key in a Secret block: is it there?
         name = db_path.stem
@@ -201,12 +303,82 @@ def serve_pipeline(
                 "prune": prune,
             },
             pause_on_shutdown=True,
+            # One run at a time: a run that comes due while one is going waits for it
+            # instead of starting a process that would wait for the warehouse lock.
+            limit=1,
             print_starting_message=False,
             # runs import flows.pipeline by module name: works from any folder once installed
             entrypoint_type=EntrypointType.MODULE_PATH,
         )
     finally:
+        (stop_dir / "stopping").touch()
+        stopped = stop_runs(exclude=server.process.pid if server.process else None)
+        if stopped:
+            say(f"stopped {stopped} run(s) in progress: they published nothing")
         if server.started_here:
             stop_server(server)
             say("Prefect server: stopped the local one")
+        shutil.rmtree(stop_dir, ignore_errors=True)
+        os.environ.pop(STOP_FILE_ENV, None)
     say("stopped serving")
+
+
+def _descendants(root: int) -> list[int]:
+    """Every living process below ``root`` (Linux /proc), children first."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # the command name may contain spaces and parentheses: ppid follows the last ')'
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, queue = [], [root]
+    while queue:
+        for child in parents.get(queue.pop(0), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def stop_runs(exclude: int | None, grace_s: float = 60.0) -> int:
+    """SIGTERM the flow runs still going (this process's children, not the Prefect server
+    ``exclude``), wait for them to clean up, then SIGKILL whatever is left below this
+    process apart from the server; returns how many runs were stopped."""
+    if not Path("/proc").is_dir():
+        return 0
+    server_family = ({exclude} | set(_descendants(exclude))) if exclude else set()
+    children = set(_children(os.getpid()))
+    runs = [pid for pid in children - server_family if _alive(pid)]
+    for pid in runs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(_alive(pid) for pid in runs):
+        time.sleep(0.1)
+    for pid in set(_descendants(os.getpid())) - server_family:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in children - server_family:  # reap them
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+    return len(runs)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

@@ -2,14 +2,13 @@
 
 Runs that must be separate processes (killed runs, concurrent runs, the
 privacy check of everything a run prints) go through ``python -m flows.cli``.
-They talk to one ``prefect server start`` per test process (its own Prefect
-home), so each run skips the temporary server's start-up and a killed run
-leaves no orphaned temporary server behind.
+They talk to the test session's one Prefect server (started by conftest.py), so
+each run skips the temporary server's start-up and a killed run leaves no
+orphaned temporary server behind.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import csv
 import fcntl
@@ -20,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -159,35 +157,22 @@ def file_sha256(path: Path) -> str:
 # --- running the CLI in another process --------------------------------------------------
 
 
-class _SharedPrefectServer:
-    """One real Prefect server for every CLI run of this test process."""
+class _SessionPrefectServer:
+    """The Prefect server conftest.py started for the whole test session (all xdist workers)."""
 
-    home: Path | None = None
-    api_url: str | None = None
-    _server = None
+    @property
+    def home(self) -> Path:
+        return Path(os.environ["PREFECT_HOME"])
 
     def start(self) -> str:
-        if self.api_url is None:
-            from flows.serve import start_local_server, stop_server
-
-            self.home = Path(tempfile.mkdtemp(prefix="nelmtrack-test-server-"))
-            saved = {k: os.environ.get(k) for k in ("PREFECT_HOME", "PREFECT_API_URL")}
-            os.environ["PREFECT_HOME"] = str(self.home)
-            os.environ.pop("PREFECT_API_URL", None)
-            try:
-                self._server = start_local_server(120)
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
-            atexit.register(stop_server, self._server)
-            self.api_url = self._server.api_url
-        return self.api_url
+        """Its API address (the name is kept from when each test process started its own)."""
+        url = os.environ.get("PREFECT_API_URL")
+        if not url:
+            raise RuntimeError("no session Prefect server: tests/conftest.py starts one")
+        return url
 
 
-PREFECT_SERVER = _SharedPrefectServer()
+PREFECT_SERVER = _SessionPrefectServer()
 
 
 def cli_env(**extra: str) -> dict[str, str]:
