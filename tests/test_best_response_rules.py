@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_response_rules import Cohort, T
 
 from config import load_config
 from transforms.responses.best import (
@@ -641,3 +642,40 @@ def test_E4_last_contact_date_does_not_censor_pfs() -> None:
         assessments_table(rows), scopes_table([("p", "course", 0, None)]), patients, ONLY_RECIST
     ).to_pylist()
     assert (out[0]["pfs_days"], out[0]["pfs_event"], out[0]["ttp_days"]) == (100, False, 100)
+
+
+# --- R15 / M6 through to best response and time to event --------------------------
+
+
+def test_R15_reappearance_after_cr_sets_progression_date_pfs_and_ttp_per_scope() -> None:
+    c = Cohort().session("2026-01-10").session("2026-04-10")
+    c.study("2026-01-01", T("L1", 20))
+    c.study("2026-03-01", T("L1", status="absent"))  # CR (session 1); session 2's baseline
+    c.study("2026-05-01", T("L1", 4))  # PD by R15 in the course, not in session 2 (its baseline)
+    result = c.run()
+    sessions = c.tables()[0]
+    assessments, scopes = assessments_from_warehouse_tables(
+        result.timepoint_responses, result.session_responses, sessions
+    )
+    out = compute_best_responses(
+        assessments, scopes, patients_table({"p1": None}), load_config().section("best_response")
+    )
+    got = {
+        (r["criteria"], r["scope"]): (
+            r["bor"],
+            r["bor_confirmed"],
+            r["progression_date"],
+            r["pfs_days"],
+            r["pfs_event"],
+            r["ttp_days"],
+        )
+        for r in out.to_pylist()
+    }
+    pd_day = dt.date(2026, 5, 1)
+    for criteria in (RECIST, "mRECIST"):
+        # course: CR on day 50, unconfirmed (SD); PD on day 111 ends PFS and TTP
+        assert got[(criteria, "course")] == ("CR", "SD", pd_day, 111, True, 111)
+        assert got[(criteria, "p1-s1")] == ("CR", "SD", None, 50, False, 50)
+    # session 2: day 21 SD (too early: NE) under RECIST 1.1, PD by M2 under mRECIST
+    assert got[(RECIST, "p1-s2")] == ("NE", "NE", None, 21, False, 21)
+    assert got[("mRECIST", "p1-s2")] == ("PD", "PD", pd_day, 21, True, 21)

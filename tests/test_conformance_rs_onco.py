@@ -15,7 +15,9 @@ the month's first day (as ADTR does), on both sides; Q6/Q3 are handled by
 keying on the date, not the visit. One synthetic session on the
 baseline date makes the SCREENING/BASELINE assessment the course baseline.
 
-(a) tu/tr_onco_recist -> rs_onco_recist: every OVRLRESP (66) is reproduced.
+(a) tu/tr_onco_recist -> rs_onco_recist: every OVRLRESP (66) is reproduced but one,
+where response-criteria R15 (reappearance right after an overall CR is PD, from the
+EORTC RECIST FAQ) says PD and the hand-built scenario PR.
 (b) tu/tr_onco -> rs_onco, investigator: NTRGRESP and NEWLPROG agree; each
 OVRLRESP disagreement is explained by Q1 (upstream compares with the baseline,
 we with the nadir), Q2 (some targets NOT DONE: upstream sums the others, we say
@@ -27,6 +29,7 @@ our sum gives our response), found by re-deriving upstream's simplified rule
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -146,7 +149,17 @@ def test_recist_handbuilt_set_reproduces_every_overall_response():
     assert len(compared) == 66
     mismatches = [row for row in compared if row[2] != row[3]]
     print(f"\nrs_onco_recist OVRLRESP: {len(compared) - len(mismatches)}/{len(compared)} agree")
-    assert mismatches == []
+    # R15: T01 is back at 4.95 mm right after the overall CR of 2012-12-09. Upstream's
+    # hand-built scenario reads it as PR (R5 needs +5 mm); R15 makes it PD.
+    assert mismatches == [
+        (
+            "01-701-1133 / INDEPENDENT ASSESSOR / RADIOLOGIST 2",
+            dt.date(2012, 12, 30),
+            "PR",
+            "PD",
+            "PD (R15): reappeared after CR (2012-12-09): target T01 at 5.0 mm longest diameter",
+        )
+    ]
 
 
 UPSTREAM = """

@@ -318,6 +318,46 @@ def test_L4_collected_has_time_overrides_the_midnight_rule():
     assert tables.session_flags.to_pylist()[0]["flag_bilirubin_ge_2"] is True
 
 
+def test_L4_date_only_result_shares_its_instant_with_every_result_of_that_day():
+    # 08:00 1.0 then 14:00 3.0 alone: two instants, the 14:00 value is the last (flag true)
+    timed = [lab(-1, "bilirubin", 1.0, at=(8, 0)), lab(-1, "bilirubin", 3.0, at=(14, 0))]
+    assert flags(timed)["flag_bilirubin_ge_2"] is True
+    # a date-only 1.0 that day joins both: one instant holding 1.0, 1.0 and 3.0 -> undecided
+    f = flags([lab(-1, "bilirubin", 1.0, at=None), *timed])
+    assert (f["bilirubin_mg_dl"], f["flag_bilirubin_ge_2"], f["elig_bilirubin"]) == (
+        None,
+        None,
+        "missing",
+    )
+    # a date-only result agreeing with every result of the day decides with them
+    agreeing = [lab(-1, "bilirubin", 2.0, at=None), lab(-1, "bilirubin", 2.01, at=(8, 0))]
+    assert flags(agreeing)["flag_bilirubin_ge_2"] is True
+
+
+def test_L4_undecided_latest_instant_before_a_session_nulls_value_and_flag_without_fall_back():
+    # day -5: an agreeing older albumin; day -1 (latest): 3.0 and 4.0 disagree
+    f = flags([lab(-5, "albumin", 3.0), lab(-1, "albumin", 3.0), lab(-1, "albumin", 4.0)])
+    assert (f["albumin_g_dl"], f["flag_albumin_le_3_5"]) == (None, None)
+    f = flags([lab(-5, "bilirubin", 1.0), lab(-1, "bilirubin", 2.5), lab(-1, "bilirubin", 1.5)])
+    assert (f["bilirubin_mg_dl"], f["flag_bilirubin_ge_2"], f["elig_bilirubin"]) == (
+        None,
+        None,
+        "missing",
+    )
+
+
+def test_L4_P9_skips_undecided_instants_and_post_bilirubin_flag_is_null_below_2():
+    undecided = [lab(3, "bilirubin", 1.0), lab(3, "bilirubin", 3.0)]  # day 3: disagree
+    f = flags([*undecided, lab(5, "bilirubin", 1.5)])
+    assert (f["bilirubin_post_max_mg_dl"], f["flag_post_bilirubin_ge_2"]) == (1.5, None)
+    f = flags([*undecided, lab(5, "bilirubin", 2.0)])  # the others reach 2.0: true
+    assert (f["bilirubin_post_max_mg_dl"], f["flag_post_bilirubin_ge_2"]) == (2.0, True)
+    f = flags(undecided)  # nothing else: no maximum, flag null
+    assert (f["bilirubin_post_max_mg_dl"], f["flag_post_bilirubin_ge_2"]) == (None, None)
+    f = flags([lab(3, "albumin", 3.0), lab(3, "albumin", 2.0), lab(6, "albumin", 3.2)])
+    assert f["albumin_post_min_g_dl"] == 3.2  # the undecided 2.0 / 3.0 instant is skipped
+
+
 # --- N1: NLR from same-day pairs ------------------------------------------------------
 
 

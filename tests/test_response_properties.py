@@ -161,3 +161,37 @@ def test_a_present_new_lesion_always_gives_overall_pd(p, data):
     for r in result.timepoint_responses.to_pylist() + result.session_responses.to_pylist():
         if r["new_lesions"]:
             assert r["overall_response"] == "PD"
+
+
+def _all_absent() -> list[dict]:
+    """Every lesion of the pool gone: an overall CR wherever the baseline sum is evaluable."""
+    return [
+        *(T(t, status="absent") for t in ("T1", "T2", "T3")),
+        node("N1", status="absent"),
+        *(NT(u, "absent") for u in ("U1", "U2")),
+    ]
+
+
+@EXAMPLES
+@given(patient(), st.integers(1, 90), st.integers(1, 90), study_rows())
+def test_R15_M6_the_assessment_after_an_overall_cr_is_never_sd_or_non_cr_non_pd(
+    p, cr_gap, next_gap, next_rows
+):
+    first_session = p["sessions"][0][0]
+    later = [d for d, _ in p["studies"] if d > first_session]
+    cr_day = max(later, default=first_session) + cr_gap
+    studies = [*p["studies"], (cr_day, _all_absent()), (cr_day + next_gap, next_rows)]
+    result = build([{**p, "studies": studies}]).run()
+    scoped = {}
+    for r in result.timepoint_responses.to_pylist() + result.session_responses.to_pylist():
+        key = (r["criteria"], r.get("session_id"), r.get("scope"))
+        scoped.setdefault(key, []).append(r)
+    for scope_rows in scoped.values():
+        scope_rows.sort(key=lambda r: r["study_date"])
+        for before, after in zip([None, *scope_rows], scope_rows, strict=False):
+            after_cr = before is not None and before["overall_response"] == "CR"
+            if after_cr:
+                assert after["overall_response"] in ("CR", "PR", "NE", "PD"), after["reason"]
+            if "reappeared after CR" in after["reason"]:
+                assert after_cr and after["overall_response"] == "PD"
+                assert f"after CR ({before['study_date']})" in after["reason"]

@@ -20,8 +20,10 @@ import pytest
 from config import load_config
 from transforms.responses import compute_timepoints
 from transforms.responses.timepoints import TimepointResult
+from transforms.staging import StagedDataset, stage_dataset
 
 PARAMS = load_config().section("response")
+INGEST = load_config().section("ingest")
 ALL_SEGMENTS = list(range(1, 9))
 SAME = object()
 
@@ -372,6 +374,93 @@ def test_R2_fragment_without_size_makes_the_lesion_sizeless():
     assert r["reason"] == "NE (R6): target L1 without longest diameter"
 
 
+def _staged_lesions(column: str, texts: list[str], **ingest: Any) -> StagedDataset:
+    """Lesion rows of p1 on 2026-01-01 through staging, ``column`` given as ``texts``."""
+    n = len(texts)
+    given = {
+        "patient_key": ["p1"] * n,
+        "study_date": ["2026-01-01"] * n,
+        "lesion_id": [f"L{i}" for i in range(1, n + 1)],
+        "role": ["target"] * n,
+        "organ": ["liver"] * n,
+        "liver_segment": ["5"] * n,
+        "status": ["measured"] * n,
+        "longest_diameter_mm": ["30.0"] * n,
+        column: texts,
+        "source_file": ["lesions.csv"] * n,
+        "source_row": list(range(1, n + 1)),
+    }
+    raw = pa.table(
+        {k: pa.array(v, pa.int64() if k == "source_row" else pa.string()) for k, v in given.items()}
+    )
+    studies = pa.table({"patient_key": ["p1"], "study_date": pa.array([D("2026-01-01")])})
+    return stage_dataset("lesions", raw, {**INGEST, **ingest}, studies=studies)
+
+
+ROUNDED_ONCE = {  # text as given -> mm (half away from zero, one rounding)
+    "50.04": "50.0",
+    "50.05": "50.1",
+    "50.0499": "50.0",  # rounded twice (50.050, then 50.1) before
+    "50.15": "50.2",
+    "50.049999999999999999999999": "50.0",
+    "50.0500": "50.1",
+    "5.00499e1": "50.0",
+    "0.05": "0.1",
+    "0.04": "0.0",
+    "-0.0": "0.0",
+    "-0.04": "0.0",  # rounds to 0.0: in range, and never a negative zero
+}
+
+
+@pytest.mark.parametrize("column", ["longest_diameter_mm", "short_axis_mm", "viable_diameter_mm"])
+def test_R2_diameters_are_rounded_once_half_away_from_zero_from_the_text(column):
+    staged = _staged_lesions(column, [*ROUNDED_ONCE, "-0.05"])
+    assert [str(x) for x in staged.facts.sort_by("source_row").column(column).to_pylist()] == (
+        list(ROUNDED_ONCE.values())
+    )
+    # -0.05 rounds to -0.1: below 0, quarantined (and only it)
+    assert [(r["source_row"], r["reason_code"]) for r in staged.quarantine.to_pylist()] == [
+        (len(ROUNDED_ONCE) + 1, "out_of_range")
+    ]
+
+
+def test_R2_one_rounding_keeps_pd_at_the_boundary():
+    c = Cohort().session("2026-01-10")
+    c.study("2026-01-01").study("2026-03-01")
+    sessions, studies, _ = c.tables()
+    texts = {"2026-01-01": "50.0499", "2026-03-01": "60.0"}  # 50.0 then +10.0 mm, +20.0 %
+    raw = pa.table(
+        {
+            "patient_key": ["p1", "p1"],
+            "study_date": list(texts),
+            "lesion_id": ["L1", "L1"],
+            "role": ["target", "target"],
+            "organ": ["liver", "liver"],
+            "liver_segment": ["5", "5"],
+            "status": ["measured", "measured"],
+            "longest_diameter_mm": list(texts.values()),
+            "viable_diameter_mm": list(texts.values()),
+            "source_file": ["lesions.csv"] * 2,
+            "source_row": pa.array([1, 2], pa.int64()),
+        }
+    )
+    lesions = stage_dataset("lesions", raw, INGEST, studies=studies).facts
+    tp = compute_timepoints(sessions, studies, lesions, PARAMS).timepoint_responses
+    assert at(tp, "2026-01-01")["sum_mm"] == mm("50.0")
+    assert at(tp, "2026-03-01")["reason"] == (
+        "PD (R5): sum 60.0 mm is +20.0% (+10.0 mm) over nadir 50.0 mm (2026-01-01)"
+    )
+    assert at(tp, "2026-03-01", "mRECIST")["overall_response"] == "PD"
+
+
+def test_R2_the_rounding_precision_comes_from_config():
+    staged = _staged_lesions("longest_diameter_mm", ["50.5", "50.4999", "-0.4"], diameter_scale=0)
+    assert [str(x) for x in staged.facts.sort_by("source_row").column(
+        "longest_diameter_mm").to_pylist()] == ["51.0", "50.0", "0.0"]  # fmt: skip
+    with pytest.raises(Exception, match="diameter_scale must be 0 or 1"):
+        _staged_lesions("longest_diameter_mm", ["50.05"], diameter_scale=2)
+
+
 def test_R3_sum_not_evaluable_when_a_target_is_not_evaluated_or_missing():
     c = Cohort().session("2026-01-10")
     c.study("2026-01-01", T("L1", 30), T("L2", 20))
@@ -445,8 +534,9 @@ def test_R5_reappearance_after_cr_is_pd_against_nadir_zero():
     c.study("2026-05-01", T("L1", 6))
     tp = c.run().timepoint_responses
     assert overall(tp) == [None, "CR", "PD"]
-    assert at(tp, "2026-05-01")["reason"] == (
-        "PD (R5): sum 6.0 mm is +6.0 mm over nadir 0.0 mm (2026-03-01)"
+    assert at(tp, "2026-05-01")["reason"] == (  # R5 holds, and so does R15 (CR just before)
+        "PD (R5, R15): sum 6.0 mm is +6.0 mm over nadir 0.0 mm (2026-03-01); "
+        "reappeared after CR (2026-03-01): target L1 at 6.0 mm longest diameter"
     )
     assert at(tp, "2026-05-01")["pct_change_from_nadir"] is None
 
@@ -476,7 +566,8 @@ def test_R7_nodal_cr_with_non_zero_sum():
         "CR (R7): every non-nodal target longest diameter 0 mm and every nodal target "
         "< 10.0 mm short axis (sum 9.9 mm); no non-target at baseline"
     )
-    assert at(tp, "2026-05-01")["overall_response"] == "PR"  # a 10.0 mm node is not normal
+    after = at(tp, "2026-05-01")  # a 10.0 mm node is not normal: targets PR, and right after
+    assert (after["target_response"], after["overall_response"]) == ("PR", "PD")  # a CR: R15
 
 
 def test_R8_exactly_minus_30pct_is_pr():
@@ -568,6 +659,24 @@ def test_R11_lesion_present_at_the_scope_baseline_is_not_new():
     assert (s2["new_lesions"], s2["overall_response"]) == (False, "SD")
 
 
+def test_R11_a_row_at_the_scope_baseline_in_any_role_but_equivocal_new_is_not_new():
+    c = Cohort().session("2026-01-10").session("2026-04-10")
+    c.study("2026-01-01", T("L1", 50))
+    c.study(  # session 2's baseline: X1 new, X2 only equivocal, X3 a non-target row
+        "2026-04-01", T("L1", 50), NEW("X1"), NEW("X2", "equivocal"), NT("X3", "absent")
+    )
+    c.study("2026-06-01", T("L1", 50), NEW("X1"), NEW("X2"), NEW("X3"), NEW("L1"))
+    result = c.run()
+    s2 = at(result.session_responses, "2026-06-01", session_id="p1-s2")
+    assert (s2["new_lesions"], s2["overall_response"]) == (True, "PD")
+    assert s2["reason"] == "PD (R11): new lesion X2"  # L1 has its target row at baseline
+    assert s2["progression_date_hint"] == D("2026-06-01")
+    course = at(result.timepoint_responses, "2026-06-01")  # none of X1-X3 at the course baseline
+    assert course["reason"] == (
+        "PD (R11): new lesions X1 (first seen 2026-04-01), X2 (first seen 2026-04-01), X3"
+    )
+
+
 def test_R11_new_lesion_after_cr_of_targets_is_pd():
     c = Cohort().session("2026-01-10")
     c.study("2026-01-01", T("L1", 20)).study("2026-03-01", T("L1", status="absent"))
@@ -629,6 +738,155 @@ def test_R14_no_disease_at_baseline():
     assert at(tp, "2026-05-01")["reason"] == "PD (R11): new lesion X1"
 
 
+def test_R15_target_reappearing_after_an_overall_cr_is_pd_below_r5():
+    c = Cohort().session("2026-01-10")
+    c.study("2026-01-01", T("L1", 20), T("L2", 10))
+    c.study("2026-03-01", T("L1", status="absent"), T("L2", status="absent"))
+    c.study("2026-05-01", T("L1", 4), T("L2", status="absent"))  # +4 mm: R5 alone says PR
+    c.study("2026-07-01", T("L1", 4), T("L2", status="absent"))  # after a PD: R5 alone
+    tp = c.run().timepoint_responses
+    assert overall(tp) == [None, "CR", "PD", "PR"]
+    pd = at(tp, "2026-05-01")
+    assert (pd["target_response"], pd["sum_mm"]) == ("PR", mm("4.0"))
+    assert pd["reason"] == (
+        "PD (R15): reappeared after CR (2026-03-01): target L1 at 4.0 mm longest diameter"
+    )
+    assert pd["progression_date_hint"] == D("2026-05-01")
+    assert at(tp, "2026-07-01")["reason"].startswith("PR (R8): sum 4.0 mm")
+    # mRECIST: the nadir is 0 mm, so M2 holds too
+    assert at(tp, "2026-05-01", "mRECIST")["reason"] == (
+        "PD (M2, M6): sum 4.0 mm is +4.0 mm over nadir 0.0 mm (2026-03-01); "
+        "reappeared after CR (2026-03-01): target L1 at 4.0 mm viable diameter"
+    )
+
+
+def test_R15_nodal_target_after_an_overall_cr_is_pd_from_10mm_short_axis():
+    c = Cohort()
+    for patient, short_axis in (("p1", 9.9), ("p2", 10.0)):
+        c.session("2026-01-10", patient=patient)
+        c.study("2026-01-01", T("L1", 30), node("N1", 20), patient=patient)
+        c.study("2026-03-01", T("L1", status="absent"), node("N1", 9.9), patient=patient)
+        c.study("2026-05-01", T("L1", status="absent"), node("N1", short_axis), patient=patient)
+    tp = c.run().timepoint_responses
+    for criteria in ("RECIST1.1", "mRECIST"):
+        assert overall(tp, criteria, patient_key="p1") == [None, "CR", "CR"]  # 9.9 mm: normal
+        assert overall(tp, criteria, patient_key="p2") == [None, "CR", "PD"]  # +0.1 mm: not R5
+    rule = {"RECIST1.1": "R15", "mRECIST": "M6"}
+    for criteria in rule:
+        assert at(tp, "2026-05-01", criteria, patient_key="p2")["reason"] == (
+            f"PD ({rule[criteria]}): reappeared after CR (2026-03-01): "
+            "target N1 at 10.0 mm short axis"
+        )
+
+
+def test_R15_non_target_present_or_progressing_again_after_an_overall_cr_is_pd():
+    c = Cohort()
+    for patient, status in (("p1", "present"), ("p2", "progression")):
+        c.session("2026-01-10", patient=patient)
+        c.study("2026-01-01", NT("NT1"), NT("NT2"), patient=patient)
+        c.study("2026-03-01", NT("NT1", "absent"), NT("NT2", "absent"), patient=patient)
+        c.study("2026-05-01", NT("NT1", status), NT("NT2", "absent"), patient=patient)
+    tp = c.run().timepoint_responses
+    for criteria in ("RECIST1.1", "mRECIST"):
+        assert overall(tp, criteria, patient_key="p1") == [None, "CR", "PD"]  # was NON-CR/NON-PD
+        assert overall(tp, criteria, patient_key="p2") == [None, "CR", "PD"]
+    assert at(tp, "2026-05-01", patient_key="p1")["reason"] == (
+        "PD (R15): reappeared after CR (2026-03-01): non-target NT1 present"
+    )
+    assert at(tp, "2026-05-01", "mRECIST", patient_key="p1")["reason"] == (
+        "PD (M6): reappeared after CR (2026-03-01): non-target NT1 present"
+    )
+    assert at(tp, "2026-05-01", patient_key="p2")["reason"] == (
+        "PD (R10, R15): non-target NT1 progressed; "
+        "reappeared after CR (2026-03-01): non-target NT1 progression"
+    )
+
+
+def test_R15_names_every_reappearing_lesion_and_keeps_the_other_pd_rules():
+    c = Cohort().session("2026-01-10")
+    c.study("2026-01-01", T("L1", 20), T("L2", 20), node("N1", 15), NT("NT1"))
+    c.study(
+        "2026-03-01",
+        T("L1", status="absent"),
+        T("L2", status="absent"),
+        node("N1", 5),
+        NT("NT1", "absent"),
+    )
+    c.study(
+        "2026-05-01",
+        T("L1", 3),
+        T("L2", status="too_small"),
+        node("N1", 12),
+        NT("NT1"),
+        NEW("X1"),
+    )
+    r = at(c.run().timepoint_responses, "2026-05-01")
+    assert r["reason"] == (
+        "PD (R5, R11, R15): sum 20.0 mm is +300.0% (+15.0 mm) over nadir 5.0 mm (2026-03-01); "
+        "new lesion X1; reappeared after CR (2026-03-01): targets L1 at 3.0 mm longest diameter, "
+        "L2 at 5.0 mm longest diameter, N1 at 12.0 mm short axis and non-target NT1 present"
+    )
+
+
+def test_R15_applies_only_right_after_an_overall_cr():
+    c = Cohort()
+    # p1: CR, then NE (L2 not evaluated), then L1 back at 4 mm: the previous assessment is NE
+    c.session("2026-01-10", patient="p1")
+    c.study("2026-01-01", T("L1", 20), T("L2", 10), patient="p1")
+    c.study("2026-03-01", T("L1", status="absent"), T("L2", status="absent"), patient="p1")
+    c.study("2026-04-01", T("L1", status="absent"), T("L2", status="not_evaluated"), patient="p1")
+    c.study("2026-05-01", T("L1", 4), T("L2", status="absent"), patient="p1")
+    # p2: PR (L1 gone, L2 shrunk), then L1 back at 4 mm: R5 and R10 alone decide
+    c.session("2026-01-10", patient="p2")
+    c.study("2026-01-01", T("L1", 20), T("L2", 20), NT("NT1"), patient="p2")
+    c.study("2026-03-01", T("L1", status="absent"), T("L2", 5), NT("NT1", "absent"), patient="p2")
+    c.study("2026-05-01", T("L1", 4), T("L2", 5), NT("NT1"), patient="p2")
+    tp = c.run().timepoint_responses
+    assert overall(tp, patient_key="p1") == [None, "CR", "NE", "PR"]
+    assert overall(tp, patient_key="p2") == [None, "PR", "PR"]  # 9 mm vs nadir 5 mm: +4 mm
+    assert at(tp, "2026-05-01", patient_key="p2")["nontarget_response"] == "NON-CR/NON-PD"
+
+
+def test_R15_cr_in_one_session_scope_then_an_assessment_in_the_next_session_scope():
+    c = Cohort().session("2026-01-10").session("2026-04-10")
+    c.study("2026-01-01", T("L1", 20))
+    c.study("2026-03-01", T("L1", status="absent"))  # CR in session 1; session 2's baseline
+    c.study("2026-05-01", T("L1", 4))
+    result = c.run()
+    tp, sessions = result.timepoint_responses, result.session_responses
+    for criteria in ("RECIST1.1", "mRECIST"):
+        assert overall(tp, criteria) == [None, "CR", "PD"]  # the course saw the CR just before
+        assert overall(sessions, criteria, session_id="p1-s1") == [None, "CR"]
+    # Session 2's previous assessment is its baseline (no response): no R15 there;
+    # RECIST 1.1 +4 mm over the 0 mm nadir is not R5, mRECIST's M2 holds.
+    s2 = rows(sessions, session_id="p1-s2")
+    assert [(r["study_date"], r["overall_response"]) for r in s2] == [
+        (D("2026-03-01"), None),
+        (D("2026-05-01"), "SD"),
+    ]
+    assert s2[1]["reason"].startswith("SD (R9): sum 4.0 mm")
+    assert overall(sessions, "mRECIST", session_id="p1-s2") == [None, "PD"]
+    assert at(sessions, "2026-05-01", "mRECIST", session_id="p1-s2")["reason"] == (
+        "PD (M2): sum 4.0 mm is +4.0 mm over nadir 0.0 mm (2026-03-01)"
+    )
+
+
+def test_R15_in_field_scope_follows_its_own_previous_response():
+    c = Cohort().session("2026-01-10", segments=[5, 6])
+    c.study("2026-01-01", T("L1", 30, seg=5), T("L2", 30, seg=7))
+    c.study("2026-03-01", T("L1", status="absent", seg=5), T("L2", 30, seg=7))
+    c.study("2026-05-01", T("L1", 4, seg=5), T("L2", 30, seg=7))
+    result = c.run()
+    sessions = result.session_responses
+    assert overall(sessions, scope="in_field") == [None, "CR", "PD"]
+    assert at(sessions, "2026-05-01", scope="in_field")["reason"] == (
+        "PD (R15): reappeared after CR (2026-03-01): target L1 at 4.0 mm longest diameter"
+    )
+    assert overall(sessions) == [None, "PR", "PR"]  # overall: 34 mm vs nadir 30 mm, PR before
+    assert overall(result.timepoint_responses) == [None, "PR", "PR"]
+    assert [r["out_of_field_progression"] for r in rows(sessions)] == [None, False, False]
+
+
 # ---------------------------------------------------------------- mRECIST
 
 
@@ -658,7 +916,8 @@ def test_M2_mrecist_pd_has_no_5mm_condition():
     )
     assert overall(tp, "mRECIST") == [None, "PD", "CR", "PD"]
     assert at(tp, "2026-07-01", "mRECIST")["reason"] == (
-        "PD (M2): sum 1.0 mm is +1.0 mm over nadir 0.0 mm (2026-05-01)"
+        "PD (M2, M6): sum 1.0 mm is +1.0 mm over nadir 0.0 mm (2026-05-01); "
+        "reappeared after CR (2026-05-01): target L1 at 1.0 mm viable diameter"
     )
 
 
@@ -696,6 +955,44 @@ def test_M5_ascites_never_affects_a_response():
     with_ascites, without = build(True), build(False)
     assert with_ascites.timepoint_responses.equals(without.timepoint_responses)
     assert with_ascites.session_responses.equals(without.session_responses)
+
+
+def test_M6_viable_diameter_reappearing_after_an_overall_cr_is_pd():
+    c = Cohort().session("2026-01-10")
+    c.study("2026-01-01", T("L1", 30, viable=20), node("N1", 15))
+    c.study("2026-03-01", T("L1", 25, viable=0), node("N1", 8))  # mRECIST CR: viable 0, node 8
+    c.study("2026-05-01", T("L1", 25, viable=1), node("N1", 8))  # 9 mm vs nadir 8 mm: not M2
+    tp = c.run().timepoint_responses
+    assert overall(tp, "mRECIST") == [None, "CR", "PD"]
+    assert at(tp, "2026-05-01", "mRECIST")["reason"] == (
+        "PD (M6): reappeared after CR (2026-03-01): target L1 at 1.0 mm viable diameter"
+    )
+    assert overall(tp) == [None, "SD", "SD"]  # RECIST 1.1: no CR before, 33 mm vs 45 mm
+
+
+def test_M6_non_enhancing_non_target_does_not_reappear_under_mrecist():
+    c = Cohort()
+    # p1: CR under both, then the non-target non-enhancing: resolved under mRECIST only (M4)
+    c.session("2026-01-10", patient="p1")
+    c.study("2026-01-01", T("L1", 30), NT("NT1"), patient="p1")
+    c.study("2026-03-01", T("L1", status="absent"), NT("NT1", "absent"), patient="p1")
+    c.study("2026-05-01", T("L1", status="absent"), NT("NT1", "non_enhancing"), patient="p1")
+    # p2: non-enhancing at the mRECIST CR, then present again
+    c.session("2026-01-10", patient="p2")
+    c.study("2026-01-01", T("L1", 30), NT("NT1"), patient="p2")
+    c.study("2026-03-01", T("L1", status="absent"), NT("NT1", "non_enhancing"), patient="p2")
+    c.study("2026-05-01", T("L1", status="absent"), NT("NT1"), patient="p2")
+    tp = c.run().timepoint_responses
+    assert overall(tp, patient_key="p1") == [None, "CR", "PD"]
+    assert at(tp, "2026-05-01", patient_key="p1")["reason"] == (
+        "PD (R15): reappeared after CR (2026-03-01): non-target NT1 non-enhancing"
+    )
+    assert overall(tp, "mRECIST", patient_key="p1") == [None, "CR", "CR"]
+    assert overall(tp, "mRECIST", patient_key="p2") == [None, "CR", "PD"]
+    assert at(tp, "2026-05-01", "mRECIST", patient_key="p2")["reason"] == (
+        "PD (M6): reappeared after CR (2026-03-01): non-target NT1 present"
+    )
+    assert overall(tp, patient_key="p2") == [None, "PR", "PR"]  # RECIST 1.1: PR before, not CR
 
 
 # ---------------------------------------------------------------- in-field response
@@ -757,6 +1054,32 @@ def test_F2_in_field_pr_with_out_of_field_progression():
         "out of field (F2): PD (R5): sum 30.0 mm is +50.0% (+10.0 mm) over nadir 20.0 mm "
         "(2026-01-01)"
     )
+
+
+def test_F2_session_without_a_session_baseline_has_null_out_of_field_progression():
+    c = Cohort().session("2026-01-10", segments=[5]).session("2026-08-01", segments=[5])
+    c.study("2026-01-01", T("L1", 40, seg=5))
+    c.study("2026-03-01", T("L1", 20, seg=5), NEW("X1", seg=8))  # out of field, session 1
+    c.study("2026-09-01", T("L1", 20, seg=5), NEW("X2", seg=8))  # session 2: no study in 90 days
+    sessions = c.run().session_responses
+    s1 = at(sessions, "2026-03-01", scope="in_field", session_id="p1-s1")
+    assert (s1["overall_response"], s1["out_of_field_progression"]) == ("PR", True)
+    for scope in ("overall", "in_field"):
+        s2 = rows(sessions, session_id="p1-s2", scope=scope)
+        assert [r["study_date"] for r in s2] == [D("2026-09-01")]
+        assert s2[0]["reason"].startswith("NE (B3): no baseline")
+        assert s2[0]["out_of_field_progression"] is None
+
+
+def test_F2_reappearance_after_an_out_of_field_cr_is_not_out_of_field_progression():
+    """F2 lists what makes out_of_field_progression; R15 is not among it."""
+    c = Cohort().session("2026-01-10", segments=[5])
+    c.study("2026-01-01", T("L1", 30, seg=5), T("L2", 30, seg=7))
+    c.study("2026-03-01", T("L1", 30, seg=5), T("L2", status="absent", seg=7))
+    c.study("2026-05-01", T("L1", 30, seg=5), T("L2", 4, seg=7))  # +4 mm out of field: not R5
+    in_field = rows(c.run().session_responses, scope="in_field")
+    assert [r["overall_response"] for r in in_field] == [None, "SD", "SD"]
+    assert [r["out_of_field_progression"] for r in in_field] == [None, False, False]
 
 
 def test_F3_session_without_in_field_target():

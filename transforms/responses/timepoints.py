@@ -1,6 +1,6 @@
 """Timepoint responses: RECIST 1.1 and mRECIST at every imaging study.
 
-Rules B1–B6, R1–R14, M1–M5, F1–F3 and X1 of ``shared/spec/response-criteria.md``
+Rules B1–B6, R1–R15, M1–M6, F1–F3 and X1 of ``shared/spec/response-criteria.md``
 are set-based DuckDB SQL over all patients at once, one model per file in
 ``transforms/sql/resp_*.sql``, run in this order:
 
@@ -15,8 +15,8 @@ are set-based DuckDB SQL over all patients at once, one model per file in
 ``resp_scope_sums``         per scope study: sums per measure, nadir (R3, R4), counts
 ``resp_target_response``    R5-R9, M2-M3 (per criteria)
 ``resp_nontarget_response`` R10, M4
+``resp_overall``            R12-R14, F3; R15/M6 after an overall CR at the previous assessment
 ``resp_reason_lists``       the lesion ids the reasons name (X1)
-``resp_overall``            R12-R14, F3
 ``resp_reasons``            the reason (X1), written for published rows only
 =========================== ==============================================
 
@@ -96,8 +96,8 @@ MODELS = (
     "resp_scope_sums",
     "resp_target_response",
     "resp_nontarget_response",
-    "resp_reason_lists",
     "resp_overall",
+    "resp_reason_lists",
     "resp_reasons",
 )
 

@@ -6,8 +6,10 @@ CREATE OR REPLACE TEMP VIEW resp_reasons AS
 WITH listed AS (
     SELECT
         r.*, c.pd_rule, c.cr_rule, c.pr_rule, c.sd_rule, c.nontarget_cr_rule,
-        c.non_nodal_measure,
-        l.unsized, l.baseline_unsized, l.progressed, l.unevaluated, l.present
+        c.reappearance_rule, c.non_nodal_measure,
+        l.unsized, l.baseline_unsized, l.progressed, l.unevaluated, l.present,
+        l.n_reappeared_targets, l.reappeared_targets,
+        l.n_reappeared_nontargets, l.reappeared_nontargets
     FROM resp_overall AS r
     JOIN resp_criteria AS c ON c.criteria = r.criteria
     LEFT JOIN resp_reason_lists AS l
@@ -61,12 +63,18 @@ SELECT
             'PD (' || concat_ws(', ',
                 CASE WHEN target_response = 'PD' THEN pd_rule END,
                 CASE WHEN nontarget_response = 'PD' THEN 'R10' END,
-                CASE WHEN new_lesions THEN 'R11' END)
+                CASE WHEN new_lesions THEN 'R11' END,
+                CASE WHEN reappeared THEN reappearance_rule END)
             || '): ' || concat_ws('; ',
                 CASE WHEN target_response = 'PD' THEN target_detail END,
                 CASE WHEN nontarget_response = 'PD'
                      THEN resp_named(n_progressed, 'non-target', progressed) || ' progressed' END,
-                CASE WHEN new_lesions THEN resp_named(n_new, 'new lesion', new_ids) END)
+                CASE WHEN new_lesions THEN resp_named(n_new, 'new lesion', new_ids) END,
+                CASE WHEN reappeared THEN
+                    'reappeared after CR (' || cr_date::VARCHAR || '): ' || concat_ws(' and ',
+                        resp_named(n_reappeared_targets, 'target', reappeared_targets),
+                        resp_named(n_reappeared_nontargets, 'non-target', reappeared_nontargets))
+                END)
         WHEN NOT has_target AND NOT has_nontarget THEN
             'NE (R14): no measurable or evaluable disease at baseline'
         WHEN has_target THEN

@@ -3,7 +3,7 @@
 -- write them in parallel).
 SET preserve_insertion_order = false;
 
--- Rules as data (response-criteria R2-R10, M1-M4): the two criteria differ only
+-- Rules as data (response-criteria R2-R10, R15, M1-M4, M6): the two criteria differ only
 -- in the measure of a non-nodal target, the PD/PR thresholds (config/response.toml),
 -- whether a non-enhancing non-target counts as resolved, and the rule ids the
 -- reasons quote. Adding a criteria means adding a row here.
@@ -13,15 +13,15 @@ SELECT *, non_nodal_measure = 'viable diameter' AS reads_viable FROM (VALUES
      getvariable('recist_pd_min_increase_mm')::DECIMAL(18, 3),
      getvariable('recist_pd_min_fraction_of_nadir')::DECIMAL(9, 4),
      getvariable('recist_pr_max_fraction_of_baseline')::DECIMAL(9, 4),
-     'R5', 'R7', 'R8', 'R9', 'R10'),
+     'R5', 'R7', 'R8', 'R9', 'R10', 'R15'),
     ('mRECIST', 'viable diameter', TRUE,
      getvariable('mrecist_pd_min_increase_mm')::DECIMAL(18, 3),
      getvariable('mrecist_pd_min_fraction_of_nadir')::DECIMAL(9, 4),
      getvariable('mrecist_pr_max_fraction_of_baseline')::DECIMAL(9, 4),
-     'M2', 'M3', 'M3', 'M3', 'M4')
+     'M2', 'M3', 'M3', 'M3', 'M4', 'M6')
 ) AS t(criteria, non_nodal_measure, non_enhancing_resolved,
        pd_min_increase_mm, pd_min_fraction_of_nadir, pr_max_fraction_of_baseline,
-       pd_rule, cr_rule, pr_rule, sd_rule, nontarget_cr_rule);
+       pd_rule, cr_rule, pr_rule, sd_rule, nontarget_cr_rule, reappearance_rule);
 
 -- R2/M1: size of one fragment. absent and coalesced count 0 mm, too_small the
 -- configured size, not_evaluated has none; otherwise the measure (which may be missing).

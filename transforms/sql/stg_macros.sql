@@ -8,9 +8,16 @@ CREATE OR REPLACE TEMP MACRO as_date(x) AS
     coalesce(try_cast(txt(x) AS DATE), try_cast(txt(x) AS TIMESTAMP)::DATE);
 CREATE OR REPLACE TEMP MACRO as_double(x) AS
     CASE WHEN isfinite(try_cast(txt(x) AS DOUBLE)) THEN try_cast(txt(x) AS DOUBLE) END;
--- Diameters are exact decimals (response-criteria R2), rounded to the contract's precision.
+-- Diameters are exact decimals (response-criteria R2) rounded ONCE, from the text, half
+-- away from zero to the contract's precision: the text-to-DECIMAL cast does exactly that
+-- (a cast to 3 places and then a round would turn 50.0499 into 50.050, then 50.1).
+-- The warehouse stores DECIMAL(10, 1), so diameter_scale may be 0 or 1.
 CREATE OR REPLACE TEMP MACRO as_mm(x) AS
-    round(try_cast(txt(x) AS DECIMAL(18, 3)), getvariable('diameter_scale'))::DECIMAL(10, 1);
+    CASE getvariable('diameter_scale')
+        WHEN 1 THEN try_cast(txt(x) AS DECIMAL(16, 1))
+        WHEN 0 THEN try_cast(txt(x) AS DECIMAL(15, 0))
+        ELSE error('ingest.diameter_scale must be 0 or 1 (diameters are stored as DECIMAL(10, 1))')
+    END::DECIMAL(10, 1);
 CREATE OR REPLACE TEMP MACRO as_bool(x) AS
     CASE WHEN list_contains(getvariable('bool_true'), lower(txt(x))) THEN TRUE
          WHEN list_contains(getvariable('bool_false'), lower(txt(x))) THEN FALSE END;
