@@ -1112,7 +1112,7 @@ def test_X1_every_response_has_a_checkable_reason_without_patient_ids():
     c.session("2026-04-10", patient="patient-secret-2")
     c.study("2026-05-01", patient="patient-secret-2")
     result = c.run()
-    rule = re.compile(r"^(CR|PR|SD|PD|NE|NON-CR/NON-PD) \((B2|B3|R\d+|M\d)(, R\d+)*\): ")
+    rule = re.compile(r"^(CR|PR|SD|PD|NE|NON-CR/NON-PD) \((B2|B3|R\d+|M\d)(, (R\d+|M\d))*\): ")
     every = result.timepoint_responses.to_pylist() + result.session_responses.to_pylist()
     assert every
     for r in every:

@@ -15,8 +15,8 @@ are set-based DuckDB SQL over all patients at once, one model per file in
 ``resp_scope_sums``         per scope study: sums per measure, nadir (R3, R4), counts
 ``resp_target_response``    R5-R9, M2-M3 (per criteria)
 ``resp_nontarget_response`` R10, M4
-``resp_overall``            R12-R14, F3; R15/M6 after an overall CR at the previous assessment
 ``resp_reason_lists``       the lesion ids the reasons name (X1)
+``resp_overall``            R12-R14, F3; R15/M6 after an overall CR at the previous assessment
 ``resp_reasons``            the reason (X1), written for published rows only
 =========================== ==============================================
 
@@ -96,8 +96,8 @@ MODELS = (
     "resp_scope_sums",
     "resp_target_response",
     "resp_nontarget_response",
-    "resp_overall",
     "resp_reason_lists",
+    "resp_overall",
     "resp_reasons",
 )
 

@@ -31,41 +31,90 @@ SELECT
     END AS overall_response
 FROM with_new;
 
--- R15 / M6: the follow-ups whose previous assessment in the same scope was an
--- overall CR, with the date of that CR. R15 only ever turns a response into PD,
--- and never a CR (a CR has every target resolved and every non-target resolved,
--- so nothing has reappeared), so the CRs are those of resp_decided. Scope
--- out_field is left out: out_of_field_progression is what F2 lists, and R15 is
--- not among it. Few rows (the CRs), so the lesion ids a reason names can be
--- gathered for them alone (resp_reason_lists).
-CREATE OR REPLACE TEMP TABLE resp_after_cr AS
-WITH cr AS (
-    SELECT scope_id, criteria, study_date AS cr_date
-    FROM resp_decided
-    WHERE overall_response = 'CR' AND scope <> 'out_field'
-)
-SELECT cr.scope_id, cr.criteria, min(ss.study_date) AS study_date, cr.cr_date
-FROM cr
-JOIN resp_scope_studies AS ss ON ss.scope_id = cr.scope_id AND ss.study_date > cr.cr_date
-GROUP BY cr.scope_id, cr.criteria, cr.cr_date;
-
--- R15 / M6: after an overall CR at the previous assessment of the scope, a
+-- R15 / M6: after an overall CR at the previous assessment of the same scope, a
 -- lesion that reappears makes the response PD: a target not resolved (R7/M3: a
 -- non-nodal target above 0 mm under the criteria's measure, a node at or above
--- the normal short axis; a target without a size is not counted), or a
--- non-target present or progressing (n_present counts a non-enhancing one
--- under RECIST 1.1 only, M4). After any other response, R5 and R10 decide alone.
+-- the normal short axis; a target without a size does not count), or a
+-- non-target present or progressing (non-enhancing counts as present under
+-- RECIST 1.1 only, M4). One row per follow-up where that happened, with the date
+-- of the CR and the lesions the reason names (X1). R15 only ever turns a
+-- response into PD, and never a CR (a CR has every lesion resolved), so the CRs
+-- are those of resp_decided. They are few, so the lesions are looked up for the
+-- follow-ups after them alone (those of an overall scope: both its leaves).
+-- Scope out_field is left out: out_of_field_progression is what F2 lists, and
+-- R15 is not among it. After any other response, R5 and R10 decide alone.
+CREATE OR REPLACE TEMP TABLE resp_reappearances AS
+WITH cr AS (
+    SELECT scope_id, pid, criteria, study_date AS cr_date
+    FROM resp_decided
+    WHERE overall_response = 'CR' AND scope <> 'out_field'
+      -- implied by a CR; stated so that most rows are dropped before the rules run
+      AND NOT is_baseline AND all_resolved IS NOT FALSE
+      AND n_progressed = 0 AND n_unevaluated = 0 AND new_present IS NOT TRUE
+),
+after_cr AS (
+    SELECT cr.scope_id, cr.pid, cr.criteria, cr.cr_date, min(ss.study_date) AS study_date
+    FROM cr
+    JOIN resp_scope_studies AS ss ON ss.scope_id = cr.scope_id AND ss.study_date > cr.cr_date
+    GROUP BY cr.scope_id, cr.pid, cr.criteria, cr.cr_date
+),
+lesions AS (
+    SELECT a.*, b.lesion_id, b.role, b.is_nodal
+    FROM after_cr AS a
+    JOIN resp_baseline_lesions AS b ON b.leaf_id = a.scope_id
+    UNION ALL
+    SELECT a.*, b.lesion_id, b.role, b.is_nodal
+    FROM after_cr AS a
+    JOIN resp_baseline_lesions AS b ON b.tracking_id = a.scope_id AND b.leaf_id <> a.scope_id
+),
+looked_up AS (
+    SELECT
+        l.scope_id, l.criteria, l.cr_date, l.study_date, l.lesion_id, l.role, l.is_nodal,
+        c.non_nodal_measure, c.non_enhancing_resolved,
+        resp_target_size(l.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, c.non_nodal_measure)
+            AS size_mm,
+        CASE WHEN l.role = 'non_target' THEN
+            resp_nontarget_state(
+                ls.lesion_id IS NOT NULL, ls.any_progression, ls.any_not_evaluated, ls.all_absent,
+                ls.all_absent_or_non_enhancing, l.is_nodal, ls.short_mm)
+        END AS state
+    FROM lesions AS l
+    JOIN resp_criteria AS c ON c.criteria = l.criteria
+    LEFT JOIN resp_lesion_sizes AS ls
+        ON ls.pid = l.pid AND ls.study_date = l.study_date
+       AND ls.lesion_id = l.lesion_id AND ls.role = l.role
+),
+flagged AS (
+    SELECT
+        *,
+        role = 'target' AND NOT resp_target_resolved(is_nodal, size_mm) AS target_back,
+        state IN ('present', 'progression')
+            OR (state = 'non-enhancing' AND NOT non_enhancing_resolved) AS nontarget_back
+    FROM looked_up
+)
+SELECT
+    scope_id, criteria, study_date, cr_date,
+    count(*) FILTER (WHERE target_back) AS n_reappeared_targets,
+    resp_joined(list(
+        lesion_id || ' at ' || resp_mm(size_mm)
+        || CASE WHEN is_nodal THEN ' short axis' ELSE ' ' || non_nodal_measure END)
+        FILTER (WHERE target_back)) AS reappeared_targets,
+    count(*) FILTER (WHERE nontarget_back) AS n_reappeared_nontargets,
+    resp_joined(list(lesion_id || ' ' || state) FILTER (WHERE nontarget_back))
+        AS reappeared_nontargets
+FROM flagged
+GROUP BY scope_id, criteria, study_date, cr_date
+HAVING bool_or(target_back OR nontarget_back);
+
+-- R15 / M6 on top of R12-R14: a follow-up with a reappearance is PD.
 CREATE OR REPLACE TEMP VIEW resp_overall AS
 WITH reappearance AS (
     SELECT
         d.*,
-        a.cr_date,
-        coalesce(
-            a.cr_date IS NOT NULL
-            AND (d.n_present > 0 OR d.n_progressed > 0 OR NOT d.all_resolved), FALSE
-        ) AS reappeared
+        a.* EXCLUDE (scope_id, criteria, study_date),
+        a.scope_id IS NOT NULL AS reappeared
     FROM resp_decided AS d
-    LEFT JOIN resp_after_cr AS a
+    LEFT JOIN resp_reappearances AS a
         ON a.scope_id = d.scope_id AND a.criteria = d.criteria AND a.study_date = d.study_date
 ),
 decided AS (
@@ -81,6 +130,7 @@ SELECT
     change_from_baseline, change_from_nadir, pct_from_baseline, pct_from_nadir,
     target_response, nontarget_response, n_progressed, n_unevaluated, n_present,
     new_lesions, n_new, new_ids, first_seen, equivocal_ids, reappeared, cr_date,
+    n_reappeared_targets, reappeared_targets, n_reappeared_nontargets, reappeared_nontargets,
     overall_response,
     CASE WHEN overall_response = 'PD'
          THEN CASE WHEN new_lesions AND first_seen < study_date THEN first_seen

@@ -7,26 +7,18 @@
 -- non-targets not resolved when there is no target (R13) or every target is
 -- resolved (R12: CR targets, non-CR non-targets). `resolved` here is the
 -- strictest reading (M4's non-enhancing not counted), so no list is missed.
--- On the few follow-ups of an overall CR (resp_after_cr), also the lesions that
--- reappeared (R15/M6): targets not resolved, with their size, and non-targets
--- present (under RECIST 1.1 also non-enhancing) or progressing.
 -- The lesions of an overall scope are those of both its leaves.
 CREATE OR REPLACE TEMP TABLE resp_reason_lists AS
-WITH after_cr AS (
-    SELECT DISTINCT scope_id, study_date FROM resp_after_cr
-),
-needed AS (
-    SELECT s.scope_id, s.study_date, s.is_baseline, a.scope_id IS NOT NULL AS after_cr
-    FROM resp_scope_sums AS s
-    LEFT JOIN after_cr AS a ON a.scope_id = s.scope_id AND a.study_date = s.study_date
-    WHERE s.n_sized_longest < s.n_targets OR s.n_sized_viable < s.n_targets
-       OR (s.n_targets > 0 AND (s.baseline_longest IS NULL OR s.baseline_viable IS NULL))
-       OR s.n_progressed > 0
-       OR (s.scope <> 'out_field' AND NOT s.is_baseline
-           AND (s.n_unevaluated > 0
-                OR (s.n_nontargets > s.n_resolved
-                    AND (s.n_targets = 0 OR s.resolved_longest OR s.resolved_viable))))
-       OR a.scope_id IS NOT NULL
+WITH needed AS (
+    SELECT scope_id, study_date, is_baseline
+    FROM resp_scope_sums
+    WHERE n_sized_longest < n_targets OR n_sized_viable < n_targets
+       OR (n_targets > 0 AND (baseline_longest IS NULL OR baseline_viable IS NULL))
+       OR n_progressed > 0
+       OR (scope <> 'out_field' AND NOT is_baseline
+           AND (n_unevaluated > 0
+                OR (n_nontargets > n_resolved
+                    AND (n_targets = 0 OR resolved_longest OR resolved_viable))))
 ),
 lesions AS (
     SELECT n.*, b.pid, b.lesion_id, b.role, b.is_nodal
@@ -40,7 +32,7 @@ lesions AS (
 -- Each lesion looked up at its study once, before the criteria double the rows.
 looked_up AS MATERIALIZED (
     SELECT
-        l.scope_id, l.study_date, l.is_baseline, l.after_cr, l.lesion_id, l.role, l.is_nodal,
+        l.scope_id, l.study_date, l.is_baseline, l.lesion_id, l.role, l.is_nodal,
         ls.lesion_id IS NOT NULL AS has_row, ls.any_not_evaluated, ls.measurement_rejected,
         ls.short_mm, ls.longest_mm, ls.viable_mm,
         CASE WHEN l.role = 'non_target' THEN
@@ -79,23 +71,7 @@ listed AS (
         resp_joined(list(lesion_id)
                     FILTER (WHERE state = 'present'
                                OR (state = 'non-enhancing' AND NOT non_enhancing_resolved)))
-            AS present,
-        count(*) FILTER (WHERE after_cr AND role = 'target'
-                               AND NOT resp_target_resolved(is_nodal, size_mm))
-            AS n_reappeared_targets,
-        resp_joined(list(
-            lesion_id || ' at ' || resp_mm(size_mm)
-            || CASE WHEN is_nodal THEN ' short axis' ELSE ' ' || non_nodal_measure END)
-            FILTER (WHERE after_cr AND role = 'target'
-                          AND NOT resp_target_resolved(is_nodal, size_mm)))
-            AS reappeared_targets,
-        count(*) FILTER (WHERE after_cr AND (state IN ('present', 'progression')
-                               OR (state = 'non-enhancing' AND NOT non_enhancing_resolved)))
-            AS n_reappeared_nontargets,
-        resp_joined(list(lesion_id || ' ' || state)
-                    FILTER (WHERE after_cr AND (state IN ('present', 'progression')
-                                  OR (state = 'non-enhancing' AND NOT non_enhancing_resolved))))
-            AS reappeared_nontargets
+            AS present
     FROM sized
     GROUP BY scope_id, study_date, criteria
 )

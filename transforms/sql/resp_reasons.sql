@@ -7,9 +7,7 @@ WITH listed AS (
     SELECT
         r.*, c.pd_rule, c.cr_rule, c.pr_rule, c.sd_rule, c.nontarget_cr_rule,
         c.reappearance_rule, c.non_nodal_measure,
-        l.unsized, l.baseline_unsized, l.progressed, l.unevaluated, l.present,
-        l.n_reappeared_targets, l.reappeared_targets,
-        l.n_reappeared_nontargets, l.reappeared_nontargets
+        l.unsized, l.baseline_unsized, l.progressed, l.unevaluated, l.present
     FROM resp_overall AS r
     JOIN resp_criteria AS c ON c.criteria = r.criteria
     LEFT JOIN resp_reason_lists AS l
