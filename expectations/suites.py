@@ -232,6 +232,16 @@ def unique_key(key: str) -> Check:
     )
 
 
+def days_not_negative(name: str, description: str) -> Check:
+    """A published number of days that is a duration: a negative one means a broken run.
+
+    Fatal by design: staging quarantines the dates that would make one
+    (death before a session or study, dates before birth), so a negative
+    duration left is a defect of the pipeline, and nothing is published.
+    """
+    return flag(name, "plausibility.temporal", "fatal", description)
+
+
 def known(name: str, what: str, table: str, severity: str, requires: tuple[str, ...]) -> Check:
     return flag(
         name,
@@ -867,6 +877,9 @@ WAREHOUSE_SUITES = (
                 "error",
                 "days_from_baseline is study_date - baseline_date",
             ),
+            days_not_negative(
+                "days_from_baseline_not_negative", "days_from_baseline is not negative"
+            ),
             flag(
                 "pct_change_from_baseline_consistent",
                 "conformance.computational",
@@ -927,6 +940,14 @@ WAREHOUSE_SUITES = (
                 "days_after_session is study_date - session_date",
                 requires=("sessions",),
             ),
+            days_not_negative(
+                "days_from_baseline_not_negative", "days_from_baseline is not negative"
+            ),
+            days_not_negative(
+                "followup_days_after_session_not_negative",
+                "days_after_session of a follow-up is not negative (the session baseline row, "
+                "a study before the session, has a negative offset by definition)",
+            ),
         ),
     ),
     Suite(
@@ -984,24 +1005,9 @@ WAREHOUSE_SUITES = (
                 "error",
                 "the first response is not after the progression",
             ),
-            flag(
-                "pfs_days_not_negative",
-                "plausibility.temporal",
-                "error",
-                "pfs_days is not negative",
-            ),
-            flag(
-                "ttp_days_not_negative",
-                "plausibility.temporal",
-                "error",
-                "ttp_days is not negative",
-            ),
-            flag(
-                "dor_days_not_negative",
-                "plausibility.temporal",
-                "error",
-                "dor_days is not negative",
-            ),
+            days_not_negative("pfs_days_not_negative", "pfs_days is not negative"),
+            days_not_negative("ttp_days_not_negative", "ttp_days is not negative"),
+            days_not_negative("dor_days_not_negative", "dor_days is not negative"),
         ),
     ),
     Suite(

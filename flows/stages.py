@@ -21,7 +21,13 @@ import pyarrow.compute as pc
 from config import Config
 from flows.privacy import ConfigurationError
 from sources import DATASETS, Pseudonymiser, SourceFile, discover, read_source_file, sha256_of
-from transforms.staging import stage_dataset
+from transforms.staging import (
+    ROW_REJECTED,
+    VALUE_NULLED,
+    null_death_before_sessions_or_studies,
+    run_date_at_site,
+    stage_dataset,
+)
 from warehouse import Build
 
 Progress = Callable[[str], None]
@@ -254,32 +260,53 @@ def stage(ctx: RunContext) -> dict[str, int]:
 
     kept_r1 = _keep_r1_of_unchanged_patients(ctx)
     ingest_params = ctx.cfg.section("ingest")
+    run_date = run_date_at_site(ingest_params, ctx.started_at)
     quarantines = []
     loaded: dict[str, int] = {}
-    studies = None
+    # Staged facts the later datasets are checked against (birth years, studies, sessions).
+    staged_facts: dict[str, pa.Table] = {}
     for dataset in ("patients", "sessions", "imaging", "lesions", "labs"):
         ctx.progress(f"checking {dataset}")
-        staged = stage_dataset(dataset, _raw(ctx, dataset), ingest_params, studies=studies)
+        staged = stage_dataset(
+            dataset,
+            _raw(ctx, dataset),
+            ingest_params,
+            studies=staged_facts.get("imaging"),
+            patients=staged_facts.get("patients"),
+            run_date=run_date,
+        )
         facts = staged.facts
         quarantines.append(staged.quarantine)
+        if dataset in ("patients", "sessions", "imaging"):
+            staged_facts[dataset] = facts
         if dataset == "imaging":
-            studies = facts
+            death = null_death_before_sessions_or_studies(
+                staged_facts["patients"], staged_facts["sessions"], facts
+            )
+            quarantines.append(death.quarantine)
+            loaded["patients"] = ctx.build.replace_table(
+                "patients", _with_run_ids(ctx, death.facts)
+            )
+        if dataset == "patients":
+            continue  # written once its death dates are checked against sessions and studies
         if dataset == "labs":
             facts, lab_quarantine = normalise_labs(facts, ctx.cfg.section("labs"))
             quarantines.append(
                 lab_quarantine.append_column(
                     "dataset", pa.array(["labs"] * lab_quarantine.num_rows, pa.string())
+                ).append_column(
+                    "action", pa.array([ROW_REJECTED] * lab_quarantine.num_rows, pa.string())
                 )
             )
         loaded[dataset] = ctx.build.replace_table(FACT_TABLE[dataset], _with_run_ids(ctx, facts))
     malformed = ctx.build.con.sql(
         "SELECT dataset, source_file, source_row, 'malformed_row' AS reason_code, "
-        "'the line does not split into the columns of the header' AS reason "
-        "FROM meta.malformed_rows"
+        "'the line does not split into the columns of the header' AS reason, "
+        f"'{ROW_REJECTED}' AS action FROM meta.malformed_rows"
     ).to_arrow_table()
     quarantine = pa.concat_tables(
         [
-            q.select(["dataset", "source_file", "source_row", "reason_code", "reason"])
+            q.select(["dataset", "source_file", "source_row", "reason_code", "reason", "action"])
             for q in (*quarantines, malformed)
         ]
     )
@@ -289,7 +316,7 @@ def stage(ctx: RunContext) -> dict[str, int]:
         loaded["lesions"] = ctx.build.con.execute(
             "SELECT count(*) FROM lesion_measurements"
         ).fetchall()[0][0]
-    return loaded
+    return {dataset: loaded[dataset] for dataset in FACT_TABLE}
 
 
 def _facts(ctx: RunContext, name: str) -> pa.Table:
@@ -332,7 +359,8 @@ def responses(ctx: RunContext) -> None:
                 "(SELECT (source_file, source_row) FROM _bad)"
             )
             b.con.execute(
-                "INSERT INTO quarantine SELECT s.run_id, 'lesions', q.source_file, q.source_row, "
+                "INSERT INTO quarantine (run_id, dataset, source_file, source_row, reason_code, "
+                "reason) SELECT s.run_id, 'lesions', q.source_file, q.source_row, "
                 "q.reason_code, q.reason FROM _bad q "
                 "JOIN meta.source_files s ON s.path = q.source_file"
             )
@@ -402,7 +430,9 @@ def record_run(ctx: RunContext, report: IngestReport, status: str) -> None:
                     f"SELECT count(*) FROM {table} WHERE source_file IN (SELECT f FROM _files)"
                 ).fetchall()[0][0]
             quarantined = con.execute(
-                "SELECT count(*) FROM quarantine WHERE source_file IN (SELECT f FROM _files)"
+                "SELECT count(*) FROM quarantine WHERE source_file IN (SELECT f FROM _files) "
+                "AND action <> ?",
+                [VALUE_NULLED],
             ).fetchall()[0][0]
         finally:
             con.unregister("_files")
@@ -442,8 +472,12 @@ def dataset_counts(build: Build) -> dict[str, dict[str, int]]:
     read = dict(
         con.execute("SELECT dataset, sum(rows) FROM meta.source_files GROUP BY dataset").fetchall()
     )
+    # A row whose value was nulled is loaded too: it counts once, as loaded.
     quarantined = dict(
-        con.execute("SELECT dataset, count(*) FROM quarantine GROUP BY dataset").fetchall()
+        con.execute(
+            "SELECT dataset, count(*) FROM quarantine WHERE action <> ? GROUP BY dataset",
+            [VALUE_NULLED],
+        ).fetchall()
     )
     out = {}
     for dataset in DATASETS:

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
+from config import ConfigError
 from sources import INPUT_COLUMNS
 from transforms.sqlrun import SqlSession
 
@@ -77,6 +80,31 @@ def _boolean(column: str) -> Check:
     )
 
 
+def _plausible_date(column: str) -> list[Check]:
+    """A readable date (or date-time) must lie between ``ingest.min_date`` and the run date."""
+    return [
+        Check(
+            "date_too_early",
+            f"{column} IS NOT NULL AND {column}::DATE < getvariable('min_date')",
+            f"'{column} is before ' || getvariable('min_date')",
+        ),
+        Check(
+            "date_after_run",
+            f"{column} IS NOT NULL AND {column}::DATE > getvariable('run_date')",
+            f"'{column} is after the day of the run'",
+        ),
+    ]
+
+
+def _after_birth(column: str, birth_year: str = "patient_birth_year") -> Check:
+    """A patient's dated event cannot fall in a year before the patient's birth year."""
+    return Check(
+        "date_before_birth",
+        f"year({column}) < {birth_year}",
+        f"'{column} is in a year before the patient''s birth_year'",
+    )
+
+
 def _vocab(column: str, vocab_var: str, code: str = "unknown_vocabulary") -> Check:
     return Check(
         code,
@@ -109,6 +137,10 @@ CHECKS: dict[str, list[Check]] = {
         _vocab("who_grade", "vocab_who_grade"),
         _range("birth_year", "getvariable('min_birth_year')", "year(current_date)"),
         _range("ki67_pct", "0", "100", "%"),
+        *_plausible_date("death_date"),
+        *_plausible_date("last_contact_date"),
+        _after_birth("death_date", "birth_year"),
+        _after_birth("last_contact_date", "birth_year"),
     ],
     "sessions": [
         *_required("patient_key", "session_date", "modality", "treated_territory"),
@@ -127,6 +159,8 @@ CHECKS: dict[str, list[Check]] = {
         _range("activity_gbq", "0", "1000", "GBq"),
         _range("prior_systemic_lines", "0", "50"),
         _range("lvef_pct", "0", "100", "%"),
+        *_plausible_date("session_date"),
+        _after_birth("session_date"),
     ],
     "imaging": [
         *_required("patient_key", "study_date", "modality"),
@@ -135,6 +169,8 @@ CHECKS: dict[str, list[Check]] = {
         *[_boolean(c) for c in ("extrahepatic_disease", "ascites", "portal_vein_occlusion")],
         _vocab("modality", "vocab_imaging_modality"),
         _range("liver_tumor_burden_pct", "0", "100", "%"),
+        *_plausible_date("study_date"),
+        _after_birth("study_date"),
     ],
     "lesions": [
         *_required("patient_key", "study_date", "lesion_id", "role", "organ", "status"),
@@ -180,14 +216,21 @@ CHECKS: dict[str, list[Check]] = {
             for c in ("longest_diameter_mm", "short_axis_mm", "viable_diameter_mm")
         ],
         _range("liver_segment", "1", "8"),
+        *_plausible_date("study_date"),
+        _after_birth("study_date"),
     ],
     "labs": [
         *_required("patient_key", "collected_at", "test", "value", "unit"),
         _date("collected_at"),
+        *_plausible_date("collected_at"),
+        _after_birth("collected_at"),
     ],
 }
 
-# One-row-per-key datasets: a second row with the same key and other values.
+# One-row-per-key datasets. A good row with the key of a good row in a later file
+# (file-name order: dated or "_update" deliveries) is superseded by it (a correction,
+# not an error); a second good row with the same key in the same file is a
+# duplicate_key (the first is kept).
 KEYS: dict[str, list[tuple[str, ...]]] = {
     "patients": [("patient_key",)],
     "sessions": [("patient_key", "session_date"), ("patient_key", "session_id")],
@@ -197,20 +240,51 @@ KEYS: dict[str, list[tuple[str, ...]]] = {
 }
 
 
+# Quarantine reason code of a row replaced by a correction in a later file, and the
+# action recorded for it; every other quarantine row is a rejected row.
+SUPERSEDED = "superseded"
+ROW_REJECTED = "row_rejected"
+VALUE_NULLED = "value_nulled"
+
+
 @dataclass(frozen=True)
 class StagedDataset:
     facts: pa.Table
     quarantine: pa.Table
 
 
-def _sql_params(ingest: Mapping[str, Any]) -> dict[str, Any]:
+def site_timezone(ingest: Mapping[str, Any]) -> ZoneInfo:
+    """The site's time zone (``ingest.timezone``): local time of every stored timestamp."""
+    name = ingest["timezone"]
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"ingest.timezone {name!r} is not an IANA time zone name (e.g. UTC, Europe/Paris)"
+        ) from None
+
+
+def run_date_at_site(ingest: Mapping[str, Any], now_utc: datetime | None = None) -> date:
+    """The day of the run in the site's time zone (dates after it are implausible)."""
+    now = (now_utc or datetime.now(UTC)).replace(tzinfo=UTC)
+    return now.astimezone(site_timezone(ingest)).date()
+
+
+def _sql_params(ingest: Mapping[str, Any], run_date: date) -> dict[str, Any]:
     vocab = ingest["vocab"]
+    try:
+        min_date = date.fromisoformat(ingest["min_date"])
+    except ValueError:
+        raise ConfigError("ingest.min_date must be an ISO date such as 1900-01-01") from None
     aliases = ingest["modality_aliases"]
     return {
         "bool_true": ingest["booleans"]["true"],
         "bool_false": ingest["booleans"]["false"],
         "max_diameter_mm": float(ingest["max_diameter_mm"]),
         "min_birth_year": int(ingest["min_birth_year"]),
+        "min_date": min_date,
+        "run_date": run_date,
+        "site_timezone": site_timezone(ingest).key,
         "diameter_scale": int(ingest["diameter_scale"]),
         "grade_g2_min": float(ingest["derived_grade_g2_min_ki67_pct"]),
         "grade_g3_above": float(ingest["derived_grade_g3_above_ki67_pct"]),
@@ -250,7 +324,7 @@ def _checked_sql(dataset: str) -> str:
     sql = f"""
 CREATE OR REPLACE TEMP TABLE checked AS
 SELECT *, {_case(checks, "code")} AS reason_code, {_case(checks, "reason")} AS reason
-FROM parsed;
+FROM parsed{"" if dataset == "patients" else " LEFT JOIN patient_birth USING (patient_key)"};
 CREATE OR REPLACE TEMP TABLE dup_hashes AS
 SELECT hash({", ".join(texts)}) AS h FROM checked WHERE reason_code IS NULL
 GROUP BY h HAVING count(*) > 1;
@@ -271,12 +345,19 @@ WHERE (source_file, source_row) IN (SELECT (source_file, source_row) FROM dup_ro
         sql += f"""
 CREATE OR REPLACE TEMP TABLE checked AS
 WITH ranked AS (
-    SELECT *, CASE WHEN reason_code IS NULL THEN row_number() OVER (
-        PARTITION BY reason_code IS NULL, {cols} ORDER BY source_file, source_row) END AS rk
+    SELECT *,
+        CASE WHEN reason_code IS NULL THEN max(source_file) OVER (
+            PARTITION BY reason_code IS NULL, {cols}) END AS last_file,
+        CASE WHEN reason_code IS NULL THEN row_number() OVER (
+            PARTITION BY reason_code IS NULL, {cols}, source_file ORDER BY source_row) END AS rk
     FROM checked)
-SELECT * EXCLUDE (rk) REPLACE (
-    CASE WHEN rk > 1 THEN 'duplicate_key' ELSE reason_code END AS reason_code,
-    CASE WHEN rk > 1 THEN 'another row has the same {" and ".join(key)}'
+SELECT * EXCLUDE (last_file, rk) REPLACE (
+    CASE WHEN source_file < last_file THEN '{SUPERSEDED}'
+         WHEN rk > 1 THEN 'duplicate_key' ELSE reason_code END AS reason_code,
+    CASE WHEN source_file < last_file
+         THEN 'replaced by the row with the same {" and ".join(key)} in the later file '
+              || last_file
+         WHEN rk > 1 THEN 'another row has the same {" and ".join(key)}'
          ELSE reason END AS reason)
 FROM ranked;
 """
@@ -288,14 +369,29 @@ def stage_dataset(
     raw: pa.Table,
     ingest_params: Mapping[str, Any],
     studies: pa.Table | None = None,
+    patients: pa.Table | None = None,
+    run_date: date | None = None,
 ) -> StagedDataset:
-    """Type, normalise and check one dataset; ``studies`` (staged imaging) is needed for lesions."""
+    """Type, normalise and check one dataset; ``studies`` (staged imaging) is needed for lesions.
+
+    ``patients`` (staged) gives the birth years that dated events are checked
+    against (none when absent); ``run_date`` defaults to today at the site.
+    """
     tables: dict[str, Any] = {f"raw_{dataset}": _with_contract_columns(dataset, raw)}
+    if dataset != "patients":
+        birth = patients.select(["patient_key", "birth_year"]) if patients is not None else None
+        tables["patient_birth"] = pa.table(
+            {
+                "patient_key": birth.column(0) if birth else pa.array([], pa.string()),
+                "patient_birth_year": birth.column(1) if birth else pa.array([], pa.int32()),
+            }
+        )
     if dataset == "lesions":
         if studies is None:
             raise ValueError("staging lesions needs the staged imaging studies")
         tables["studies"] = studies.select(["patient_key", "study_date"])
-    with SqlSession(tables, _sql_params(ingest_params)) as s:
+    day = run_date or run_date_at_site(ingest_params)
+    with SqlSession(tables, _sql_params(ingest_params, day)) as s:
         s.run_model("stg_macros")
         s.run_model(f"stg_{dataset}")
         s.run_script(_checked_sql(dataset))
@@ -316,8 +412,60 @@ LEFT JOIN (SELECT DISTINCT patient_key, study_date FROM studies) s
         facts = s.run_model(f"stg_{dataset}_facts")
         quarantine = s.query(
             f"""
-SELECT '{dataset}' AS dataset, source_file, source_row, reason_code, reason
+SELECT '{dataset}' AS dataset, source_file, source_row, reason_code, reason,
+    CASE WHEN reason_code = '{SUPERSEDED}' THEN '{SUPERSEDED}' ELSE '{ROW_REJECTED}' END AS action
 FROM checked WHERE reason_code IS NOT NULL ORDER BY source_file, source_row
+"""
+        )
+    return StagedDataset(facts=facts, quarantine=quarantine)
+
+
+DEATH_BEFORE_SESSION_OR_STUDY = "death_before_session_or_study"
+
+
+def null_death_before_sessions_or_studies(
+    patients: pa.Table, sessions: pa.Table, studies: pa.Table
+) -> StagedDataset:
+    """Null a death date that precedes one of the patient's sessions or imaging studies.
+
+    A patient is alive at every session and study, so such a death date is
+    implausible; it would also give negative times to event (PFS, DoR). The
+    death date is the one value dropped (the sessions and studies are
+    procedure records), and the patient's other values stay: the quarantine
+    row says so with action ``value_nulled``. Dying on the day of a session
+    is possible and kept.
+    """
+    tables = {
+        "patients": patients,
+        "events": pa.concat_tables(
+            [
+                sessions.select(["patient_key", "session_date"]).rename_columns(["k", "d"]),
+                studies.select(["patient_key", "study_date"]).rename_columns(["k", "d"]),
+            ]
+        ),
+    }
+    with SqlSession(tables) as s:
+        s.run_script(
+            """
+CREATE TEMP TABLE flagged AS
+SELECT p.*, p.death_date < e.last_day AS too_early
+FROM patients AS p
+LEFT JOIN (SELECT k AS patient_key, max(d) AS last_day FROM events GROUP BY k) AS e
+    USING (patient_key)
+"""
+        )
+        facts = s.query(
+            "SELECT * EXCLUDE (too_early) REPLACE ("
+            "CASE WHEN too_early THEN NULL ELSE death_date END AS death_date) FROM flagged"
+        ).cast(patients.schema)
+        quarantine = s.query(
+            f"""
+SELECT 'patients' AS dataset, source_file, source_row,
+    '{DEATH_BEFORE_SESSION_OR_STUDY}' AS reason_code,
+    'death_date is before a session or imaging study of the patient; it is set to null'
+        AS reason,
+    '{VALUE_NULLED}' AS action
+FROM flagged WHERE too_early ORDER BY source_file, source_row
 """
         )
     return StagedDataset(facts=facts, quarantine=quarantine)

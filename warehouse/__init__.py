@@ -81,6 +81,13 @@ def _create_key_check(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS meta.key_check (fingerprint VARCHAR NOT NULL)")
 
 
+def _add_quarantine_action(con: duckdb.DuckDBPyConnection) -> None:
+    # Warehouses built before quarantine.action existed held rejected rows only.
+    con.execute(
+        "ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS action VARCHAR DEFAULT 'row_rejected'"
+    )
+
+
 @contextlib.contextmanager
 def run_lock(db_path: Path, wait_seconds: float) -> Iterator[None]:
     """Hold ``<db>.lock`` for one run; wait at most ``wait_seconds`` for another run to finish."""
@@ -321,6 +328,7 @@ def start_build(db_path: str | Path, run_id: str, full_refresh: bool = False) ->
         shutil.copyfile(db, path)
         con = _connect(path, read_only=False)
         _create_key_check(con)  # warehouses built before the key check existed
+        _add_quarantine_action(con)
         if full_refresh:
             _clear_state(con)
     else:

@@ -6,7 +6,7 @@ WITH keyed AS (
     SELECT *, hash(key_of(patient_key), coalesce(txt(session_id), txt(session_date))) AS key_hash
     FROM in_sessions
 )
-SELECT source_file, source_row, copy_number > 1 AS is_copy, key_number > 1 AS is_later_of_key
+SELECT source_file, source_row, copy_number > 1 AS is_copy, key_number > 1 AND source_file = last_file AS is_later_of_key
 FROM (
     SELECT
         source_file, source_row,
@@ -16,9 +16,14 @@ FROM (
             ORDER BY source_file, source_row
         ) AS copy_number,
         row_number() OVER (
+            PARTITION BY key_of(patient_key), coalesce(txt(session_id), txt(session_date)),
+                source_file
+            ORDER BY source_row
+        ) AS key_number,
+        -- rows of a key in an earlier file are superseded by its last file (a correction)
+        max(source_file) OVER (
             PARTITION BY key_of(patient_key), coalesce(txt(session_id), txt(session_date))
-            ORDER BY source_file, source_row
-        ) AS key_number
+        ) AS last_file
     FROM keyed
     WHERE key_hash IN (SELECT key_hash FROM keyed GROUP BY key_hash HAVING count(*) > 1)
 );

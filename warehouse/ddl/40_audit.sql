@@ -27,7 +27,10 @@ CREATE TABLE quarantine (
     source_file VARCHAR NOT NULL,
     source_row BIGINT NOT NULL,
     reason_code VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL
+    reason VARCHAR NOT NULL,
+    -- row_rejected: the row is not loaded; value_nulled: the row is loaded with the
+    -- value named in reason set to null; superseded: a later file's row replaced it
+    action VARCHAR NOT NULL DEFAULT 'row_rejected'
 );
 
 CREATE TABLE dq_results (
