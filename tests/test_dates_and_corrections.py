@@ -444,8 +444,11 @@ def test_death_before_first_session_quarantined_in_a_run(corrections: dict) -> N
         (None,)
     ]
     assert query(
-        after_v1, "SELECT reason_code, action FROM quarantine WHERE dataset = 'patients'"
-    ) == [(DEATH_BEFORE_SESSION_OR_STUDY, "value_nulled")]
+        after_v1,
+        "SELECT r.patient_key, q.action FROM quarantine q "
+        "JOIN raw.patients r USING (source_file, source_row) WHERE q.reason_code = ?",
+        [DEATH_BEFORE_SESSION_OR_STUDY],
+    ) == [(pk, "value_nulled")]
     # no negative duration anywhere, and the run published
     assert query(
         after_v1,
