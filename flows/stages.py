@@ -246,12 +246,51 @@ def _keep_r1_of_unchanged_patients(ctx: RunContext) -> bool:
 
 def _restore_r1_of_unchanged_patients(ctx: RunContext) -> None:
     con = ctx.build.con
+    # Patients staging found changed (_note_changed_facts) are recomputed, R1 included.
+    con.execute(
+        "DELETE FROM _kept_r1 WHERE (source_file, source_row) IN (SELECT (source_file, source_row) "
+        f"FROM raw.lesions WHERE patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS}))"
+    )
     con.execute(
         "DELETE FROM lesion_measurements WHERE (source_file, source_row) IN "
         "(SELECT (source_file, source_row) FROM _kept_r1)"
     )
     con.execute("INSERT INTO quarantine SELECT * FROM _kept_r1")
     con.execute("DROP TABLE _kept_r1")
+
+
+def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table, kept_r1: bool) -> None:
+    """Add to CHANGED_PATIENTS the patients whose loaded rows differ from the published ones.
+
+    Ingestion lists the patients whose source rows changed; a row can also be
+    loaded or quarantined anew with its file unchanged, when a check depends on
+    the day of the run (date_after_run). Comparing the lineage of the rows
+    loaded before and now catches those patients, so that an incremental run
+    still equals a full refresh.
+    """
+    if ctx.recompute_all:
+        return
+    before = f"SELECT patient_key, source_file, source_row FROM {table}"
+    if table == "lesion_measurements" and kept_r1:  # R1 rows left the table after staging
+        before += (
+            " UNION ALL SELECT r.patient_key, k.source_file, k.source_row FROM _kept_r1 k "
+            "JOIN raw.lesions r USING (source_file, source_row)"
+        )
+    con = ctx.build.con
+    con.register("_now", facts.select(["patient_key", "source_file", "source_row"]))
+    try:
+        con.execute(
+            f"""
+            INSERT INTO {CHANGED_PATIENTS}
+            SELECT DISTINCT patient_key FROM (
+                ({before} EXCEPT SELECT * FROM _now)
+                UNION ALL
+                (SELECT * FROM _now EXCEPT {before}))
+            WHERE patient_key NOT IN (SELECT patient_key FROM {CHANGED_PATIENTS})
+            """
+        )
+    finally:
+        con.unregister("_now")
 
 
 def stage(ctx: RunContext) -> dict[str, int]:
@@ -284,6 +323,7 @@ def stage(ctx: RunContext) -> dict[str, int]:
                 staged_facts["patients"], staged_facts["sessions"], facts
             )
             quarantines.append(death.quarantine)
+            _note_changed_facts(ctx, "patients", death.facts, kept_r1)
             loaded["patients"] = ctx.build.replace_table(
                 "patients", _with_run_ids(ctx, death.facts)
             )
@@ -298,6 +338,7 @@ def stage(ctx: RunContext) -> dict[str, int]:
                     "action", pa.array([ROW_REJECTED] * lab_quarantine.num_rows, pa.string())
                 )
             )
+        _note_changed_facts(ctx, FACT_TABLE[dataset], facts, kept_r1)
         loaded[dataset] = ctx.build.replace_table(FACT_TABLE[dataset], _with_run_ids(ctx, facts))
     malformed = ctx.build.con.sql(
         "SELECT dataset, source_file, source_row, 'malformed_row' AS reason_code, "

@@ -382,7 +382,8 @@ def test_a_bad_correction_does_not_supersede_and_same_file_repeat_is_duplicate_k
 # --- end to end: a correction file, incremental vs full refresh -----------------------------
 
 KEYS = Pseudonymiser(TEST_KEY.encode())
-CORRECTED = "NELM-000004"  # death date moved before the first session, then corrected
+CORRECTED = "NELM-000004"
+EARLIER_RUN_DATE = date(2026, 3, 1)  # death date moved before the first session, then corrected
 
 
 def _patient_row(path: Path, patient_id: str) -> tuple[list[str], list[str]]:
@@ -416,7 +417,11 @@ def correction_history(root: Path) -> dict:
     db = root / "incremental.duckdb"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NELMTRACK_PSEUDONYM_KEY", TEST_KEY)
-        run_pipeline(v1, db, CONFIG)
+        with pytest.MonkeyPatch.context() as earlier:
+            # The first run is dated earlier: the rows dated after it wait in the quarantine
+            # (date_after_run) and load in the second run, their files unchanged.
+            earlier.setattr("flows.stages.run_date_at_site", lambda *_: EARLIER_RUN_DATE)
+            run_pipeline(v1, db, CONFIG)
         shutil.copyfile(db, root / "after_v1.duckdb")
         second = run_pipeline(v2, db, CONFIG)
         run_pipeline(v2, root / "full_v2.duckdb", CONFIG, full_refresh=True)
@@ -473,6 +478,16 @@ def test_correction_incremental_equals_full_refresh(corrections: dict) -> None:
         ("patients", "patients_part001.csv", "superseded"),
     ]
     assert corrections["changed_patients"] == 2
+    waited = query(
+        corrections["root"] / "after_v1.duckdb",
+        "SELECT count(DISTINCT r.patient_key) FROM quarantine q "
+        "JOIN raw.sessions r USING (source_file, source_row) "
+        "WHERE q.reason_code = 'date_after_run'",
+    )
+    assert waited[0][0] >= 1  # patients not otherwise changed, whose sessions now load
+    assert query(db, "SELECT count(*) FROM quarantine WHERE reason_code = 'date_after_run'") == [
+        (0,)
+    ]
     # the summary balances: every row read is loaded or quarantined, once
     for dataset, c in corrections["counts"].items():
         assert c["read"] == c["loaded"] + c["quarantined"], dataset
