@@ -283,9 +283,9 @@ def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table, kept_r1: b
             f"""
             INSERT INTO {CHANGED_PATIENTS}
             SELECT DISTINCT patient_key FROM (
-                ({before} EXCEPT SELECT * FROM _now)
+                (SELECT * FROM ({before}) EXCEPT SELECT * FROM _now)
                 UNION ALL
-                (SELECT * FROM _now EXCEPT {before}))
+                (SELECT * FROM _now EXCEPT SELECT * FROM ({before})))
             WHERE patient_key NOT IN (SELECT patient_key FROM {CHANGED_PATIENTS})
             """
         )
