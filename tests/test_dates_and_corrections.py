@@ -14,12 +14,15 @@ the correction gives the same tables as a full refresh.
 from __future__ import annotations
 
 import shutil
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pipeline_helpers import (
     CONFIG,
     RESULT_TABLES,
@@ -121,6 +124,38 @@ def test_offset_datetimes_converted_not_dropped() -> None:
         datetime(2026, 3, 14, 9),
     ]
     assert all(in_paris.column("collected_has_time").to_pylist())
+
+
+SITE_ZONES = ("UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Adelaide")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    zone=st.sampled_from(SITE_ZONES),
+    instants=st.lists(
+        st.tuples(
+            st.datetimes(min_value=datetime(1950, 1, 1), max_value=datetime(2025, 12, 31)),
+            st.integers(min_value=-12 * 4, max_value=14 * 4),  # offsets in quarter hours
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+)
+def test_zoned_datetimes_land_on_the_site_clock_property(zone: str, instants: list) -> None:
+    """Any instant written with any offset is stored as that instant on the site's clock
+    (checked against Python's zoneinfo, independently of DuckDB's ICU)."""
+    texts, expected = [], []
+    for utc, quarters in instants:
+        utc = utc.replace(microsecond=0)
+        offset = timedelta(minutes=15 * quarters)
+        sign = "+" if quarters >= 0 else "-"
+        hh, mm = divmod(abs(quarters) * 15, 60)
+        texts.append(f"{(utc + offset).isoformat()}{sign}{hh:02d}:{mm:02d}")
+        local = utc.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        expected.append(local)
+    staged = labs_at(*texts, ingest=at_site(zone))
+    assert staged.quarantine.num_rows == 0
+    assert staged.facts.column("collected_at").to_pylist() == expected
 
 
 def test_offset_datetimes_of_one_draw_share_one_instant_for_L4() -> None:
