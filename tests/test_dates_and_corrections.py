@@ -35,7 +35,7 @@ from pipeline_helpers import (
     result_rows,
     write_csv,
 )
-from test_dq_synthetic import clean_outputs
+from test_dq_synthetic import clean_inputs, clean_outputs
 
 from config import ConfigError, load_config
 from expectations import run_quality_checks
@@ -367,6 +367,63 @@ def test_later_file_supersedes_earlier_row() -> None:
         "superseded",
     )
     assert "patients_update.csv" in q["reason"] and "p1" not in q["reason"]
+
+
+def test_full_extract_delivered_again_supersedes_without_duplicates() -> None:
+    # Monthly full extracts: February repeats p2 unchanged, corrects p1 back to M, and
+    # repeats p3 twice by mistake (a same-file copy is still a duplicate_row).
+    staged = stage_dataset(
+        "patients",
+        raw(
+            patient_key=["p1", "p2", "p1", "p1", "p2", "p3", "p3"],
+            sex=["M", "F", "F", "M", "F", "U", "U"],
+            source_file=["patients_2026-01.csv"] * 2
+            + ["patients_2026-01b.csv"]
+            + ["patients_2026-02.csv"] * 4,
+            source_row=[1, 2, 1, 1, 2, 3, 4],
+        ),
+        INGEST,
+        run_date=RUN_DATE,
+    )
+    assert {
+        (r["source_file"], r["source_row"]): r["reason_code"] for r in staged.quarantine.to_pylist()
+    } == {
+        ("patients_2026-01.csv", 1): "superseded",
+        ("patients_2026-01.csv", 2): "superseded",
+        ("patients_2026-01b.csv", 1): "superseded",
+        ("patients_2026-02.csv", 4): "duplicate_row",
+    }
+    facts = sorted(
+        zip(
+            *(staged.facts.column(c).to_pylist() for c in ("patient_key", "sex", "source_file")),
+            strict=True,
+        )
+    )
+    assert facts == [
+        ("p1", "M", "patients_2026-02.csv"),
+        ("p2", "F", "patients_2026-02.csv"),
+        ("p3", "U", "patients_2026-02.csv"),
+    ]
+
+
+def test_corrections_are_not_duplicate_errors_for_data_quality() -> None:
+    inputs = clean_inputs()
+    patients_in = inputs["patients"]
+    first, second = patients_in.slice(0, 1).to_pylist()[0], patients_in.slice(1, 1).to_pylist()[0]
+    corrected = {**first, "sex": "U" if first["sex"] != "U" else "F"}
+    again = dict(second)
+    for row in (corrected, again):
+        row["source_file"] += ".update"  # sorts after the file it corrects
+    later = pa.Table.from_pylist([corrected, again], schema=patients_in.schema)
+    inputs["patients"] = pa.concat_tables([patients_in, later])
+    outcome = run_quality_checks(inputs, {}, "run-corrected", load_config().section("dq"), None)
+    rows = {
+        r["expectation"]: r for r in outcome.results.to_pylist() if r["suite"] == "inputs.patients"
+    }
+    assert rows["is_duplicate_key"]["unexpected_count"] == 0
+    assert rows["is_duplicate_row"]["unexpected_count"] == 0
+    staged = stage_dataset("patients", inputs["patients"], INGEST, run_date=RUN_DATE)
+    assert sorted(r["reason_code"] for r in staged.quarantine.to_pylist()) == ["superseded"] * 2
 
 
 def test_later_file_supersedes_a_session_by_session_id() -> None:

@@ -318,13 +318,33 @@ def _checked_sql(dataset: str) -> str:
     checks = CHECKS[dataset]
     texts = [f"{c}_txt" for c in ("patient_key", *INPUT_COLUMNS[dataset])]
     same_row = " AND ".join(f"c.{t} IS NOT DISTINCT FROM g.{t}" for t in texts)
-    # Exact copies among the good rows: rows sharing a 64-bit hash are the (rare)
-    # candidates; equal rows among them form groups, and every member but the
-    # first in (file, row) order is a duplicate.
     sql = f"""
 CREATE OR REPLACE TEMP TABLE checked AS
 SELECT *, {_case(checks, "code")} AS reason_code, {_case(checks, "reason")} AS reason
 FROM parsed{"" if dataset == "patients" else " LEFT JOIN patient_birth USING (patient_key)"};
+"""
+    # Corrections first: per key, the good rows of the key's latest file replace those
+    # of earlier files, copies included (a full extract delivered again each month).
+    for key in KEYS[dataset]:
+        cols = ", ".join(key)
+        sql += f"""
+CREATE OR REPLACE TEMP TABLE checked AS
+WITH ranked AS (
+    SELECT *, CASE WHEN reason_code IS NULL THEN max(source_file) OVER (
+        PARTITION BY reason_code IS NULL, {cols}) END AS last_file
+    FROM checked)
+SELECT * EXCLUDE (last_file) REPLACE (
+    CASE WHEN source_file < last_file THEN '{SUPERSEDED}' ELSE reason_code END AS reason_code,
+    CASE WHEN source_file < last_file
+         THEN 'replaced by the row with the same {" and ".join(key)} in the later file '
+              || last_file
+         ELSE reason END AS reason)
+FROM ranked;
+"""
+    # Exact copies among the good rows: rows sharing a 64-bit hash are the (rare)
+    # candidates; equal rows among them form groups, and every member but the
+    # first in (file, row) order is a duplicate.
+    sql += f"""
 CREATE OR REPLACE TEMP TABLE dup_hashes AS
 SELECT hash({", ".join(texts)}) AS h FROM checked WHERE reason_code IS NULL
 GROUP BY h HAVING count(*) > 1;
@@ -340,24 +360,18 @@ WHERE c.reason_code IS NULL AND (c.source_file, c.source_row) <> g.first;
 UPDATE checked SET reason_code = 'duplicate_row', reason = 'same values as an earlier row'
 WHERE (source_file, source_row) IN (SELECT (source_file, source_row) FROM dup_rows);
 """
+    # What is left of a key is in one file: a second row there is a duplicate_key.
     for key in KEYS[dataset]:
         cols = ", ".join(key)
         sql += f"""
 CREATE OR REPLACE TEMP TABLE checked AS
 WITH ranked AS (
-    SELECT *,
-        CASE WHEN reason_code IS NULL THEN max(source_file) OVER (
-            PARTITION BY reason_code IS NULL, {cols}) END AS last_file,
-        CASE WHEN reason_code IS NULL THEN row_number() OVER (
-            PARTITION BY reason_code IS NULL, {cols}, source_file ORDER BY source_row) END AS rk
+    SELECT *, CASE WHEN reason_code IS NULL THEN row_number() OVER (
+        PARTITION BY reason_code IS NULL, {cols} ORDER BY source_file, source_row) END AS rk
     FROM checked)
-SELECT * EXCLUDE (last_file, rk) REPLACE (
-    CASE WHEN source_file < last_file THEN '{SUPERSEDED}'
-         WHEN rk > 1 THEN 'duplicate_key' ELSE reason_code END AS reason_code,
-    CASE WHEN source_file < last_file
-         THEN 'replaced by the row with the same {" and ".join(key)} in the later file '
-              || last_file
-         WHEN rk > 1 THEN 'another row has the same {" and ".join(key)}'
+SELECT * EXCLUDE (rk) REPLACE (
+    CASE WHEN rk > 1 THEN 'duplicate_key' ELSE reason_code END AS reason_code,
+    CASE WHEN rk > 1 THEN 'another row has the same {" and ".join(key)}'
          ELSE reason END AS reason)
 FROM ranked;
 """
