@@ -36,11 +36,14 @@ from pipeline_helpers import (
     write_csv,
 )
 from test_dq_synthetic import clean_inputs, clean_outputs
+from test_response_rules import NEW, Cohort, T
 
 from config import ConfigError, load_config
 from expectations import run_quality_checks
 from expectations.suites import SUITES
 from sources import Pseudonymiser
+from transforms.responses import compute_best_responses
+from transforms.responses.best import assessments_from_warehouse_tables
 from transforms.staging import (
     DEATH_BEFORE_SESSION_OR_STUDY,
     null_death_before_sessions_or_studies,
@@ -334,6 +337,29 @@ def test_no_negative_duration_published_fatal_check() -> None:
     )
     outcome = run_quality_checks({}, outputs, "run-bad", load_config().section("dq"), None)
     assert any("pfs_days_not_negative" in f for f in outcome.fatal_failures)
+
+
+def test_no_negative_duration_when_progression_is_dated_before_the_response() -> None:
+    # R11: X1 equivocal on 02-01, present on 06-01: progression is dated 02-01, before the
+    # PR of 03-01 (confirmed 04-15). The duration of that response is undefined, not -28.
+    c = Cohort().session("2026-01-10")
+    c.study("2026-01-01", T("L1", 50))
+    c.study("2026-02-01", T("L1", 50), NEW("X1", "equivocal"))
+    c.study("2026-03-01", T("L1", 20))
+    c.study("2026-04-15", T("L1", 20))
+    c.study("2026-06-01", T("L1", 20), NEW("X1"))
+    result = c.run()
+    assessments, scopes = assessments_from_warehouse_tables(
+        result.timepoint_responses, result.session_responses, c.tables()[0]
+    )
+    patients = pa.table({"patient_key": ["p1"], "death_date": pa.array([None], pa.date32())})
+    best = compute_best_responses(
+        assessments, scopes, patients, load_config().section("best_response")
+    ).to_pylist()
+    assert {(r["first_response_date"], r["progression_date"]) for r in best} == {
+        (date(2026, 3, 1), date(2026, 2, 1))
+    }
+    assert {(r["pfs_days"], r["ttp_days"], r["dor_days"]) for r in best} == {(22, 22, None)}
 
 
 # --- corrections in a later file -------------------------------------------------------------
