@@ -50,6 +50,7 @@ from transforms.staging import (
     run_date_at_site,
     stage_dataset,
 )
+from warehouse import start_build
 
 INGEST = load_config().section("ingest")
 RUN_DATE = date(2026, 6, 1)
@@ -495,6 +496,22 @@ def test_a_bad_correction_does_not_supersede_and_same_file_repeat_is_duplicate_k
         ("imaging_c.csv", 1): "unknown_vocabulary",
     }
     assert staged.facts.column("modality").to_pylist() == ["MR"]
+
+
+def test_quarantine_action_added_to_an_older_warehouse(tmp_path: Path) -> None:
+    db = tmp_path / "old.duckdb"
+    build = start_build(db, "r1")
+    build.con.execute("ALTER TABLE quarantine DROP COLUMN action")  # as built before
+    build.con.execute(
+        "INSERT INTO quarantine VALUES ('r1', 'labs', 'labs.csv', 3, 'bad_date', 'x')"
+    )
+    build.publish()
+    build = start_build(db, "r2")
+    try:
+        rows = build.con.execute("SELECT reason_code, action FROM quarantine").fetchall()
+    finally:
+        build.abort()
+    assert rows == [("bad_date", "row_rejected")]
 
 
 # --- end to end: a correction file, incremental vs full refresh -----------------------------
