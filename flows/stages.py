@@ -22,6 +22,7 @@ from config import Config
 from flows.privacy import ConfigurationError
 from sources import DATASETS, Pseudonymiser, SourceFile, discover, read_source_file, sha256_of
 from transforms.staging import (
+    DATE_AFTER_RUN,
     ROW_REJECTED,
     VALUE_NULLED,
     null_death_before_sessions_or_studies,
@@ -53,6 +54,8 @@ DERIVED_TABLES = (
 )
 # Temporary table of this run's build: the patients whose source rows changed.
 CHANGED_PATIENTS = "changed_patients"
+# The day of the run (at the site) the rows were last checked against (date_after_run).
+STAGED_ON = "meta.staged_on"
 # Response-criteria R1 quarantines lesion rows after staging (responses stage).
 R1_REASON_CODE = "target_after_baseline"
 
@@ -92,6 +95,8 @@ class IngestReport:
     dropped_columns: list[str] = field(default_factory=list)
     rows_read: int = 0
     changed_patients: int = 0  # patients with a source row added, changed or removed
+    # Rows held back as dated after an earlier run's day, and a later day has come.
+    held_rows_due: bool = False
 
     @property
     def read_files(self) -> list[str]:
@@ -99,7 +104,7 @@ class IngestReport:
 
     @property
     def anything_changed(self) -> bool:
-        return bool(self.new or self.changed or self.pruned)
+        return bool(self.new or self.changed or self.pruned or self.held_rows_due)
 
 
 def check_key(ctx: RunContext) -> None:
@@ -189,9 +194,30 @@ def ingest(ctx: RunContext) -> IngestReport:
             ctx.build.drop_source_file(name)
         report.pruned = report.missing
     report.changed_patients = _collect_changed_patients(ctx)
+    report.held_rows_due = _held_rows_due(ctx)
     if audit:
         ctx.build.con.executemany("INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?)", audit)
     return report
+
+
+def _held_rows_due(ctx: RunContext) -> bool:
+    """Whether rows quarantined as dated after the last run's day may load today.
+
+    Such a row's file does not change when its day comes; the run must check
+    the rows again (the stage then recomputes the patients whose rows load).
+    """
+    con = ctx.build.con
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STAGED_ON} (run_date DATE NOT NULL)")
+    rows = con.execute(
+        f"SELECT max(run_date) FROM {STAGED_ON} "
+        "WHERE EXISTS (SELECT 1 FROM quarantine WHERE reason_code = ?)",
+        [DATE_AFTER_RUN],
+    ).fetchall()
+    staged_on = rows[0][0]
+    return (
+        staged_on is not None
+        and run_date_at_site(ctx.cfg.section("ingest"), ctx.started_at) > staged_on
+    )
 
 
 def _raw(ctx: RunContext, dataset: str) -> pa.Table:
@@ -308,6 +334,9 @@ def stage(ctx: RunContext) -> dict[str, int]:
     kept_r1 = _keep_r1_of_unchanged_patients(ctx)
     ingest_params = ctx.cfg.section("ingest")
     run_date = run_date_at_site(ingest_params, ctx.started_at)
+    ctx.build.con.execute(f"CREATE TABLE IF NOT EXISTS {STAGED_ON} (run_date DATE NOT NULL)")
+    ctx.build.con.execute(f"DELETE FROM {STAGED_ON}")
+    ctx.build.con.execute(f"INSERT INTO {STAGED_ON} VALUES (?)", [run_date])
     quarantines = []
     loaded: dict[str, int] = {}
     # Staged facts the later datasets are checked against (birth years, studies, sessions).

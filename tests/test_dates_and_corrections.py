@@ -33,6 +33,7 @@ from pipeline_helpers import (
     query,
     read_csv,
     result_rows,
+    summary_dict,
     write_csv,
 )
 from test_dq_synthetic import clean_inputs, clean_outputs
@@ -560,10 +561,19 @@ def correction_history(root: Path) -> dict:
         shutil.copyfile(db, root / "after_v1.duckdb")
         second = run_pipeline(v2, db, CONFIG)
         run_pipeline(v2, root / "full_v2.duckdb", CONFIG, full_refresh=True)
+        # The same files on a later day: the rows held back load, and only their patients
+        # are recomputed.
+        held = root / "held.duckdb"
+        with pytest.MonkeyPatch.context() as earlier:
+            earlier.setattr("flows.stages.run_date_at_site", lambda *_: EARLIER_RUN_DATE)
+            run_pipeline(v1, held, CONFIG)
+        later_day = run_pipeline(v1, held, CONFIG)
+        run_pipeline(v1, root / "full_v1.duckdb", CONFIG, full_refresh=True)
     return {
         "db": str(db),
         "died": died,
         "changed_patients": second.report.changed_patients,
+        "later_day": summary_dict(later_day),
         "counts": second.counts,
     }
 
@@ -627,5 +637,19 @@ def test_correction_incremental_equals_full_refresh(corrections: dict) -> None:
     for dataset, c in corrections["counts"].items():
         assert c["read"] == c["loaded"] + c["quarantined"], dataset
     incremental, refreshed = result_rows(db), result_rows(full)
+    for table in RESULT_TABLES:
+        assert incremental[table] == refreshed[table], table
+
+
+@pytest.mark.slow
+def test_rows_dated_after_a_run_load_when_their_day_comes(corrections: dict) -> None:
+    later_day = corrections["later_day"]
+    assert later_day["read_files"] == [] and later_day["held_rows_due"] is True
+    assert later_day["recomputed"] is True
+    held, full = corrections["root"] / "held.duckdb", corrections["root"] / "full_v1.duckdb"
+    assert query(held, "SELECT count(*) FROM quarantine WHERE reason_code = 'date_after_run'") == [
+        (0,)
+    ]
+    incremental, refreshed = result_rows(held), result_rows(full)
     for table in RESULT_TABLES:
         assert incremental[table] == refreshed[table], table

@@ -80,6 +80,9 @@ def _boolean(column: str) -> Check:
     )
 
 
+DATE_AFTER_RUN = "date_after_run"
+
+
 def _plausible_date(column: str) -> list[Check]:
     """A readable date (or date-time) must lie between ``ingest.min_date`` and the run date."""
     return [
@@ -89,7 +92,7 @@ def _plausible_date(column: str) -> list[Check]:
             f"'{column} is before ' || getvariable('min_date')",
         ),
         Check(
-            "date_after_run",
+            DATE_AFTER_RUN,
             f"{column} IS NOT NULL AND {column}::DATE > getvariable('run_date')",
             f"'{column} is after the day of the run'",
         ),
