@@ -248,6 +248,8 @@ KEYS: dict[str, list[tuple[str, ...]]] = {
 SUPERSEDED = "superseded"
 ROW_REJECTED = "row_rejected"
 VALUE_NULLED = "value_nulled"
+# A death date before a session or study of the patient: the value is nulled.
+DEATH_BEFORE_SESSION_OR_STUDY = "death_before_session_or_study"
 
 
 @dataclass(frozen=True)
@@ -395,13 +397,18 @@ def stage_dataset(
     against (none when absent); ``run_date`` defaults to today at the site.
     """
     tables: dict[str, Any] = {f"raw_{dataset}": _with_contract_columns(dataset, raw)}
-    if dataset != "patients":
-        birth = patients.select(["patient_key", "birth_year"]) if patients is not None else None
-        tables["patient_birth"] = pa.table(
-            {
-                "patient_key": birth.column(0) if birth else pa.array([], pa.string()),
-                "patient_birth_year": birth.column(1) if birth else pa.array([], pa.int32()),
-            }
+    if dataset != "patients":  # birth years, for date_before_birth
+        tables["patient_birth"] = (
+            patients.select(["patient_key", "birth_year"]).rename_columns(
+                ["patient_key", "patient_birth_year"]
+            )
+            if patients is not None
+            else pa.table(
+                {
+                    "patient_key": pa.array([], pa.string()),
+                    "patient_birth_year": pa.array([], pa.int32()),
+                }
+            )
         )
     if dataset == "lesions":
         if studies is None:
@@ -435,9 +442,6 @@ FROM checked WHERE reason_code IS NOT NULL ORDER BY source_file, source_row
 """
         )
     return StagedDataset(facts=facts, quarantine=quarantine)
-
-
-DEATH_BEFORE_SESSION_OR_STUDY = "death_before_session_or_study"
 
 
 def null_death_before_sessions_or_studies(
