@@ -52,7 +52,8 @@ DERIVED_TABLES = (
     "session_labs",
     "session_flags",
 )
-# Temporary table of this run's build: the patients whose source rows changed.
+# Temporary table of this run's build: the patients whose source rows changed (ingest),
+# or whose loaded rows changed with their files unchanged (stage).
 CHANGED_PATIENTS = "changed_patients"
 # The day of the run (at the site) the rows were last checked against (date_after_run).
 STAGED_ON = "meta.staged_on"
@@ -305,8 +306,8 @@ def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table, kept_r1: b
     con = ctx.build.con
     con.register("_now", facts.select(["patient_key", "source_file", "source_row"]))
     try:
-        # Per patient, the count and a sum of row hashes of the lineage: four times
-        # cheaper than comparing the rows themselves (16M lab rows).
+        # Per patient, the count and a sum of row hashes of the lineage: about eight
+        # times cheaper than comparing the rows themselves (0.6 s for 4M rows).
         fingerprint = (
             "SELECT patient_key, count(*) AS n, sum(hash(source_file, source_row)::HUGEINT) AS h "
             "FROM ({}) GROUP BY patient_key"
