@@ -454,6 +454,60 @@ def test_corrections_are_not_duplicate_errors_for_data_quality() -> None:
     assert sorted(r["reason_code"] for r in staged.quarantine.to_pylist()) == ["superseded"] * 2
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["p1", "p2", "p3"]),
+            st.sampled_from(["M", "F"]),
+            st.sampled_from(["patients_2026-01.csv", "patients_2026-02.csv", "patients_x.csv"]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_last_file_wins_and_every_row_is_accounted_for_property(rows: list) -> None:
+    """Per patient, the first row of the patient's last file is loaded; every other row
+    is quarantined once: superseded (earlier file) or a copy / repeated key (same file)."""
+    source_row: dict[str, int] = {}
+    lineage = []
+    for _, _, file in rows:
+        source_row[file] = source_row.get(file, 0) + 1
+        lineage.append(source_row[file])
+    staged = stage_dataset(
+        "patients",
+        raw(
+            patient_key=[r[0] for r in rows],
+            sex=[r[1] for r in rows],
+            source_file=[r[2] for r in rows],
+            source_row=lineage,
+        ),
+        INGEST,
+        run_date=RUN_DATE,
+    )
+    expected = {}
+    for (patient, sex, file), row in sorted(
+        zip(rows, lineage, strict=True), key=lambda x: (x[0][2], x[1])
+    ):
+        last = max(f for p, _, f in rows if p == patient)
+        if file == last and patient not in expected:
+            expected[patient] = (sex, file, row)
+    loaded = {
+        r["patient_key"]: (r["sex"], r["source_file"], r["source_row"])
+        for r in staged.facts.to_pylist()
+    }
+    assert loaded == expected
+    quarantined = staged.quarantine.to_pylist()
+    assert staged.facts.num_rows + len(quarantined) == len(rows)
+    patient_of = {(f, row): p for (p, _, f), row in zip(rows, lineage, strict=True)}
+    for q in quarantined:
+        patient = patient_of[q["source_file"], q["source_row"]]
+        earlier = q["source_file"] < max(f for p, _, f in rows if p == patient)
+        expected_codes = ("superseded",) if earlier else ("duplicate_row", "duplicate_key")
+        assert q["reason_code"] in expected_codes
+        assert (q["action"] == "superseded") == earlier
+
+
 def test_later_file_supersedes_a_session_by_session_id() -> None:
     # the update moves session S1 to another date: it replaces the earlier row
     staged = stage_dataset(
