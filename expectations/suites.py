@@ -192,12 +192,13 @@ def readable(column: str, what: str, reason_code: str) -> Check:
     )
 
 
-def not_in_future(column: str, severity: str = "error") -> Check:
+def not_in_future(column: str, severity: str = "error", reason_code: str | None = None) -> Check:
     return flag(
         f"{column}_not_in_future",
         "plausibility.temporal",
         severity,
         f"{column} is not later than the day of the run",
+        reason_code=reason_code,
     )
 
 
@@ -288,13 +289,14 @@ INPUT_SUITES = (
             boolean("prior_whipple"),
             readable("death_date", "ISO date", "bad_date"),
             readable("last_contact_date", "ISO date", "bad_date"),
-            not_in_future("death_date"),
-            not_in_future("last_contact_date"),
+            not_in_future("death_date", reason_code="date_after_run"),
+            not_in_future("last_contact_date", reason_code="date_after_run"),
             flag(
                 "death_not_before_birth",
                 "plausibility.temporal",
                 "error",
                 "death is not before the birth year",
+                reason_code="date_before_birth",
             ),
             flag(
                 "last_contact_not_after_death",
@@ -339,13 +341,14 @@ INPUT_SUITES = (
             readable("lvef_pct", "number", "bad_number"),
             raw_range("lvef_pct", *PCT, "error", "lvef_pct is a percentage (0-100)"),
             known("patient_known", "patient", "patients", "error", ("patients",)),
-            not_in_future("session_date"),
+            not_in_future("session_date", reason_code="date_after_run"),
             flag(
                 "session_not_before_birth",
                 "plausibility.temporal",
                 "error",
                 "the session is not before the patient's birth year",
                 requires=("patients",),
+                reason_code="date_before_birth",
             ),
             flag(
                 "session_not_after_death",
@@ -376,13 +379,14 @@ INPUT_SUITES = (
                 "liver_tumor_burden_pct is a percentage (0-100)",
             ),
             known("patient_known", "patient", "patients", "error", ("patients",)),
-            not_in_future("study_date"),
+            not_in_future("study_date", reason_code="date_after_run"),
             flag(
                 "study_not_before_birth",
                 "plausibility.temporal",
                 "error",
                 "the study is not before the patient's birth year",
                 requires=("patients",),
+                reason_code="date_before_birth",
             ),
             flag(
                 "study_not_after_death",
@@ -514,7 +518,7 @@ INPUT_SUITES = (
                 "the converted value lies in the physiological range of its analyte (L3)",
                 reason_code="out_of_range",
             ),
-            not_in_future("collected_at"),
+            not_in_future("collected_at", reason_code="date_after_run"),
             known("patient_known", "patient", "patients", "error", ("patients",)),
         ),
     ),
