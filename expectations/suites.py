@@ -193,12 +193,13 @@ def readable(column: str, what: str, reason_code: str) -> Check:
     )
 
 
-def not_in_future(column: str, severity: str = "error") -> Check:
+def not_in_future(column: str, severity: str = "error", reason_code: str | None = None) -> Check:
     return flag(
         f"{column}_not_in_future",
         "plausibility.temporal",
         severity,
         f"{column} is not later than the day of the run",
+        reason_code=reason_code,
     )
 
 
@@ -231,6 +232,16 @@ def unique_key(key: str) -> Check:
         "fatal",
         f"no other row has the same key ({key})",
     )
+
+
+def days_not_negative(name: str, description: str) -> Check:
+    """A published number of days that is a duration: a negative one means a broken run.
+
+    Fatal by design: staging quarantines the dates that would make one
+    (death before a session or study, dates before birth), so a negative
+    duration left is a defect of the pipeline, and nothing is published.
+    """
+    return flag(name, "plausibility.temporal", "fatal", description)
 
 
 def known(name: str, what: str, table: str, severity: str, requires: tuple[str, ...]) -> Check:
@@ -279,13 +290,14 @@ INPUT_SUITES = (
             boolean("prior_whipple"),
             readable("death_date", "ISO date", "bad_date"),
             readable("last_contact_date", "ISO date", "bad_date"),
-            not_in_future("death_date"),
-            not_in_future("last_contact_date"),
+            not_in_future("death_date", reason_code="date_after_run"),
+            not_in_future("last_contact_date", reason_code="date_after_run"),
             flag(
                 "death_not_before_birth",
                 "plausibility.temporal",
                 "error",
                 "death is not before the birth year",
+                reason_code="date_before_birth",
             ),
             flag(
                 "last_contact_not_after_death",
@@ -330,13 +342,14 @@ INPUT_SUITES = (
             readable("lvef_pct", "number", "bad_number"),
             raw_range("lvef_pct", *PCT, "error", "lvef_pct is a percentage (0-100)"),
             known("patient_known", "patient", "patients", "error", ("patients",)),
-            not_in_future("session_date"),
+            not_in_future("session_date", reason_code="date_after_run"),
             flag(
                 "session_not_before_birth",
                 "plausibility.temporal",
                 "error",
                 "the session is not before the patient's birth year",
                 requires=("patients",),
+                reason_code="date_before_birth",
             ),
             flag(
                 "session_not_after_death",
@@ -367,13 +380,14 @@ INPUT_SUITES = (
                 "liver_tumor_burden_pct is a percentage (0-100)",
             ),
             known("patient_known", "patient", "patients", "error", ("patients",)),
-            not_in_future("study_date"),
+            not_in_future("study_date", reason_code="date_after_run"),
             flag(
                 "study_not_before_birth",
                 "plausibility.temporal",
                 "error",
                 "the study is not before the patient's birth year",
                 requires=("patients",),
+                reason_code="date_before_birth",
             ),
             flag(
                 "study_not_after_death",
@@ -505,7 +519,7 @@ INPUT_SUITES = (
                 "the converted value lies in the physiological range of its analyte (L3)",
                 reason_code="out_of_range",
             ),
-            not_in_future("collected_at"),
+            not_in_future("collected_at", reason_code="date_after_run"),
             known("patient_known", "patient", "patients", "error", ("patients",)),
         ),
     ),
@@ -868,6 +882,9 @@ WAREHOUSE_SUITES = (
                 "error",
                 "days_from_baseline is study_date - baseline_date",
             ),
+            days_not_negative(
+                "days_from_baseline_not_negative", "days_from_baseline is not negative"
+            ),
             flag(
                 "pct_change_from_baseline_consistent",
                 "conformance.computational",
@@ -928,6 +945,14 @@ WAREHOUSE_SUITES = (
                 "days_after_session is study_date - session_date",
                 requires=("sessions",),
             ),
+            days_not_negative(
+                "days_from_baseline_not_negative", "days_from_baseline is not negative"
+            ),
+            days_not_negative(
+                "followup_days_after_session_not_negative",
+                "days_after_session of a follow-up is not negative (the session baseline row, "
+                "a study before the session, has a negative offset by definition)",
+            ),
         ),
     ),
     Suite(
@@ -985,24 +1010,9 @@ WAREHOUSE_SUITES = (
                 "error",
                 "the first response is not after the progression",
             ),
-            flag(
-                "pfs_days_not_negative",
-                "plausibility.temporal",
-                "error",
-                "pfs_days is not negative",
-            ),
-            flag(
-                "ttp_days_not_negative",
-                "plausibility.temporal",
-                "error",
-                "ttp_days is not negative",
-            ),
-            flag(
-                "dor_days_not_negative",
-                "plausibility.temporal",
-                "error",
-                "dor_days is not negative",
-            ),
+            days_not_negative("pfs_days_not_negative", "pfs_days is not negative"),
+            days_not_negative("ttp_days_not_negative", "ttp_days is not negative"),
+            days_not_negative("dor_days_not_negative", "dor_days is not negative"),
         ),
     ),
     Suite(

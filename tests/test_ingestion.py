@@ -361,18 +361,19 @@ def test_duplicate_row_keeps_the_first_copy() -> None:
 
 
 def test_duplicate_key_keeps_the_first_row_in_file_order() -> None:
+    # Within one file; a row in a later file supersedes instead (test_dates_and_corrections).
     staged = stage_dataset(
         "imaging",
         raw(
             study_date=["2026-01-10", "2026-01-10"],
             modality=["MR", "CT"],
-            source_file=["imaging_b.csv", "imaging_a.csv"],
-            source_row=[1, 1],
+            source_file=["imaging_a.csv", "imaging_a.csv"],
+            source_row=[2, 1],
         ),
         INGEST,
     )
     [q] = staged.quarantine.to_pylist()
-    assert (q["source_file"], q["reason_code"]) == ("imaging_b.csv", "duplicate_key")
+    assert (q["source_row"], q["reason_code"]) == (2, "duplicate_key")
     assert staged.facts.column("modality").to_pylist() == ["CT"]
 
 

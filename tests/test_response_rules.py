@@ -415,15 +415,24 @@ ROUNDED_ONCE = {  # text as given -> mm (half away from zero, one rounding)
 @pytest.mark.parametrize("column", ["longest_diameter_mm", "short_axis_mm", "viable_diameter_mm"])
 def test_R2_diameters_are_rounded_once_half_away_from_zero_from_the_text(column):
     staged = _staged_lesions(column, [*ROUNDED_ONCE, "-0.05"])
-    # -0.05 rounds to -0.1: below 0, quarantined (and only it). The longest diameter of a
-    # measured liver target is required, so its row is rejected; the short axis and the
-    # viable diameter are optional here, so the value is nulled and the row loads.
+    # -0.05 rounds to -0.1: below 0, quarantined (and only it). The longest diameter
+    # of a measured non-nodal target is required (the row is rejected); the other
+    # diameters are optional there (the value is nulled and the row loads).
     required = column == "longest_diameter_mm"
-    loaded = [str(x) for x in staged.facts.sort_by("source_row").column(column).to_pylist()]
-    assert loaded == list(ROUNDED_ONCE.values()) + ([] if required else ["None"])
+    assert [str(x) for x in staged.facts.sort_by("source_row").column(column).to_pylist()] == (
+        list(ROUNDED_ONCE.values()) + ([] if required else ["None"])
+    )
     assert [
-        (r["source_row"], r["reason_code"], r["action"]) for r in staged.quarantine.to_pylist()
-    ] == [(len(ROUNDED_ONCE) + 1, "out_of_range", "row_rejected" if required else "value_nulled")]
+        (r["source_row"], r["column_name"], r["reason_code"], r["action"])
+        for r in staged.quarantine.to_pylist()
+    ] == [
+        (
+            len(ROUNDED_ONCE) + 1,
+            column,
+            "out_of_range",
+            "row_rejected" if required else "value_nulled",
+        )
+    ]
 
 
 def test_R2_one_rounding_keeps_pd_at_the_boundary():

@@ -21,16 +21,19 @@ class Action(StrEnum):
     #: A bad required value, a duplicate, a row that refers to nothing: the row
     #: is not loaded.
     ROW_REJECTED = "row_rejected"
+    #: A later file's row with the same key replaced this one (a correction, not
+    #: an error): the row is not loaded.
+    SUPERSEDED = "superseded"
 
 
 #: Actions whose source row is not in its fact table. A row counts once in
 #: "rows read = rows loaded + rows removed", whatever else was recorded about it.
-ROW_REMOVING_ACTIONS: frozenset[Action] = frozenset({Action.ROW_REJECTED})
+ROW_REMOVING_ACTIONS: frozenset[Action] = frozenset({Action.ROW_REJECTED, Action.SUPERSEDED})
 
 #: Columns of a quarantine row as the transforms produce it (the warehouse adds run_id).
 COLUMNS = ("dataset", "source_file", "source_row", "column_name", "reason_code", "action", "reason")
 
 
 def sql_list(actions: frozenset[Action] = ROW_REMOVING_ACTIONS) -> str:
-    """``('row_rejected')``: the actions as a SQL list, for ``action IN …``."""
+    """``('row_rejected', 'superseded')``: the actions as a SQL list, for ``action IN …``."""
     return "(" + ", ".join(f"'{a.value}'" for a in sorted(actions)) + ")"

@@ -14,21 +14,27 @@ contract):
   first failed check of that column), so one unreadable ``ascites`` no longer
   takes its study, and the study's lesions, with it.
 
-Duplicates are then looked for among the good rows only, and lesions whose
-study does not exist are caught last. Good rows are projected to the
-warehouse columns by ``stg_<dataset>_facts.sql``. A reason names the column
-and the rule, never the value (a value in the wrong column may be an
-identifier or a date); ``source_file``/``source_row`` lead back to it.
+Values are judged per row first (rejected rows, nulled values). Among the rows
+still good, a row of a one-row-per-key dataset whose key comes again in a later
+file is ``superseded`` (a correction); duplicates are then looked for among the
+remaining good rows, and lesions whose study does not exist are caught last.
+Good rows are projected to the warehouse columns by ``stg_<dataset>_facts.sql``.
+A reason names the column and the rule, never the value (a value in the wrong
+column may be an identifier or a date); ``source_file``/``source_row`` lead
+back to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
+from config import ConfigError
 from sources import INPUT_COLUMNS
 from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
 from transforms.quarantine import Action
@@ -145,6 +151,37 @@ def _boolean(column: str) -> Check:
     )
 
 
+DATE_AFTER_RUN = "date_after_run"
+
+
+def _plausible_date(column: str) -> list[Check]:
+    """A readable date (or date-time) must lie between ``ingest.min_date`` and the run date."""
+    return [
+        Check(
+            "date_too_early",
+            column,
+            f"{column} IS NOT NULL AND {column}::DATE < getvariable('min_date')",
+            f"'{column} is before ' || getvariable('min_date')",
+        ),
+        Check(
+            DATE_AFTER_RUN,
+            column,
+            f"{column} IS NOT NULL AND {column}::DATE > getvariable('run_date')",
+            f"'{column} is after the day of the run'",
+        ),
+    ]
+
+
+def _after_birth(column: str, birth_year: str = "patient_birth_year") -> Check:
+    """A patient's dated event cannot fall in a year before the patient's birth year."""
+    return Check(
+        "date_before_birth",
+        column,
+        f"year({column}) < {birth_year}",
+        f"'{column} is in a year before the patient''s birth_year'",
+    )
+
+
 def _vocab(column: str, vocab_var: str, code: str = "unknown_vocabulary") -> Check:
     return Check(
         code,
@@ -177,6 +214,10 @@ CHECKS: dict[str, list[Check]] = {
         _vocab("who_grade", "vocab_who_grade"),
         _range("birth_year", "getvariable('min_birth_year')", "year(current_date)"),
         _range("ki67_pct", "0", "100", "%"),
+        *_plausible_date("death_date"),
+        *_plausible_date("last_contact_date"),
+        _after_birth("death_date", "birth_year"),
+        _after_birth("last_contact_date", "birth_year"),
     ],
     "sessions": [
         *_required("sessions", "patient_key", "session_date", "modality", "treated_territory"),
@@ -196,6 +237,8 @@ CHECKS: dict[str, list[Check]] = {
         _range("activity_gbq", "0", "1000", "GBq"),
         _range("prior_systemic_lines", "0", "50"),
         _range("lvef_pct", "0", "100", "%"),
+        *_plausible_date("session_date"),
+        _after_birth("session_date"),
     ],
     "imaging": [
         *_required("imaging", "patient_key", "study_date", "modality"),
@@ -204,6 +247,8 @@ CHECKS: dict[str, list[Check]] = {
         *[_boolean(c) for c in ("extrahepatic_disease", "ascites", "portal_vein_occlusion")],
         _vocab("modality", "vocab_imaging_modality"),
         _range("liver_tumor_burden_pct", "0", "100", "%"),
+        *_plausible_date("study_date"),
+        _after_birth("study_date"),
     ],
     "lesions": [
         *_required("lesions", "patient_key", "study_date", "lesion_id", "role", "organ", "status"),
@@ -238,14 +283,21 @@ CHECKS: dict[str, list[Check]] = {
             for c in ("longest_diameter_mm", "short_axis_mm", "viable_diameter_mm")
         ],
         _range("liver_segment", "1", "8"),
+        *_plausible_date("study_date"),
+        _after_birth("study_date"),
     ],
     "labs": [
         *_required("labs", "patient_key", "collected_at", "test", "value", "unit"),
         _date("collected_at"),
+        *_plausible_date("collected_at"),
+        _after_birth("collected_at"),
     ],
 }
 
-# One-row-per-key datasets: a second row with the same key and other values.
+# One-row-per-key datasets. A good row with the key of a good row in a later file
+# (file-name order: dated or "_update" deliveries) is superseded by it (a correction,
+# not an error); a second good row with the same key in the same file is a
+# duplicate_key (the first is kept).
 KEYS: dict[str, list[tuple[str, ...]]] = {
     "patients": [("patient_key",)],
     "sessions": [("patient_key", "session_date"), ("patient_key", "session_id")],
@@ -253,6 +305,13 @@ KEYS: dict[str, list[tuple[str, ...]]] = {
     "lesions": [],
     "labs": [],
 }
+
+
+# Quarantine reason code of a row replaced by a correction in a later file; its
+# action has the same name (it is not loaded, and it is not an error).
+SUPERSEDED = Action.SUPERSEDED.value
+# A death date before a session or study of the patient: the value is nulled.
+DEATH_BEFORE_SESSION_OR_STUDY = "death_before_session_or_study"
 
 
 @dataclass(frozen=True)
@@ -263,14 +322,38 @@ class StagedDataset:
     rejected_targets: pa.Table | None = None
 
 
-def _sql_params(ingest: Mapping[str, Any]) -> dict[str, Any]:
+def site_timezone(ingest: Mapping[str, Any]) -> ZoneInfo:
+    """The site's time zone (``ingest.timezone``): local time of every stored timestamp."""
+    name = ingest["timezone"]
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"ingest.timezone {name!r} is not an IANA time zone name (e.g. UTC, Europe/Paris)"
+        ) from None
+
+
+def run_date_at_site(ingest: Mapping[str, Any], now_utc: datetime | None = None) -> date:
+    """The day of the run in the site's time zone (dates after it are implausible)."""
+    now = (now_utc or datetime.now(UTC)).replace(tzinfo=UTC)
+    return now.astimezone(site_timezone(ingest)).date()
+
+
+def _sql_params(ingest: Mapping[str, Any], run_date: date) -> dict[str, Any]:
     vocab = ingest["vocab"]
+    try:
+        min_date = date.fromisoformat(ingest["min_date"])
+    except ValueError:
+        raise ConfigError("ingest.min_date must be an ISO date such as 1900-01-01") from None
     aliases = ingest["modality_aliases"]
     return {
         "bool_true": ingest["booleans"]["true"],
         "bool_false": ingest["booleans"]["false"],
         "max_diameter_mm": float(ingest["max_diameter_mm"]),
         "min_birth_year": int(ingest["min_birth_year"]),
+        "min_date": min_date,
+        "run_date": run_date,
+        "site_timezone": site_timezone(ingest).key,
         "diameter_scale": int(ingest["diameter_scale"]),
         "grade_g2_min": float(ingest["derived_grade_g2_min_ki67_pct"]),
         "grade_g3_above": float(ingest["derived_grade_g3_above_ki67_pct"]),
@@ -339,7 +422,8 @@ def _quarantine_sql(dataset: str) -> str:
     """One row per rejected row, and one per nulled value of a row that loads."""
     parts = [
         f"SELECT '{dataset}' AS dataset, source_file, source_row, reason_column AS column_name, "
-        f"reason_code, '{Action.ROW_REJECTED}' AS action, reason "
+        f"reason_code, CASE WHEN reason_code = '{SUPERSEDED}' THEN '{Action.SUPERSEDED}' "
+        f"ELSE '{Action.ROW_REJECTED}' END AS action, reason "
         "FROM checked WHERE reason_code IS NOT NULL"
     ]
     parts += [
@@ -364,16 +448,36 @@ def _checked_sql(dataset: str) -> str:
     )
     texts = [f"{c}_txt" for c in ("patient_key", *INPUT_COLUMNS[dataset])]
     same_row = " AND ".join(f"c.{t} IS NOT DISTINCT FROM g.{t}" for t in texts)
-    # Exact copies among the good rows: rows sharing a 64-bit hash are the (rare)
-    # candidates; equal rows among them form groups, and every member but the
-    # first in (file, row) order is a duplicate.
     sql = f"""
 CREATE OR REPLACE TEMP TABLE checked AS
 WITH judged AS (
     SELECT *, {_case(rejecting, "code")} AS reason_code, {_case(rejecting, "reason")} AS reason,
         {_case(rejecting, "column")} AS reason_column{nulled_columns}
-    FROM parsed)
+    FROM parsed{"" if dataset == "patients" else " LEFT JOIN patient_birth USING (patient_key)"})
 SELECT *{_nulled(dataset)} FROM judged;
+"""
+    # Corrections first: per key, the good rows of the key's latest file replace those
+    # of earlier files, copies included (a full extract delivered again each month).
+    for key in KEYS[dataset]:
+        cols = ", ".join(key)
+        sql += f"""
+CREATE OR REPLACE TEMP TABLE checked AS
+WITH ranked AS (
+    SELECT *, CASE WHEN reason_code IS NULL THEN max(source_file) OVER (
+        PARTITION BY reason_code IS NULL, {cols}) END AS last_file
+    FROM checked)
+SELECT * EXCLUDE (last_file) REPLACE (
+    CASE WHEN source_file < last_file THEN '{SUPERSEDED}' ELSE reason_code END AS reason_code,
+    CASE WHEN source_file < last_file
+         THEN 'replaced by the row with the same {" and ".join(key)} in the later file '
+              || last_file
+         ELSE reason END AS reason)
+FROM ranked;
+"""
+    # Exact copies among the good rows: rows sharing a 64-bit hash are the (rare)
+    # candidates; equal rows among them form groups, and every member but the
+    # first in (file, row) order is a duplicate.
+    sql += f"""
 CREATE OR REPLACE TEMP TABLE dup_hashes AS
 SELECT hash({", ".join(texts)}) AS h FROM checked WHERE reason_code IS NULL
 GROUP BY h HAVING count(*) > 1;
@@ -389,6 +493,7 @@ WHERE c.reason_code IS NULL AND (c.source_file, c.source_row) <> g.first;
 UPDATE checked SET reason_code = 'duplicate_row', reason = 'same values as an earlier row'
 WHERE (source_file, source_row) IN (SELECT (source_file, source_row) FROM dup_rows);
 """
+    # What is left of a key is in one file: a second row there is a duplicate_key.
     for key in KEYS[dataset]:
         cols = ", ".join(key)
         sql += f"""
@@ -411,14 +516,34 @@ def stage_dataset(
     raw: pa.Table,
     ingest_params: Mapping[str, Any],
     studies: pa.Table | None = None,
+    patients: pa.Table | None = None,
+    run_date: date | None = None,
 ) -> StagedDataset:
-    """Type, normalise and check one dataset; ``studies`` (staged imaging) is needed for lesions."""
+    """Type, normalise and check one dataset; ``studies`` (staged imaging) is needed for lesions.
+
+    ``patients`` (staged) gives the birth years that dated events are checked
+    against (none when absent); ``run_date`` defaults to today at the site.
+    """
     tables: dict[str, Any] = {f"raw_{dataset}": _with_contract_columns(dataset, raw)}
+    if dataset != "patients":  # birth years, for date_before_birth
+        tables["patient_birth"] = (
+            patients.select(["patient_key", "birth_year"]).rename_columns(
+                ["patient_key", "patient_birth_year"]
+            )
+            if patients is not None
+            else pa.table(
+                {
+                    "patient_key": pa.array([], pa.string()),
+                    "patient_birth_year": pa.array([], pa.int32()),
+                }
+            )
+        )
     if dataset == "lesions":
         if studies is None:
             raise ValueError("staging lesions needs the staged imaging studies")
         tables["studies"] = studies.select(["patient_key", "study_date"])
-    with SqlSession(tables, _sql_params(ingest_params)) as s:
+    day = run_date or run_date_at_site(ingest_params)
+    with SqlSession(tables, _sql_params(ingest_params, day)) as s:
         s.run_model("stg_macros")
         s.run_model(f"stg_{dataset}")
         s.run_script(_checked_sql(dataset))
@@ -467,3 +592,51 @@ WHERE reason_column IS NOT NULL
   AND lesion_id IS NOT NULL
 ORDER BY source_file, source_row
 """
+
+
+def null_death_before_sessions_or_studies(
+    patients: pa.Table, sessions: pa.Table, studies: pa.Table
+) -> StagedDataset:
+    """Null a death date that precedes one of the patient's sessions or imaging studies.
+
+    A patient is alive at every session and study, so such a death date is
+    implausible; it would also give negative times to event (PFS, DoR). The
+    death date is the one value dropped (the sessions and studies are
+    procedure records), and the patient's other values stay: the quarantine
+    row says so with action ``value_nulled``. Dying on the day of a session
+    is possible and kept.
+    """
+    tables = {
+        "patients": patients,
+        "events": pa.concat_tables(
+            [
+                sessions.select(["patient_key", "session_date"]).rename_columns(["k", "d"]),
+                studies.select(["patient_key", "study_date"]).rename_columns(["k", "d"]),
+            ]
+        ),
+    }
+    with SqlSession(tables) as s:
+        s.run_script(
+            """
+CREATE TEMP TABLE flagged AS
+SELECT p.*, p.death_date < e.last_day AS too_early
+FROM patients AS p
+LEFT JOIN (SELECT k AS patient_key, max(d) AS last_day FROM events GROUP BY k) AS e
+    USING (patient_key)
+"""
+        )
+        facts = s.query(
+            "SELECT * EXCLUDE (too_early) REPLACE ("
+            "CASE WHEN too_early THEN NULL ELSE death_date END AS death_date) FROM flagged"
+        ).cast(patients.schema)
+        quarantine = s.query(
+            f"""
+SELECT 'patients' AS dataset, source_file, source_row,
+    'death_date' AS column_name, '{DEATH_BEFORE_SESSION_OR_STUDY}' AS reason_code,
+    '{Action.VALUE_NULLED}' AS action,
+    'death_date is before a session or imaging study of the patient; it is set to null'
+        AS reason
+FROM flagged WHERE too_early ORDER BY source_file, source_row
+"""
+        ).select(list(QUARANTINE_COLUMNS))
+    return StagedDataset(facts=facts, quarantine=quarantine)

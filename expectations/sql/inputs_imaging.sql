@@ -8,18 +8,23 @@ WITH keyed AS (
 hashed AS (
     SELECT *, hash(key_of(patient_key), study_key) AS key_hash FROM keyed
 )
-SELECT source_file, source_row, copy_number > 1 AS is_copy, key_number > 1 AS is_later_of_key
+-- Only the rows of a key's last file count: earlier ones are superseded (corrections).
+SELECT source_file, source_row, copy_number > 1 AND source_file = last_file AS is_copy,
+    key_number > 1 AND source_file = last_file AS is_later_of_key
 FROM (
     SELECT
         source_file, source_row,
         row_number() OVER (
             PARTITION BY patient_key, study_date, modality, extrahepatic_disease, ascites,
-                liver_tumor_burden_pct, portal_vein_occlusion
-            ORDER BY source_file, source_row
+                liver_tumor_burden_pct, portal_vein_occlusion,
+                source_file
+            ORDER BY source_row
         ) AS copy_number,
         row_number() OVER (
-            PARTITION BY key_of(patient_key), study_key ORDER BY source_file, source_row
-        ) AS key_number
+            PARTITION BY key_of(patient_key), study_key, source_file ORDER BY source_row
+        ) AS key_number,
+        -- rows of a key in an earlier file are superseded by its last file (a correction)
+        max(source_file) OVER (PARTITION BY key_of(patient_key), study_key) AS last_file
     FROM hashed
     WHERE key_hash IN (SELECT key_hash FROM hashed GROUP BY key_hash HAVING count(*) > 1)
 );

@@ -5,16 +5,21 @@
 -- sharing a hash, the only ones compared exactly: a GROUP BY or window over
 -- all rows' text costs ten times more at scale.
 CREATE OR REPLACE TEMP TABLE dq_in_patients_copies AS
-SELECT source_file, source_row, copy_number > 1 AS is_copy, key_number > 1 AS is_later_of_key
+-- Only the rows of a key's last file count: earlier ones are superseded (corrections).
+SELECT source_file, source_row, copy_number > 1 AND source_file = last_file AS is_copy,
+    key_number > 1 AND source_file = last_file AS is_later_of_key
 FROM (
     SELECT
         source_file, source_row,
         row_number() OVER (
             PARTITION BY patient_key, sex, birth_year, primary_site, ki67_pct, who_grade, functional,
-                bilioenteric_anastomosis, prior_whipple, death_date, last_contact_date
-            ORDER BY source_file, source_row
+                bilioenteric_anastomosis, prior_whipple, death_date, last_contact_date,
+                source_file
+            ORDER BY source_row
         ) AS copy_number,
-        row_number() OVER (PARTITION BY key_of(patient_key) ORDER BY source_file, source_row) AS key_number
+        row_number() OVER (PARTITION BY key_of(patient_key), source_file ORDER BY source_row) AS key_number,
+        -- rows of a key in an earlier file are superseded by its last file (a correction)
+        max(source_file) OVER (PARTITION BY key_of(patient_key)) AS last_file
     FROM in_patients
     WHERE hash(key_of(patient_key)) IN (
         SELECT hash(key_of(patient_key)) AS h FROM in_patients GROUP BY h HAVING count(*) > 1

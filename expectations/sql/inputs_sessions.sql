@@ -6,19 +6,27 @@ WITH keyed AS (
     SELECT *, hash(key_of(patient_key), coalesce(txt(session_id), txt(session_date))) AS key_hash
     FROM in_sessions
 )
-SELECT source_file, source_row, copy_number > 1 AS is_copy, key_number > 1 AS is_later_of_key
+-- Only the rows of a key's last file count: earlier ones are superseded (corrections).
+SELECT source_file, source_row, copy_number > 1 AND source_file = last_file AS is_copy,
+    key_number > 1 AND source_file = last_file AS is_later_of_key
 FROM (
     SELECT
         source_file, source_row,
         row_number() OVER (
             PARTITION BY patient_key, session_date, modality, treated_territory, session_id, agent,
-                microsphere, activity_gbq, prior_systemic_lines, lvef_pct
-            ORDER BY source_file, source_row
+                microsphere, activity_gbq, prior_systemic_lines, lvef_pct,
+                source_file
+            ORDER BY source_row
         ) AS copy_number,
         row_number() OVER (
+            PARTITION BY key_of(patient_key), coalesce(txt(session_id), txt(session_date)),
+                source_file
+            ORDER BY source_row
+        ) AS key_number,
+        -- rows of a key in an earlier file are superseded by its last file (a correction)
+        max(source_file) OVER (
             PARTITION BY key_of(patient_key), coalesce(txt(session_id), txt(session_date))
-            ORDER BY source_file, source_row
-        ) AS key_number
+        ) AS last_file
     FROM keyed
     WHERE key_hash IN (SELECT key_hash FROM keyed GROUP BY key_hash HAVING count(*) > 1)
 );

@@ -51,7 +51,10 @@ SELECT
         AS followup_before_next_session,
     CASE WHEN n.session_id IS NOT NULL AND r.days_after_session IS NOT NULL THEN
         r.days_after_session = date_diff('day', n.session_date, r.study_date)
-    END AS days_after_session_consistent
+    END AS days_after_session_consistent,
+    r.days_from_baseline >= 0 AS days_from_baseline_not_negative,
+    CASE WHEN r.is_followup THEN r.days_after_session >= 0 END
+        AS followup_days_after_session_not_negative
 FROM rows AS r
 LEFT JOIN next_sessions AS n ON n.patient_key = r.patient_key AND n.session_id = r.session_id
 LEFT JOIN wh_studies_once AS s ON s.patient_key = r.patient_key AND s.study_date = r.study_date

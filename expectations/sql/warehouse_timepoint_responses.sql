@@ -48,6 +48,7 @@ SELECT
     CASE WHEN r.baseline_date IS NOT NULL THEN
         r.days_from_baseline IS NOT DISTINCT FROM date_diff('day', r.baseline_date, r.study_date)
     END AS days_from_baseline_consistent,
+    r.days_from_baseline >= 0 AS days_from_baseline_not_negative,
     CASE WHEN r.pct_change_from_baseline IS NOT NULL AND r.baseline_sum_mm > 0 AND r.sum_mm IS NOT NULL THEN
         abs(r.pct_change_from_baseline - 100.0 * (r.sum_mm - r.baseline_sum_mm)::DOUBLE / r.baseline_sum_mm::DOUBLE)
             <= getvariable('rounding_tolerance')

@@ -185,6 +185,10 @@ SELECT
     CAST(coalesce(event_day, last_evaluable_day, 0) AS INTEGER) AS pfs_days,
     event_day IS NOT NULL AS pfs_event,
     CAST(coalesce(progression_date - start_date, last_evaluable_day, 0) AS INTEGER) AS ttp_days,
-    CAST(coalesce(event_day, last_evaluable_day) - first_response_day AS INTEGER) AS dor_days
+    -- No duration of response when the progression is dated before the response
+    -- (R11 dates it to an equivocal sighting before the first response): never negative.
+    CASE WHEN event_day >= first_response_day OR event_day IS NULL
+         THEN CAST(coalesce(event_day, last_evaluable_day) - first_response_day AS INTEGER)
+    END AS dor_days
 FROM timed
 ORDER BY patient_key, criteria, scope;

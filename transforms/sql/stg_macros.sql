@@ -3,9 +3,20 @@
 -- checks compare it with its text to tell "empty" from "unreadable".
 CREATE OR REPLACE TEMP MACRO txt(x) AS nullif(trim(x), '');
 -- ISO 8601 (DuckDB's own cast: YYYY-MM-DD, optionally with a time after a space or T).
-CREATE OR REPLACE TEMP MACRO as_timestamp(x) AS try_cast(txt(x) AS TIMESTAMP);
+-- A time followed by a zone (Z, an offset such as +02:00, -0500 or +02, or a zone name
+-- such as UTC or Europe/Paris) is converted to the site's local time
+-- (getvariable('site_timezone'), config ingest.timezone) and stored without a zone; a
+-- time without a zone is already local. A zone DuckDB cannot read makes the value
+-- unreadable (bad_date): a zone is never dropped.
+CREATE OR REPLACE TEMP MACRO has_zone(x) AS
+    regexp_matches(txt(x), '\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?|[A-Za-z][A-Za-z0-9_/+-]*)$');
+CREATE OR REPLACE TEMP MACRO as_timestamp(x) AS
+    CASE WHEN has_zone(x)
+         THEN timezone(getvariable('site_timezone'), try_cast(txt(x) AS TIMESTAMPTZ))
+         ELSE try_cast(txt(x) AS TIMESTAMP) END;
 CREATE OR REPLACE TEMP MACRO as_date(x) AS
-    coalesce(try_cast(txt(x) AS DATE), try_cast(txt(x) AS TIMESTAMP)::DATE);
+    CASE WHEN has_zone(x) THEN as_timestamp(x)::DATE
+         ELSE coalesce(try_cast(txt(x) AS DATE), try_cast(txt(x) AS TIMESTAMP)::DATE) END;
 CREATE OR REPLACE TEMP MACRO as_double(x) AS
     CASE WHEN isfinite(try_cast(txt(x) AS DOUBLE)) THEN try_cast(txt(x) AS DOUBLE) END;
 -- Diameters are exact decimals (response-criteria R2) rounded ONCE, from the text, half

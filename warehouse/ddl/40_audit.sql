@@ -28,10 +28,12 @@ CREATE TABLE quarantine (
     source_row BIGINT NOT NULL,
     reason_code VARCHAR NOT NULL,
     reason VARCHAR NOT NULL,
-    -- the column at fault; null when the row as a whole is (duplicate, no study, malformed line)
+    -- the column at fault; null when the row as a whole is (duplicate, no study,
+    -- malformed line, superseded)
     column_name VARCHAR,
     -- what was done (transforms.quarantine.Action): value_nulled (the row loads
-    -- with this column null) or row_rejected (the row is not loaded)
+    -- with this column null), row_rejected (the row is not loaded) or superseded
+    -- (a later file's row with the same key replaced it; not loaded)
     action VARCHAR NOT NULL
 );
 
