@@ -98,9 +98,9 @@ def interrupted_by_signals() -> Iterator[None]:
             signal.signal(s, h)
 
 
-#: Exceptions that mean the input could not be read as nelmtrack expects (exit 2), as
-#: opposed to a bug in nelmtrack (exit 1). Their messages may quote source values.
 def _input_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the input could not be read as nelmtrack expects (exit 2), as
+    opposed to a bug in nelmtrack (exit 1). Their messages may quote source values."""
     import duckdb
     import pyarrow
 

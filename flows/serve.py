@@ -143,6 +143,13 @@ def _server_command(port: int, temporary: bool) -> tuple[list[str], dict[str, st
     return command, env
 
 
+def server_log() -> Path:
+    """Where a Prefect server that nelmtrack starts writes its messages: in the Prefect home."""
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home / "nelmtrack-server.log"
+
+
 def start_local_server(
     start_timeout_s: float, port: int | None = None, temporary: bool = False
 ) -> PrefectServer:
@@ -154,17 +161,20 @@ def start_local_server(
     started once more (on a busy machine a start can stall); after that, one line says
     how to point at a running server instead.
     """
+    log = server_log()
     for attempt in range(1, START_ATTEMPTS + 1):
         port = port if attempt == 1 and port else _free_port()
         command, env = _server_command(port, temporary)
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,  # the welcome banner; its warnings and errors go to stderr
-            env=env,
-            process_group=0,
-            preexec_fn=_stop_when_parent_dies,
-        )
+        with log.open("ab") as log_file:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # the welcome banner
+                stderr=log_file,  # a busy server's own errors stay out of nelmtrack's output
+                env=env,
+                process_group=0,
+                preexec_fn=_stop_when_parent_dies,
+            )
         server = PrefectServer(api_url=local_api_url(port), process=process)
         deadline = time.monotonic() + start_timeout_s
         try:
@@ -180,7 +190,7 @@ def start_local_server(
         stop_server(server)
     raise ServeError(
         f"the local Prefect server did not start within {start_timeout_s:g} s "
-        f"({START_ATTEMPTS} attempts; its messages, if any, are above): allow more time with "
+        f"({START_ATTEMPTS} attempts; its messages: {log}): allow more time with "
         f"{STARTUP_TIMEOUT_ENV}, or start one (`prefect server start`) and set "
         f"{API_URL_ENV}=http://127.0.0.1:4200/api"
     )

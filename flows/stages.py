@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from config import Config
-from flows.privacy import ConfigurationError
+from flows.privacy import ConfigurationError, key_fingerprint
 from sources import (
     DATASETS,
     Pseudonymiser,
@@ -143,9 +143,7 @@ class IngestReport:
 def check_key(ctx: RunContext) -> None:
     """Refuse to mix patient_keys made with two different keys in one raw layer."""
     build = ctx.build
-    fingerprint = (
-        ctx.pseudonymiser.fingerprint() if ctx.pseudonymiser else "identifiers already pseudonymous"
-    )
+    fingerprint = key_fingerprint(ctx.pseudonymiser)
     recorded = build.key_fingerprint()
     if recorded is not None and recorded != fingerprint and build.source_files():
         raise ConfigurationError(

@@ -189,7 +189,8 @@ def test_prefect_start_timeout_one_line(published: dict[str, Path], warehouse: P
     result = run_cli(*run_args(published["source"], warehouse), env=env)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
-    assert "did not start within 0 s (2 attempts" in line
+    assert "did not start within 0 s (2 attempts; its messages: " in line
+    assert "nelmtrack-server.log" in line
     assert "PREFECT_API_URL=" in line and "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in line
     assert_nothing_published(warehouse, before)
     assert no_process_with(marker)
