@@ -73,7 +73,7 @@ R1_REASON_CODE = "target_after_baseline"
 REJECTED_TARGETS = "rejected_lesion_targets"
 # Rows that count as quarantined in "read = loaded + quarantined": one per
 # source row whose action removed it from its fact table.
-_REMOVED_ROWS = f"count(DISTINCT (source_file, source_row)) FILTER (WHERE action IN {sql_list()})"
+REMOVED_ROWS = f"count(DISTINCT (source_file, source_row)) FILTER (WHERE action IN {sql_list()})"
 
 
 def new_run_id() -> str:
@@ -646,8 +646,7 @@ def record_run(ctx: RunContext, report: IngestReport, status: str) -> None:
                     f"SELECT count(*) FROM {table} WHERE source_file IN (SELECT f FROM _files)"
                 ).fetchall()[0][0]
             quarantined = con.execute(
-                f"SELECT {_REMOVED_ROWS} FROM quarantine "
-                "WHERE source_file IN (SELECT f FROM _files)"
+                f"SELECT {REMOVED_ROWS} FROM quarantine WHERE source_file IN (SELECT f FROM _files)"
             ).fetchall()[0][0]
         finally:
             con.unregister("_files")
@@ -689,7 +688,7 @@ def dataset_counts(build: Build) -> dict[str, dict[str, int]]:
     )
     # A row whose value was nulled is loaded too: it counts once, as loaded.
     quarantined = dict(
-        con.execute(f"SELECT dataset, {_REMOVED_ROWS} FROM quarantine GROUP BY dataset").fetchall()
+        con.execute(f"SELECT dataset, {REMOVED_ROWS} FROM quarantine GROUP BY dataset").fetchall()
     )
     out = {}
     for dataset in DATASETS:

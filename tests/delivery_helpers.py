@@ -78,7 +78,7 @@ def ingest_and_stage(
                 f"""
                 SELECT f.path, f.rows,
                     (SELECT count(*) FROM ({facts}) x WHERE x.source_file = f.path),
-                    (SELECT count(*) FROM quarantine q WHERE q.source_file = f.path)
+                    (SELECT {stages.REMOVED_ROWS} FROM quarantine q WHERE q.source_file = f.path)
                 FROM meta.source_files f
                 """
             ).fetchall()
