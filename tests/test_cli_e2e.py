@@ -25,6 +25,10 @@ FACTS = {
 }
 
 
+# Each test reads a whole demo run (Prefect, every stage).
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     work = tmp_path_factory.mktemp("demo")

@@ -538,6 +538,7 @@ def spoiled_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_optional_bad_value_nulled_row_loads_ascites_maybe_end_to_end(spoiled_run: dict) -> None:
     q, key = spoiled_run["q"], spoiled_run["key"]
     assert q(
@@ -558,6 +559,7 @@ def test_optional_bad_value_nulled_row_loads_ascites_maybe_end_to_end(spoiled_ru
     ) == [(0,)]
 
 
+@pytest.mark.slow
 def test_baseline_target_rejected_followups_kept_responses_NE_end_to_end_R1(
     spoiled_run: dict,
 ) -> None:
@@ -590,6 +592,7 @@ def test_baseline_target_rejected_followups_kept_responses_NE_end_to_end_R1(
         assert f"{spoiled_run['lesion_id']} measurement row rejected" in reason
 
 
+@pytest.mark.slow
 def test_derived_rows_only_for_known_patients(spoiled_run: dict) -> None:
     q, key = spoiled_run["q"], spoiled_run["key"]
     orphan = key("NELM-000008")
@@ -609,6 +612,7 @@ def test_derived_rows_only_for_known_patients(spoiled_run: dict) -> None:
     assert q("SELECT count(*) FROM best_responses") != [(0,)]
 
 
+@pytest.mark.slow
 def test_rows_read_balance_loaded_plus_rejected_rows(spoiled_run: dict) -> None:
     q = spoiled_run["q"]
     [(read,)] = q("SELECT sum(rows) FROM ingested_files")
