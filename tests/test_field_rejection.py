@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import load_config
+from flows.stages import DERIVED_TABLES
 from transforms.quarantine import COLUMNS, Action
 from transforms.responses import compute_timepoints
 from transforms.staging import CHECKS, REQUIRED, stage_dataset
@@ -597,14 +598,7 @@ def test_derived_rows_only_for_known_patients(spoiled_run: dict) -> None:
     q, key = spoiled_run["q"], spoiled_run["key"]
     orphan = key("NELM-000008")
     assert q("SELECT count(*) FROM sessions WHERE patient_key = ?", [orphan])[0][0] > 0
-    for table in (
-        "timepoint_responses",
-        "session_responses",
-        "best_responses",
-        "nlr",
-        "session_labs",
-        "session_flags",
-    ):
+    for table in DERIVED_TABLES:
         assert q(
             f"SELECT count(*) FROM {table} WHERE patient_key NOT IN "
             "(SELECT patient_key FROM patients)"
