@@ -1,4 +1,5 @@
--- R12-R15 / M6 / F3 / B2 / B3 / B5: overall response per scope, study and criteria.
+-- R12-R15 / M6 / A4 / C2-C3 / F3 / B2 / B3 / B5: overall response per scope, study
+-- and criteria (EASL and Choi combine their target response as R12-R15 do).
 -- A scope with targets at its baseline follows R12, one with non-targets only
 -- R13, one with neither R14 (F3: an in_field scope without in-field targets).
 -- resp_decided is that decision; resp_overall adds R15 (M6 under mRECIST) on top.
@@ -77,8 +78,9 @@ decided AS (
 SELECT
     scope_id, pid, scope, session_key, start_date, criteria, study_date, baseline_date,
     is_baseline, has_lesion_rows, has_target, has_nontarget,
-    sum_mm, measured_sum, baseline_sum, nadir_sum, nadir_date, n_unsized,
+    sum_mm, measured_sum, baseline_sum, nadir_sum, nadir_date, n_unsized, sum_unit,
     change_from_baseline, change_from_nadir, pct_from_baseline, pct_from_nadir,
+    mean_hu, baseline_mean_hu, pct_hu_from_baseline, density_fell,
     target_response, nontarget_response, n_progressed, n_unevaluated, n_present,
     new_lesions, n_new, new_ids, first_seen, equivocal_ids, reappeared, cr_date,
     overall_response,

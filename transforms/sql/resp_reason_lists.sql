@@ -21,6 +21,8 @@ needed AS (
     LEFT JOIN after_cr AS a ON a.scope_id = s.scope_id AND a.study_date = s.study_date
     WHERE s.n_sized_longest < s.n_targets OR s.n_sized_viable < s.n_targets
        OR (s.n_targets > 0 AND (s.baseline_longest IS NULL OR s.baseline_viable IS NULL))
+       OR (getvariable('resp_reads_area')
+           AND (s.n_sized_area < s.n_targets OR (s.n_targets > 0 AND s.baseline_area IS NULL)))
        OR s.n_progressed > 0
        OR (s.scope <> 'out_field' AND NOT s.is_baseline
            AND (s.n_unevaluated > 0
@@ -42,7 +44,7 @@ looked_up AS MATERIALIZED (
     SELECT
         l.scope_id, l.study_date, l.is_baseline, l.after_cr, l.lesion_id, l.role, l.is_nodal,
         ls.lesion_id IS NOT NULL AS has_row, ls.any_not_evaluated,
-        ls.short_mm, ls.longest_mm, ls.viable_mm,
+        ls.short_mm, ls.longest_mm, ls.viable_mm, ls.area_mm2,
         CASE WHEN l.role = 'non_target' THEN
             resp_nontarget_state(
                 ls.lesion_id IS NOT NULL, ls.any_progression, ls.any_not_evaluated, ls.all_absent,
@@ -55,9 +57,13 @@ looked_up AS MATERIALIZED (
 ),
 sized AS (
     SELECT
-        l.*, c.criteria, c.non_nodal_measure, c.non_enhancing_resolved,
-        resp_target_size(l.is_nodal, l.short_mm, l.longest_mm, l.viable_mm, c.non_nodal_measure)
-            AS size_mm
+        l.*, c.criteria, c.measure, c.non_nodal_measure, c.unit_text, c.non_enhancing_resolved,
+        resp_target_size(l.is_nodal, l.short_mm, l.longest_mm, l.viable_mm, l.area_mm2, c.measure)
+            AS size_mm,
+        -- R7/M3/A3: resolved under the criteria (EASL's CR reads the viable diameter)
+        resp_target_resolved(l.is_nodal, resp_target_size(
+            l.is_nodal, l.short_mm, l.longest_mm, l.viable_mm, l.area_mm2,
+            resp_by_measure(c.measure, 'longest', 'viable', 'viable'))) AS resolved
     FROM looked_up AS l
     CROSS JOIN resp_criteria AS c
 ),
@@ -78,14 +84,13 @@ listed AS (
                     FILTER (WHERE state = 'present'
                                OR (state = 'non-enhancing' AND NOT non_enhancing_resolved)))
             AS present,
-        count(*) FILTER (WHERE after_cr AND role = 'target'
-                               AND NOT resp_target_resolved(is_nodal, size_mm))
+        count(*) FILTER (WHERE after_cr AND role = 'target' AND NOT resolved)
             AS n_reappeared_targets,
         resp_joined(list(
-            lesion_id || ' at ' || resp_mm(size_mm)
-            || CASE WHEN is_nodal THEN ' short axis' ELSE ' ' || non_nodal_measure END)
-            FILTER (WHERE after_cr AND role = 'target'
-                          AND NOT resp_target_resolved(is_nodal, size_mm)))
+            lesion_id || ' at ' || resp_size(size_mm, unit_text)
+            || CASE WHEN is_nodal AND measure = 'area' THEN ' short axis squared'
+                    WHEN is_nodal THEN ' short axis' ELSE ' ' || non_nodal_measure END)
+            FILTER (WHERE after_cr AND role = 'target' AND NOT resolved))
             AS reappeared_targets,
         count(*) FILTER (WHERE after_cr AND (state IN ('present', 'progression')
                                OR (state = 'non-enhancing' AND NOT non_enhancing_resolved)))
