@@ -526,6 +526,18 @@ _RESPONSE_VOCABS = (
 )
 _FOLLOWUP = (
     flag(
+        "sum_unit_matches_criteria",
+        "conformance.value",
+        "error",
+        "sum_unit is mm2 for EASL (A1) and mm for the other criteria",
+    ),
+    flag(
+        "density_only_for_choi",
+        "conformance.value",
+        "error",
+        "mean_hu, baseline_mean_hu and pct_change_hu_from_baseline are null except for Choi (C6)",
+    ),
+    flag(
         "followup_has_response",
         "completeness",
         "error",

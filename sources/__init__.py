@@ -68,6 +68,7 @@ INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
         "longest_diameter_mm",
         "short_axis_mm",
         "viable_diameter_mm",
+        "viable_perpendicular_mm",
         "attenuation_hu",
     ),
     "labs": ("collected_at", "test", "value", "unit"),
