@@ -85,6 +85,16 @@ def test_A1_enhancing_cross_products_add_up_in_mm2():
     assert at(tp, "2026-01-01", "RECIST1.1")["sum_unit"] == "mm"
 
 
+def test_A1_each_cross_product_is_rounded_once_to_a_tenth_of_a_mm2():
+    c = Cohort4().session("2026-01-10")
+    c.study("2026-01-01", E("L1", "10.5", "10.5"), E("L2", "10.1", "10.1"), node("N1", "10.5"))
+    c.study("2026-03-01", E("L1", "10.5", "10.5"), E("L2", "10.1", "10.1"), node("N1", "10.5"))
+    tp = c.run().timepoint_responses
+    # 110.25 -> 110.3 (half away from zero), 102.01 -> 102.0, node 110.25 -> 110.3
+    assert at(tp, "2026-01-01", "EASL")["sum_mm"] == mm("322.6")
+    assert at(tp, "2026-03-01", "EASL")["pct_change_from_baseline"] == 0.0
+
+
 def test_A2_pd_needs_strictly_more_than_25pct_over_nadir():
     c = Cohort4()
     for patient, viable in (("p1", "50.0"), ("p2", "50.1")):  # 1250 (+25 %) and 1252.5 mm2

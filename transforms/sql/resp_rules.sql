@@ -67,14 +67,16 @@ CREATE OR REPLACE TEMP MACRO resp_fragment_size(status, measure) AS
 
 -- A1: the enhancing cross-product of one fragment (mm2): viable diameter x its
 -- perpendicular; absent and coalesced, or a viable diameter of 0, count 0 mm2,
--- too_small the square of the configured size, not_evaluated has none.
+-- too_small the square of the configured size, not_evaluated has none. A product
+-- is rounded once to 0.1 mm2 (half away from zero), the precision the tables
+-- show, so the sums and percentages published agree exactly.
 CREATE OR REPLACE TEMP MACRO resp_fragment_area(status, viable, perpendicular) AS
     CASE WHEN status IN ('absent', 'coalesced') THEN 0::DECIMAL(18, 3)
          WHEN status = 'too_small'
              THEN (getvariable('too_small_mm')::DECIMAL(18, 3) ** 2)::DECIMAL(18, 3)
          WHEN status = 'not_evaluated' THEN NULL
          WHEN viable = 0 THEN 0::DECIMAL(18, 3)
-         ELSE (viable::DECIMAL(18, 3) * perpendicular::DECIMAL(18, 3))::DECIMAL(18, 3) END;
+         ELSE round(viable::DECIMAL(18, 3) * perpendicular::DECIMAL(18, 3), 1)::DECIMAL(18, 3) END;
 
 -- R2/M1/A1: size of a target at a study under a criteria's measure: a node's
 -- short axis (its square for the cross-product, A1), otherwise the non-nodal
@@ -82,7 +84,7 @@ CREATE OR REPLACE TEMP MACRO resp_fragment_area(status, viable, perpendicular) A
 -- resp_by_measure picks the one a criteria reads (resp_criteria.measure).
 CREATE OR REPLACE TEMP MACRO resp_target_size(is_nodal, short_mm, longest_mm, viable_mm, area_mm2, measure) AS
     CASE WHEN measure = 'area' THEN
-             CASE WHEN is_nodal THEN (short_mm * short_mm)::DECIMAL(18, 3) ELSE area_mm2 END
+             CASE WHEN is_nodal THEN round(short_mm * short_mm, 1)::DECIMAL(18, 3) ELSE area_mm2 END
          WHEN is_nodal THEN short_mm WHEN measure = 'viable' THEN viable_mm
          ELSE longest_mm END;
 CREATE OR REPLACE TEMP MACRO resp_by_measure(measure, longest_value, viable_value, area_value) AS
