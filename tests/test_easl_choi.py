@@ -467,3 +467,77 @@ def test_enabling_easl_and_choi_leaves_recist_and_mrecist_rows_byte_identical(p1
         best[criteria] = compute_best_responses(assessments, scopes, patients, params)
     kept = best["four"].filter(pc.is_in(best["four"]["criteria"], pa.array(TWO)))
     assert kept.equals(best["two"])
+
+
+# ---------------------------------------------------------------- demo cohort
+
+
+def test_demo_cohort_writes_plausible_easl_and_choi_inputs(tmp_path):
+    """The generator's perpendicular diameters and densities, read back through staging."""
+    from config import load_config
+    from demo_cohort import generate
+    from flows import stages
+    from flows.pipeline import DEMO_PSEUDONYM_KEY
+    from sources import Pseudonymiser
+    from warehouse import start_build
+
+    generate(tmp_path / "source", patients=400, seed=3)
+    build = start_build(tmp_path / "w.duckdb", "t", full_refresh=True)
+    ctx = stages.RunContext(
+        build=build,
+        cfg=load_config(),
+        source_dir=tmp_path / "source",
+        pseudonymiser=Pseudonymiser(DEMO_PSEUDONYM_KEY),
+    )
+    try:
+        stages.ingest(ctx)
+        stages.stage(ctx)
+        [(above, not_zero, missing, with_viable)] = build.con.execute(
+            """
+            SELECT count(*) FILTER (WHERE perpendicular > viable),
+                   count(*) FILTER (WHERE viable = 0 AND perpendicular <> 0),
+                   count(*) FILTER (WHERE viable > 0 AND perpendicular IS NULL),
+                   count(*) FILTER (WHERE viable > 0)
+            FROM (SELECT viable_diameter_mm AS viable, viable_perpendicular_mm AS perpendicular
+                  FROM lesion_measurements)
+            """
+        ).fetchall()
+        assert (above, not_zero) == (0, 0)
+        assert 0.01 < missing / with_viable < 0.1  # some EASL sums are NE
+        # Mean follow-up / baseline attenuation of the liver targets a first session
+        # treated, until the next session: density falls most after TARE.
+        ratios = dict(
+            build.con.execute(
+                """
+                WITH first AS (
+                    SELECT patient_key, session_date, modality, treated_segments,
+                           lead(session_date) OVER w AS next_date, row_number() OVER w AS k
+                    FROM sessions
+                    WINDOW w AS (PARTITION BY patient_key ORDER BY session_date)
+                ),
+                base AS (
+                    SELECT l.patient_key, l.lesion_id, l.attenuation_hu AS hu0, f.*
+                    FROM lesion_measurements AS l
+                    JOIN first AS f ON f.patient_key = l.patient_key AND f.k = 1
+                    WHERE l.role = 'target' AND l.organ = 'liver' AND l.attenuation_hu > 0
+                      AND list_contains(f.treated_segments, l.liver_segment)
+                      AND l.study_date = (
+                          SELECT max(study_date) FROM lesion_measurements AS m
+                          WHERE m.patient_key = l.patient_key AND m.study_date <= f.session_date)
+                )
+                SELECT b.modality, avg(l.attenuation_hu / b.hu0)
+                FROM base AS b
+                JOIN lesion_measurements AS l
+                  ON l.patient_key = b.patient_key AND l.lesion_id = b.lesion_id
+                 AND l.role = 'target'
+                WHERE l.study_date > b.session_date
+                  AND (b.next_date IS NULL OR l.study_date < b.next_date)
+                  AND l.attenuation_hu IS NOT NULL
+                GROUP BY 1
+                """
+            ).fetchall()
+        )
+    finally:
+        build.abort()
+    assert set(ratios) == {"TAE", "cTACE", "DEB-TACE", "TARE"}
+    assert ratios["TARE"] < min(ratios[m] for m in ("TAE", "cTACE", "DEB-TACE")) - 0.1
