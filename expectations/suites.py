@@ -415,6 +415,7 @@ INPUT_SUITES = (
             readable("longest_diameter_mm", "number", "bad_number"),
             readable("short_axis_mm", "number", "bad_number"),
             readable("viable_diameter_mm", "number", "bad_number"),
+            readable("viable_perpendicular_mm", "number", "bad_number"),
             readable("attenuation_hu", "number", "bad_number"),
             readable("liver_segment", "number", "bad_number"),
             raw_range(
@@ -437,6 +438,20 @@ INPUT_SUITES = (
                 "max_diameter_mm",
                 "error",
                 "viable_diameter_mm is 0..max_diameter_mm",
+            ),
+            raw_range(
+                "viable_perpendicular_mm",
+                0.0,
+                "max_diameter_mm",
+                "error",
+                "viable_perpendicular_mm is 0..max_diameter_mm",
+            ),
+            raw_range(
+                "attenuation_hu",
+                "min_attenuation_hu",
+                "max_attenuation_hu",
+                "error",
+                "attenuation_hu is min_attenuation_hu..max_attenuation_hu (C1)",
             ),
             flag(
                 "liver_segment_is_couinaud",
