@@ -214,6 +214,7 @@ CHECKS: dict[str, list[Check]] = {
                 "longest_diameter_mm",
                 "short_axis_mm",
                 "viable_diameter_mm",
+                "viable_perpendicular_mm",
                 "attenuation_hu",
             )
         ],
@@ -235,8 +236,19 @@ CHECKS: dict[str, list[Check]] = {
         *_required("lesions", "liver_segment", "longest_diameter_mm", "short_axis_mm"),
         *[
             _range(c, "0", "getvariable('max_diameter_mm')", "mm")
-            for c in ("longest_diameter_mm", "short_axis_mm", "viable_diameter_mm")
+            for c in (
+                "longest_diameter_mm",
+                "short_axis_mm",
+                "viable_diameter_mm",
+                "viable_perpendicular_mm",
+            )
         ],
+        _range(
+            "attenuation_hu",
+            "getvariable('min_attenuation_hu')",
+            "getvariable('max_attenuation_hu')",
+            "HU",
+        ),
         _range("liver_segment", "1", "8"),
     ],
     "labs": [
@@ -270,6 +282,8 @@ def _sql_params(ingest: Mapping[str, Any]) -> dict[str, Any]:
         "bool_true": ingest["booleans"]["true"],
         "bool_false": ingest["booleans"]["false"],
         "max_diameter_mm": float(ingest["max_diameter_mm"]),
+        "min_attenuation_hu": float(ingest["min_attenuation_hu"]),
+        "max_attenuation_hu": float(ingest["max_attenuation_hu"]),
         "min_birth_year": int(ingest["min_birth_year"]),
         "diameter_scale": int(ingest["diameter_scale"]),
         "grade_g2_min": float(ingest["derived_grade_g2_min_ki67_pct"]),
@@ -457,6 +471,7 @@ SELECT
     NULL::DECIMAL(10, 1) AS longest_diameter_mm,
     NULL::DECIMAL(10, 1) AS short_axis_mm,
     NULL::DECIMAL(10, 1) AS viable_diameter_mm,
+    NULL::DECIMAL(10, 1) AS viable_perpendicular_mm,
     NULL::DOUBLE AS attenuation_hu,
     coalesce(is_nodal, FALSE) AS is_nodal,
     source_file, source_row
