@@ -1,17 +1,21 @@
 """Benchmark of the response stage (not a test).
 
 Generates a cohort of N patients, ingests and stages it into a scratch
-warehouse (not timed), then times the response stage — RECIST 1.1 and mRECIST
-timepoints over the course and after each session, and best responses — and
-compares it with a floor: one DuckDB query that only sums target diameters
-per patient and study over the same, already loaded data.
+warehouse (not timed), then times the response stage — timepoints over the
+course and after each session, and best responses — under each setting of
+``response.criteria``: the default two (RECIST 1.1, mRECIST), then all four
+(with EASL and Choi). Each is compared with a floor: one DuckDB query that only
+sums target diameters per patient and study over the same, already loaded data.
 
     python benchmarks/bench_responses.py [--patients 100000] [--keep DIR] [--source DIR]
+                                         [--settings two four]
 
 ``--source DIR`` reuses a cohort generated before (``nelmtrack generate``)
 instead of generating one; ``patients`` then counts its patients. The time of
-each phase of the response stage goes to stderr. The last line printed is one
-JSON object: {"patients", "seconds", "floor_seconds", "ratio", "peak_rss_mb"}.
+each phase of the response stage goes to stderr. One JSON line per setting is
+printed: {"criteria", "patients", "seconds", "floor_seconds", "ratio",
+"peak_rss_mb"} (the peak of the process so far), then, with both settings, one
+line {"four_vs_two": seconds of four / seconds of two}.
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ from flows import stages  # noqa: E402
 from flows.pipeline import DEMO_PSEUDONYM_KEY  # noqa: E402
 from sources import Pseudonymiser  # noqa: E402
 from warehouse import start_build  # noqa: E402
+
+#: The settings of response.criteria the benchmark can time.
+SETTINGS = {
+    "two": ["RECIST1.1", "mRECIST"],
+    "four": ["RECIST1.1", "mRECIST", "EASL", "Choi"],
+}
 
 FLOOR_SQL = """
 SELECT patient_key, study_date,
@@ -111,6 +121,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="keep the generated cohort and warehouse here")
     parser.add_argument("--source", type=Path, help="use this generated cohort (no generation)")
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        choices=sorted(SETTINGS),
+        default=["two", "four"],
+        help="the response.criteria settings to time, in this order",
+    )
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="nelmtrack-bench-"))
@@ -151,30 +168,50 @@ def main() -> None:
         print(f"peak RSS before the response stage: {staged_peak_mb:.0f} MB", file=sys.stderr)
         phases: dict[str, float] = {}
         _time_phases(phases, build)
-        with _RssSampler() as rss:
-            t0 = time.perf_counter()
-            stages.responses(ctx)
-            seconds = time.perf_counter() - t0
+        results = []
+        for setting in args.settings:
+            ctx.cfg = _config_with_criteria(work, SETTINGS[setting])
+            phases.clear()
+            with _RssSampler() as rss:
+                t0 = time.perf_counter()
+                stages.responses(ctx)
+                seconds = time.perf_counter() - t0
+            phases["other (R1 quarantine, run_id)"] = seconds - sum(phases.values())
+            print(f"criteria {', '.join(SETTINGS[setting])}:", file=sys.stderr)
+            for name, phase_seconds in phases.items():
+                print(f"  {name:<34} {phase_seconds:7.2f} s", file=sys.stderr)
+            print(
+                f"peak RSS during the response stage: {rss.peak_kb / 1024:.0f} MB", file=sys.stderr
+            )
+            results.append((setting, seconds))
         build.abort()
-        phases["other (R1 quarantine, run_id)"] = seconds - sum(phases.values())
-        for name, phase_seconds in phases.items():
-            print(f"  {name:<34} {phase_seconds:7.2f} s", file=sys.stderr)
-        print(f"peak RSS during the response stage: {rss.peak_kb / 1024:.0f} MB", file=sys.stderr)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {
-                "patients": patients,
-                "seconds": round(seconds, 2),
-                "floor_seconds": round(floor, 3),
-                "ratio": round(seconds / floor, 1) if floor else None,
-                "peak_rss_mb": round(peak_mb),
-            }
+    for setting, seconds in results:
+        print(
+            json.dumps(
+                {
+                    "criteria": setting,
+                    "patients": patients,
+                    "seconds": round(seconds, 2),
+                    "floor_seconds": round(floor, 3),
+                    "ratio": round(seconds / floor, 1) if floor else None,
+                    "peak_rss_mb": round(peak_mb),
+                }
+            )
         )
-    )
+    timed = dict(results)
+    if "two" in timed and "four" in timed:
+        print(json.dumps({"four_vs_two": round(timed["four"] / timed["two"], 2)}))
+
+
+def _config_with_criteria(work: Path, criteria: list[str]) -> Any:
+    """The default config with ``response.criteria`` set, through a user config file."""
+    user = work / f"criteria-{len(criteria)}.toml"
+    user.write_text("[response]\ncriteria = " + json.dumps(criteria) + "\n")
+    return load_config(user)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ A patient's course is drawn in this order, each step vectorised over the chunk
 3. baseline lesions (1–5 targets, at most 2 per organ; 0–3 non-targets), then
    the treated territory of each session, chosen from the lesions' segments;
 4. lesion sizes at every study: natural growth, shrinkage once an embolisation
-   reaches the lesion's segment, loss of enhancement (viable diameter, often 0)
-   and, for some patients, regrowth; plus splits, coalescence and new lesions;
+   reaches the lesion's segment, loss of enhancement (viable diameter and its
+   perpendicular, often 0) after TAE/TACE and a fall in density (attenuation)
+   after TARE, and, for some patients, regrowth; plus splits, coalescence and
+   new lesions;
 5. imaging findings (burden follows the liver lesions), and
 6. lab draws every 2–6 weeks plus one before and one after every session.
 
@@ -470,6 +472,7 @@ class LesionRows:
     viable: np.ndarray
     size: np.ndarray  # modelled size in tenths (for the liver tumour burden)
     split: np.ndarray
+    after_tare: np.ndarray  # the study follows the TARE session that treated the lesion
 
 
 def _baseline_lesion_rows(
@@ -488,10 +491,12 @@ def _baseline_lesion_rows(
 
     # The first session whose territory covers the lesion's segment treats it.
     treated = np.full(m_lesions, np.iinfo(np.int64).max)
+    treated_by_tare = np.zeros(m_lesions, bool)
     for k in range(MAX_SESSIONS - 1, -1, -1):
         covers = (plan.mask[bl.patient, k] >> np.maximum(bl.segment - 1, 0)) & 1
         hit = tl.session_ok[bl.patient, k] & (bl.organ == LIVER) & (covers == 1)
         treated = np.where(hit, tl.session_day[bl.patient, k], treated)
+        treated_by_tare = np.where(hit, plan.modality[bl.patient, k] == TARE, treated_by_tare)
 
     rtype = pts.response_type[bl.patient]
     shrink = np.clip(SHRINK[rtype] + rng.normal(0, 0.12, m_lesions), -0.1, 0.97)
@@ -612,6 +617,7 @@ def _baseline_lesion_rows(
         viable=with_fragments(viable_out, v_second),
         size=np.concatenate([np.where(status == COALESCED, 0, size), np.zeros_like(second_part)]),
         split=with_fragments(split),
+        after_tare=with_fragments(treated_by_tare[lesion] & on),
     )
 
 
@@ -679,6 +685,7 @@ def _new_lesion_rows(
         viable=np.where(has_longest & (lorgan == LIVER), size, -1),
         size=np.zeros(len(j), np.int64),
         split=np.zeros(len(j), bool),
+        after_tare=np.zeros(len(j), bool),
     )
     lesions_per_patient = bl.n_baseline + np.bincount(p, minlength=n)
     return rows, lesions_per_patient
@@ -706,6 +713,16 @@ def _lesions_frame(
     has_size = (rows.longest >= 0) | (rows.short >= 0)
     hu = np.where(rows.viable == 0, rng.normal(25, 8, m), rng.normal(65, 15, m))
     hu_missing = ~(study_is_ct[rows.patient, rows.study] & has_size & (rng.random(m) < 0.5))
+    # EASL and Choi inputs, drawn from a child generator so that every other column
+    # keeps its values for a given seed: the enhancing part's perpendicular diameter
+    # (60-95 % of the viable diameter; missing on 4 % of rows, so EASL meets NE), and
+    # a density that falls after TARE (radiation necrosis: 55-85 % of the drawn HU).
+    extra = rng.spawn(1)[0]
+    perpendicular = np.where(
+        rows.viable > 0, np.rint(rows.viable * extra.uniform(0.6, 0.95, m)), rows.viable
+    )
+    perpendicular_missing = (rows.viable < 0) | (extra.random(m) < 0.04)
+    hu = np.where(rows.after_tare, hu * extra.uniform(0.55, 0.85, m), hu)
     columns = {
         "patient_id": pc.take(pts.ids, pa.array(rows.patient)),
         "study_date": text.iso_date(day),
@@ -717,6 +734,7 @@ def _lesions_frame(
         "longest_diameter_mm": text.fixed(rows.longest / 10, 1, rows.longest < 0),
         "short_axis_mm": text.fixed(rows.short / 10, 1, rows.short < 0),
         "viable_diameter_mm": text.fixed(rows.viable / 10, 1, rows.viable < 0),
+        "viable_perpendicular_mm": text.fixed(perpendicular / 10, 1, perpendicular_missing),
         "attenuation_hu": text.fixed(hu, 0, hu_missing),
     }
     traits = {

@@ -268,6 +268,7 @@ def _lesions(s: _Spoiler) -> None:
             "longest_diameter_mm": text.fixed(longest, 1),
             "short_axis_mm": pa.nulls(m, pa.string()),
             "viable_diameter_mm": text.fixed(longest * s.rng.uniform(0.5, 1, m), 1),
+            "viable_perpendicular_mm": pa.nulls(m, pa.string()),
             "attenuation_hu": pa.nulls(m, pa.string()),
         },
         order=np.full(m, LATE_TARGET_ORDER),

@@ -145,6 +145,8 @@ def build_reference(config: Config, params: Mapping[str, Any]) -> Reference:
     }
     numbers: dict[str, Any] = {
         "max_diameter_mm": ingest["max_diameter_mm"],
+        "min_attenuation_hu": ingest["min_attenuation_hu"],
+        "max_attenuation_hu": ingest["max_attenuation_hu"],
         "min_birth_year": ingest["min_birth_year"],
         "grade_g2_min_ki67_pct": ingest["derived_grade_g2_min_ki67_pct"],
         "grade_g3_above_ki67_pct": ingest["derived_grade_g3_above_ki67_pct"],

@@ -430,6 +430,7 @@ INPUT_SUITES = (
             readable("longest_diameter_mm", "number", "bad_number"),
             readable("short_axis_mm", "number", "bad_number"),
             readable("viable_diameter_mm", "number", "bad_number"),
+            readable("viable_perpendicular_mm", "number", "bad_number"),
             readable("attenuation_hu", "number", "bad_number"),
             readable("liver_segment", "number", "bad_number"),
             raw_range(
@@ -452,6 +453,20 @@ INPUT_SUITES = (
                 "max_diameter_mm",
                 "error",
                 "viable_diameter_mm is 0..max_diameter_mm",
+            ),
+            raw_range(
+                "viable_perpendicular_mm",
+                0.0,
+                "max_diameter_mm",
+                "error",
+                "viable_perpendicular_mm is 0..max_diameter_mm",
+            ),
+            raw_range(
+                "attenuation_hu",
+                "min_attenuation_hu",
+                "max_attenuation_hu",
+                "error",
+                "attenuation_hu is min_attenuation_hu..max_attenuation_hu (C1)",
             ),
             flag(
                 "liver_segment_is_couinaud",
@@ -540,6 +555,18 @@ _RESPONSE_VOCABS = (
     vocab("overall_response", "overall_response", "fatal"),
 )
 _FOLLOWUP = (
+    flag(
+        "sum_unit_matches_criteria",
+        "conformance.value",
+        "error",
+        "sum_unit is mm2 for EASL (A1) and mm for the other criteria",
+    ),
+    flag(
+        "density_only_for_choi",
+        "conformance.value",
+        "error",
+        "mean_hu, baseline_mean_hu and pct_change_hu_from_baseline are null except for Choi (C6)",
+    ),
     flag(
         "followup_has_response",
         "completeness",

@@ -168,11 +168,11 @@ def run_pipeline(
                 pseudonymiser=pseudonymiser,
                 progress=say,
                 # Otherwise only the patients whose source rows changed are recomputed.
-                recompute_all=full_refresh or config_changed,
+                recompute_all=full_refresh or config_changed or build.schema_migrated,
                 fault_point=fault_point,
             )
             report = ingest_task(ctx)
-            recompute = report.anything_changed or config_changed
+            recompute = report.anything_changed or config_changed or build.schema_migrated
             failed: list[str] = []
             if recompute:
                 stage_task(ctx)

@@ -555,7 +555,7 @@ def _write_derived(ctx: RunContext, name: str, table: pa.Table) -> None:
 
 
 def responses(ctx: RunContext) -> None:
-    """RECIST 1.1 and mRECIST over the course and after each session, then best responses."""
+    """Responses under each criteria of ``response.criteria``, then best responses."""
     from transforms.responses import compute_best_responses, compute_timepoints
     from transforms.responses.best import assessments_from_warehouse_tables
 
@@ -588,7 +588,10 @@ def responses(ctx: RunContext) -> None:
         result.timepoint_responses, result.session_responses, sessions
     )
     best = compute_best_responses(
-        assessments, scopes, _facts(ctx, "patients"), ctx.cfg.section("best_response")
+        assessments,
+        scopes,
+        _facts(ctx, "patients"),
+        {**ctx.cfg.section("best_response"), "criteria": ctx.cfg.value("response.criteria")},
     )
     _write_derived(ctx, "best_responses", best)
 

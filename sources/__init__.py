@@ -98,6 +98,7 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
         Column("longest_diameter_mm", numeric=True),
         Column("short_axis_mm", numeric=True),
         Column("viable_diameter_mm", numeric=True),
+        Column("viable_perpendicular_mm", numeric=True),
         Column("attenuation_hu", numeric=True),
     ),
     "labs": (

@@ -60,7 +60,7 @@ SELECT patient_key, first_day + 30 * j, 'L' || l,
        CASE WHEN l = 1 THEN 'lymph_node' ELSE 'liver' END, CASE WHEN l = 1 THEN NULL ELSE 5 + l END,
        CASE WHEN l < 2 THEN 'measured' ELSE 'present' END,
        CASE WHEN l = 0 THEN 30.0 - j ELSE NULL END, CASE WHEN l = 1 THEN 20.0 END,
-       CASE WHEN l = 0 THEN 20.0 - j ELSE NULL END, NULL, l = 1, 'r', 'lesions.csv',
+       CASE WHEN l = 0 THEN 20.0 - j ELSE NULL END, NULL, NULL, l = 1, 'r', 'lesions.csv',
        p * 30 + j * 3 + l + 1
 FROM pk, n10 AS s(j), n3 AS t(l);
 
@@ -75,7 +75,8 @@ FROM pk, n160 AS s(d);
 
 INSERT INTO timepoint_responses
 SELECT patient_key, c, first_day + 30 * j, first_day, 30 * j, 50.0 - j, 50.0, 50.0 - j,
-       -2.0 * j, 0.0, 0.0, CASE WHEN j > 0 THEN 'SD' END, CASE WHEN j > 0 THEN 'NON-CR/NON-PD' END,
+       'mm', NULL, NULL, NULL, -2.0 * j, 0.0, 0.0, CASE WHEN j > 0 THEN 'SD' END,
+       CASE WHEN j > 0 THEN 'NON-CR/NON-PD' END,
        CASE WHEN j > 0 THEN false END, CASE WHEN j > 0 THEN 'SD' END,
        CASE WHEN j > 0 THEN 'SD: sum within limits' ELSE 'baseline' END, 'r'
 FROM pk, n10 AS s(j), (VALUES ('RECIST1.1'), ('mRECIST')) AS c(c);
@@ -83,7 +84,7 @@ FROM pk, n10 AS s(j), (VALUES ('RECIST1.1'), ('mRECIST')) AS c(c);
 INSERT INTO session_responses
 SELECT patient_key, c, 'S' || k, k + 1, ['TAE', 'cTACE', 'DEB-TACE', 'TARE'][1 + (p + k) % 4],
        scope, first_day + 30 * (1 + 3 * k + j), first_day + 30 * (1 + 3 * k), 30 * j, 30 * j - 29,
-       50.0, 50.0, 50.0, 0.0, 0.0, 0.0, CASE WHEN j > 0 THEN 'SD' END, NULL,
+       50.0, 50.0, 50.0, 'mm', NULL, NULL, NULL, 0.0, 0.0, 0.0, CASE WHEN j > 0 THEN 'SD' END, NULL,
        CASE WHEN j > 0 THEN false END, CASE WHEN j > 0 THEN 'SD' END, NULL,
        CASE WHEN j > 0 THEN 'SD' ELSE 'baseline' END, 'r'
 FROM pk, n3 AS s(k), n3 AS f(j), (VALUES ('RECIST1.1'), ('mRECIST')) AS c(c),

@@ -466,6 +466,55 @@ def test_rejected_followup_fragment_makes_the_sum_not_evaluable_not_smaller_R2_R
     assert "L1 measurement row rejected" in row["reason"]
 
 
+def test_baseline_target_rejected_choi_density_and_easl_area_not_evaluable_C1_A1_R3() -> None:
+    """A rejected baseline target has no size nor attenuation under EASL and Choi either:
+    the density of the other target alone (down 50 %) must not make Choi a PR (C5)."""
+    dates = ["2026-01-05", "2026-03-05"]
+    imaging = stage_dataset("imaging", raw(study_date=dates, modality=["CT"] * 2), INGEST).facts
+    sessions = stage_dataset(
+        "sessions",
+        raw(session_date=["2026-01-10"], modality=["TARE"], treated_territory=["5,6"]),
+        INGEST,
+    ).facts
+    lesions = stage_dataset(
+        "lesions",
+        raw(
+            study_date=dates * 2,
+            lesion_id=["L1", "L1", "L2", "L2"],
+            role=["target"] * 4,
+            organ=["liver"] * 4,
+            liver_segment=["5", "5", "6", "6"],
+            status=["measured"] * 4,
+            longest_diameter_mm=["12,5", "28.0", "20.0", "21.0"],
+            viable_diameter_mm=["12.0", "28.0", "20.0", "21.0"],
+            viable_perpendicular_mm=["10.0", "20.0", "15.0", "16.0"],
+            attenuation_hu=["80", "40", "80", "40"],
+        ),
+        INGEST,
+        studies=imaging,
+    )
+    assert lesions.rejected_targets.column("lesion_id").to_pylist() == ["L1"]
+    result = compute_timepoints(
+        sessions,
+        imaging,
+        lesions.facts,
+        {**RESPONSE, "criteria": ["RECIST1.1", "mRECIST", "EASL", "Choi"]},
+        rejected_targets=lesions.rejected_targets,
+    )
+    follow_up = {
+        r["criteria"]: r
+        for r in result.timepoint_responses.to_pylist()
+        if r["study_date"].isoformat() == dates[1]
+    }
+    assert {c: r["target_response"] for c, r in follow_up.items()} == dict.fromkeys(
+        ("RECIST1.1", "mRECIST", "EASL", "Choi"), "NE"
+    )
+    choi = follow_up["Choi"]
+    assert choi["baseline_mean_hu"] is None and choi["pct_change_hu_from_baseline"] is None
+    assert "L1 measurement row rejected" in choi["reason"]
+    assert "L1 measurement row rejected" in follow_up["EASL"]["reason"]
+
+
 # --- a whole run: the cases of issue 9 on a generated cohort ----------------------------
 
 

@@ -259,6 +259,7 @@ CHECKS: dict[str, list[Check]] = {
                 "longest_diameter_mm",
                 "short_axis_mm",
                 "viable_diameter_mm",
+                "viable_perpendicular_mm",
                 "attenuation_hu",
             )
         ],
@@ -280,8 +281,19 @@ CHECKS: dict[str, list[Check]] = {
         *_required("lesions", "liver_segment", "longest_diameter_mm", "short_axis_mm"),
         *[
             _range(c, "0", "getvariable('max_diameter_mm')", "mm")
-            for c in ("longest_diameter_mm", "short_axis_mm", "viable_diameter_mm")
+            for c in (
+                "longest_diameter_mm",
+                "short_axis_mm",
+                "viable_diameter_mm",
+                "viable_perpendicular_mm",
+            )
         ],
+        _range(
+            "attenuation_hu",
+            "getvariable('min_attenuation_hu')",
+            "getvariable('max_attenuation_hu')",
+            "HU",
+        ),
         _range("liver_segment", "1", "8"),
         *_plausible_date("study_date"),
         _after_birth("study_date"),
@@ -350,6 +362,8 @@ def _sql_params(ingest: Mapping[str, Any], run_date: date) -> dict[str, Any]:
         "bool_true": ingest["booleans"]["true"],
         "bool_false": ingest["booleans"]["false"],
         "max_diameter_mm": float(ingest["max_diameter_mm"]),
+        "min_attenuation_hu": float(ingest["min_attenuation_hu"]),
+        "max_attenuation_hu": float(ingest["max_attenuation_hu"]),
         "min_birth_year": int(ingest["min_birth_year"]),
         "min_date": min_date,
         "run_date": run_date,
@@ -582,6 +596,7 @@ SELECT
     NULL::DECIMAL(10, 1) AS longest_diameter_mm,
     NULL::DECIMAL(10, 1) AS short_axis_mm,
     NULL::DECIMAL(10, 1) AS viable_diameter_mm,
+    NULL::DECIMAL(10, 1) AS viable_perpendicular_mm,
     NULL::DOUBLE AS attenuation_hu,
     coalesce(is_nodal, FALSE) AS is_nodal,
     source_file, source_row

@@ -29,7 +29,9 @@ import duckdb
 import pyarrow as pa
 
 DDL_DIR = Path(__file__).parent / "ddl"
-SCHEMA_VERSION = 1
+# 2: timepoint_responses and session_responses gained sum_unit and the Choi density
+# columns, lesion_measurements viable_perpendicular_mm (EASL and Choi).
+SCHEMA_VERSION = 2
 _TABLE_RE = re.compile(r"CREATE TABLE (\w+) \((.*?)\n\);", re.DOTALL)
 
 
@@ -49,8 +51,18 @@ def _ddl_columns() -> dict[str, list[str]]:
     return tables
 
 
+def _ddl_tables() -> dict[str, str]:
+    """Each public table's CREATE TABLE statement, by table name."""
+    return {
+        match.group(1): match.group(0)
+        for path in sorted(DDL_DIR.glob("*.sql"))
+        for match in _TABLE_RE.finditer(path.read_text())
+    }
+
+
 PUBLIC_COLUMNS: dict[str, list[str]] = _ddl_columns()
 PUBLIC_TABLES: tuple[str, ...] = tuple(PUBLIC_COLUMNS)
+DDL_TABLES: dict[str, str] = _ddl_tables()
 AUDIT_TABLES = ("pipeline_runs", "ingested_files", "dq_results")
 
 
@@ -89,6 +101,54 @@ def _add_quarantine_action(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE quarantine ADD COLUMN action VARCHAR DEFAULT 'row_rejected'")
         con.execute("ALTER TABLE quarantine ALTER COLUMN action DROP DEFAULT")
         con.execute("ALTER TABLE quarantine ALTER COLUMN action SET NOT NULL")
+
+
+def _table_shapes(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """Column names and types of each public table, in order, as ``con`` has them."""
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    shapes: dict[str, list[tuple[str, str]]] = {}
+    for table, column, type_ in rows:
+        shapes.setdefault(table, []).append((column, type_))
+    return shapes
+
+
+def _migrate_public_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    """Bring a warehouse published by an earlier version to this version's public tables.
+
+    A table whose columns (names, order, types) differ from its DDL is made anew
+    from the DDL. An audit table keeps its history: its rows are carried over by
+    column name, a new column null. Every other table is derived from the raw
+    layer, which is kept, so it is made empty and the run recomputes it for every
+    patient, as ``--full-refresh`` would, but without forgetting a source file
+    that is no longer in the source folder. Returns whether any table was made
+    anew (the run must then recompute everything).
+    """
+    expected_con = duckdb.connect()
+    try:
+        for statement in DDL_TABLES.values():
+            expected_con.execute(statement)
+        expected = _table_shapes(expected_con)
+    finally:
+        expected_con.close()
+    have = _table_shapes(con)
+    changed = [name for name in PUBLIC_TABLES if have.get(name) != expected[name]]
+    for name in changed:
+        old_columns = {column for column, _ in have.get(name, [])}
+        if old_columns:
+            con.execute(f"ALTER TABLE {name} RENAME TO _before_migration")
+        con.execute(DDL_TABLES[name])
+        if old_columns:
+            kept = [c for c in PUBLIC_COLUMNS[name] if c in old_columns]
+            if name in AUDIT_TABLES and kept:
+                listed = ", ".join(kept)
+                con.execute(f"INSERT INTO {name} ({listed}) SELECT {listed} FROM _before_migration")
+            con.execute("DROP TABLE _before_migration")
+    if changed:
+        con.execute("UPDATE meta.schema_version SET version = ?", [SCHEMA_VERSION])
+    return bool(changed)
 
 
 @contextlib.contextmanager
@@ -156,6 +216,9 @@ class Build:
     path: Path
     con: duckdb.DuckDBPyConnection
     run_id: str
+    # The published warehouse had older public tables, made anew for this version
+    # (``_migrate_public_tables``): the run recomputes every patient.
+    schema_migrated: bool = False
 
     def replace_table(self, name: str, table: pa.Table) -> int:
         """Make a public table hold exactly ``table``'s rows (extra columns are dropped)."""
@@ -355,12 +418,14 @@ def start_build(db_path: str | Path, run_id: str, full_refresh: bool = False) ->
         # Warehouses built before malformed rows carried their reason.
         con.execute("ALTER TABLE meta.malformed_rows ADD COLUMN IF NOT EXISTS reason VARCHAR")
         _add_quarantine_action(con)
+        migrated = _migrate_public_tables(con)
         if full_refresh:
             _clear_state(con)
     else:
         con = _connect(path, read_only=False)
         _create_schema(con)
-    return Build(db_path=db, path=path, con=con, run_id=run_id)
+        migrated = False
+    return Build(db_path=db, path=path, con=con, run_id=run_id, schema_migrated=migrated)
 
 
 def stage_folder(target: Path, run_id: str) -> Path:

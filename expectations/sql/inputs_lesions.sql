@@ -5,7 +5,8 @@ WITH hashed AS (
     SELECT
         *,
         hash(patient_key, study_date, lesion_id, role, organ, liver_segment, status,
-            longest_diameter_mm, short_axis_mm, viable_diameter_mm, attenuation_hu) AS row_hash
+            longest_diameter_mm, short_axis_mm, viable_diameter_mm, viable_perpendicular_mm,
+            attenuation_hu) AS row_hash
     FROM in_lesions
 )
 SELECT source_file, source_row
@@ -14,7 +15,8 @@ FROM (
         source_file, source_row,
         row_number() OVER (
             PARTITION BY patient_key, study_date, lesion_id, role, organ, liver_segment, status,
-                longest_diameter_mm, short_axis_mm, viable_diameter_mm, attenuation_hu
+                longest_diameter_mm, short_axis_mm, viable_diameter_mm, viable_perpendicular_mm,
+                attenuation_hu
             ORDER BY source_file, source_row
         ) AS copy_number
     FROM hashed
@@ -65,6 +67,7 @@ parsed AS (
         as_number(l.longest_diameter_mm) AS longest_n,
         as_number(l.short_axis_mm) AS short_axis_n,
         as_number(l.viable_diameter_mm) AS viable_n,
+        as_number(l.viable_perpendicular_mm) AS perpendicular_n,
         coalesce(
             getvariable('segment_alias_numbers')[
                 list_position(getvariable('segment_alias_spellings'), spelling(l.liver_segment))],
@@ -97,11 +100,14 @@ SELECT
     readable(l.longest_diameter_mm, l.longest_n) AS longest_diameter_mm_readable,
     readable(l.short_axis_mm, l.short_axis_n) AS short_axis_mm_readable,
     readable(l.viable_diameter_mm, l.viable_n) AS viable_diameter_mm_readable,
+    readable(l.viable_perpendicular_mm, l.perpendicular_n) AS viable_perpendicular_mm_readable,
     readable(l.attenuation_hu, as_number(l.attenuation_hu)) AS attenuation_hu_readable,
     readable(l.liver_segment, l.segment_n) AS liver_segment_readable,
     l.longest_n AS longest_diameter_mm,
     l.short_axis_n AS short_axis_mm,
     l.viable_n AS viable_diameter_mm,
+    l.perpendicular_n AS viable_perpendicular_mm,
+    as_number(l.attenuation_hu) AS attenuation_hu,
     CASE WHEN l.segment_n IS NOT NULL THEN l.segment_n BETWEEN 1 AND 8 AND l.segment_n = floor(l.segment_n) END
         AS liver_segment_is_couinaud,
     CASE WHEN l.pkey IS NOT NULL AND l.study_d IS NOT NULL THEN s.pkey IS NULL END AS is_orphan_study,

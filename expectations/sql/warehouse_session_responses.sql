@@ -40,6 +40,11 @@ SELECT
     CASE WHEN n.session_id IS NOT NULL THEN
         r.session_number = n.session_number AND r.modality = n.modality
     END AS session_number_and_modality_match_sessions,
+    r.sum_unit IS NOT DISTINCT FROM CASE WHEN r.criteria = 'EASL' THEN 'mm2' ELSE 'mm' END
+        AS sum_unit_matches_criteria,
+    r.criteria = 'Choi'
+        OR (r.mean_hu IS NULL AND r.baseline_mean_hu IS NULL
+            AND r.pct_change_hu_from_baseline IS NULL) AS density_only_for_choi,
     CASE WHEN r.is_followup THEN r.overall_response IS NOT NULL END AS followup_has_response,
     CASE WHEN r.is_followup THEN coalesce(trim(r.reason), '') <> '' END AS followup_has_reason,
     CASE WHEN NOT r.is_followup THEN

@@ -38,6 +38,11 @@ SELECT
     r.overall_response,
     p.patient_key IS NOT NULL AS patient_known,
     s.patient_key IS NOT NULL AS study_known,
+    r.sum_unit IS NOT DISTINCT FROM CASE WHEN r.criteria = 'EASL' THEN 'mm2' ELSE 'mm' END
+        AS sum_unit_matches_criteria,
+    r.criteria = 'Choi'
+        OR (r.mean_hu IS NULL AND r.baseline_mean_hu IS NULL
+            AND r.pct_change_hu_from_baseline IS NULL) AS density_only_for_choi,
     CASE WHEN r.is_followup THEN r.overall_response IS NOT NULL END AS followup_has_response,
     CASE WHEN r.is_followup THEN coalesce(trim(r.reason), '') <> '' END AS followup_has_reason,
     CASE WHEN NOT r.is_followup THEN

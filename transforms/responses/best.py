@@ -58,8 +58,13 @@ BEST_RESPONSE_SCHEMA = pa.schema(
 
 
 def _settings(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The config defaults overridden by ``params``; an unknown key is an error."""
-    defaults = load_config().section(CONFIG_SECTION)
+    """The config defaults overridden by ``params``; an unknown key is an error.
+
+    The criteria are those the timepoint engine computes (``response.criteria``):
+    one setting enables a criteria everywhere.
+    """
+    cfg = load_config()
+    defaults = {**cfg.section(CONFIG_SECTION), "criteria": cfg.value("response.criteria")}
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         raise ValueError(f"unknown best-response parameter(s): {', '.join(unknown)}")
@@ -93,9 +98,11 @@ def compute_best_responses(
     progression_date_hint (R11: the date a PD is dated to; null = its study date).
     ``scopes``: patient_key, scope, start_date, event_window_end (null for the
     course; the next session's date for a session, E5). Every scope gets a row
-    for each criteria in ``params['criteria']``, assessed or not.
+    for each criteria in ``params['criteria']`` (default: ``response.criteria``),
+    assessed or not.
     ``patients``: patient_key, death_date. ``params``: overrides of
-    ``config/best_response.toml`` (``cfg.section('best_response')`` passes all).
+    ``config/best_response.toml`` (``cfg.section('best_response')`` passes all) and
+    ``criteria``.
     """
     _require(assessments, ASSESSMENT_COLUMNS, "assessments")
     _require(scopes, SCOPE_COLUMNS, "scopes")

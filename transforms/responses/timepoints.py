@@ -1,19 +1,19 @@
-"""Timepoint responses: RECIST 1.1 and mRECIST at every imaging study.
+"""Timepoint responses: RECIST 1.1, mRECIST, EASL and Choi at every imaging study.
 
-Rules B1–B6, R1–R15, M1–M6, F1–F3 and X1 of ``shared/spec/response-criteria.md``
+Rules B1–B6, R1–R15, M1–M6, A1–A5, C1–C6, F1–F3 and X1 of ``shared/spec/response-criteria.md``
 are set-based DuckDB SQL over all patients at once, one model per file in
 ``transforms/sql/resp_*.sql``, run in this order:
 
 =========================== ==============================================
-``resp_rules``              per-criteria thresholds and rule ids (rules as data), macros
+``resp_rules``              the criteria as rows of measure, thresholds and rule ids, macros
 ``resp_scopes``             patients numbered, course and session scopes with baselines (B2, B3)
 ``resp_lesion_rows``        R1: targets first seen after the course baseline
-``resp_lesion_sizes``       R2/M1: a lesion's fragments read together
+``resp_lesion_sizes``       R2/M1/A1/C1: a lesion's fragments read together
 ``resp_scope_studies``      the studies of each scope (B4-B6)
 ``resp_scope_lesions``      baseline targets / non-targets per scope, tracked (F1)
 ``resp_new_lesions``        R11
-``resp_scope_sums``         per scope study: sums per measure, nadir (R3, R4), counts
-``resp_target_response``    R5-R9, M2-M3 (per criteria)
+``resp_scope_sums``         per scope study: sums per measure, nadir (R3, R4), density, counts
+``resp_target_response``    R5-R9, M2-M3, A2-A3, C1-C5 (per criteria)
 ``resp_nontarget_response`` R10, M4
 ``resp_reason_lists``       the lesion ids the reasons name (X1)
 ``resp_overall``            R12-R14, F3; R15/M6 after an overall CR at the previous assessment
@@ -26,8 +26,11 @@ exactly +20.0 % with +5.0 mm is PD. Thresholds come from ``config/response.toml`
 
 Why it is shaped this way (100,000 patients, 2.4M lesion rows): patients are
 numbered so joins compare integers; a session's lesions are tracked once and
-counted per field (in/out), the overall scope adding both; both criteria read
-sums kept per non-nodal measure, so lesions are never doubled; the lesion ids a
+counted per field (in/out), the overall scope adding both; every criteria reads
+sums kept per measure, so lesions are never doubled, and a criteria is a row of
+``resp_criteria`` (its measure, thresholds and rule ids), not a copy of the SQL;
+the enhancing cross-product and the attenuation are read only when an enabled
+criteria uses them; the lesion ids a
 reason names are gathered only where a reason may name them, and reasons are
 written only for published rows.
 
@@ -58,6 +61,14 @@ PARAMETERS = (
     "mrecist_pr_max_fraction_of_baseline",
     "mrecist_pd_min_fraction_of_nadir",
     "mrecist_pd_min_increase_mm",
+    "easl_pr_max_fraction_of_baseline",
+    "easl_pd_above_fraction_of_nadir",
+    "easl_pd_min_increase_mm2",
+    "choi_pr_max_fraction_of_baseline",
+    "choi_pd_min_fraction_of_nadir",
+    "choi_pd_min_increase_mm",
+    "choi_density_pr_max_fraction_of_baseline",
+    "criteria",
 )
 
 SESSION_COLUMNS = (
@@ -80,10 +91,17 @@ LESION_COLUMNS = (
     "longest_diameter_mm",
     "short_axis_mm",
     "viable_diameter_mm",
+    "viable_perpendicular_mm",
+    "attenuation_hu",
     "is_nodal",
     "source_file",
     "source_row",
 )
+#: Lesion columns an input may lack (inputs contract: optional); read as null.
+OPTIONAL_LESION_COLUMNS = {
+    "viable_perpendicular_mm": pa.decimal128(10, 1),
+    "attenuation_hu": pa.float64(),
+}
 
 MODELS = (
     "resp_rules",
@@ -108,6 +126,10 @@ _MEASURES = [
     ("sum_mm", _SUM),
     ("baseline_sum_mm", _SUM),
     ("nadir_sum_mm", _SUM),
+    ("sum_unit", pa.string()),
+    ("mean_hu", _SUM),
+    ("baseline_mean_hu", _SUM),
+    ("pct_change_hu_from_baseline", pa.float64()),
     ("pct_change_from_baseline", pa.float64()),
     ("pct_change_from_nadir", pa.float64()),
     ("abs_change_from_nadir_mm", _SUM),
@@ -205,6 +227,27 @@ SELECT *, TRUE AS measurement_rejected FROM rejected_targets
 """
 
 
+def _with_optional_lesion_columns(lesions: pa.Table) -> pa.Table:
+    """The optional lesion columns (EASL, Choi) as nulls where an input lacks them."""
+    for name, type_ in OPTIONAL_LESION_COLUMNS.items():
+        if name not in lesions.column_names:
+            lesions = lesions.append_column(name, pa.nulls(lesions.num_rows, type_))
+    return lesions
+
+
+def _check_criteria(sql: SqlSession) -> None:
+    """A criteria name the engine does not know would silently give no rows; stop instead."""
+    unknown = sql.query(
+        "SELECT name FROM (SELECT unnest(getvariable('criteria')) AS name) "
+        "WHERE name NOT IN (SELECT criteria FROM resp_criteria_all) ORDER BY name"
+    )["name"].to_pylist()
+    if unknown:
+        known = sql.query("SELECT criteria FROM resp_criteria_all")["criteria"].to_pylist()
+        raise ValueError(
+            f"response.criteria: unknown criteria {', '.join(unknown)} (known: {', '.join(known)})"
+        )
+
+
 def compute_timepoints(
     sessions: pa.Table,
     imaging_studies: pa.Table,
@@ -212,15 +255,19 @@ def compute_timepoints(
     params: Mapping[str, Any],
     rejected_targets: pa.Table | None = None,
 ) -> TimepointResult:
-    """Responses at every study, for the course and for each session, both criteria.
+    """Responses at every study, for the course and each session, under each enabled criteria.
 
     Inputs have the columns of ``warehouse/ddl/10_facts.sql`` (extra columns
     are ignored); diameters may carry more than one decimal, they are read as
-    exact DECIMAL(18,3). ``params`` is ``load_config().section("response")``.
+    exact DECIMAL(18,3); ``viable_perpendicular_mm`` and ``attenuation_hu`` may be
+    absent (null: EASL and Choi then give NE where they need them). ``params`` is
+    ``load_config().section("response")``; its ``criteria`` lists the criteria computed.
     ``rejected_targets`` (same columns; sizes null) are target rows the
     ingestion rejected for their measurement (``transforms.staging``).
     """
-    lesions = _select(lesion_measurements, LESION_COLUMNS, "lesion_measurements")
+    lesions = _select(
+        _with_optional_lesion_columns(lesion_measurements), LESION_COLUMNS, "lesion_measurements"
+    )
     tables = {
         "sessions": _select(sessions, SESSION_COLUMNS, "sessions"),
         "imaging_studies": _select(imaging_studies, STUDY_COLUMNS, "imaging_studies"),
@@ -228,13 +275,17 @@ def compute_timepoints(
         "rejected_targets": (
             lesions.schema.empty_table()
             if rejected_targets is None
-            else _select(rejected_targets, LESION_COLUMNS, "rejected_targets")
+            else _select(
+                _with_optional_lesion_columns(rejected_targets), LESION_COLUMNS, "rejected_targets"
+            )
         ),
     }
     with SqlSession(tables=tables, params=_parameters(params)) as sql:
         sql.run_script(_LESION_ROWS)
         for model in MODELS:
             sql.run_model(model)
+            if model == "resp_rules":
+                _check_criteria(sql)
         timepoints = sql.run_model("resp_timepoints_out")
         session_rows = sql.run_model("resp_sessions_out")
         quarantined = sql.run_model("resp_quarantine_out")

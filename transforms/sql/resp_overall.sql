@@ -1,4 +1,5 @@
--- R12-R15 / M6 / F3 / B2 / B3 / B5: overall response per scope, study and criteria.
+-- R12-R15 / M6 / A4 / C2-C3 / F3 / B2 / B3 / B5: overall response per scope, study
+-- and criteria (EASL and Choi combine their target response as R12-R15 do).
 -- A scope with targets at its baseline follows R12, one with non-targets only
 -- R13, one with neither R14 (F3: an in_field scope without in-field targets).
 -- resp_decided is that decision; resp_overall adds R15 (M6 under mRECIST) on top.
@@ -32,11 +33,13 @@ SELECT
 FROM with_new;
 
 -- R15 / M6: after an overall CR at the previous assessment of the same scope, a
--- lesion that reappears makes the response PD: a target not resolved (R7/M3: a
--- non-nodal target above 0 mm under the criteria's measure, a node at or above
--- the normal short axis; a target without a size does not count), or a
--- non-target present or progressing (non-enhancing counts as present under
--- RECIST 1.1 only, M4). One row per follow-up where that happened, with the date
+-- lesion that reappears makes the response PD: a target not resolved (R7/M3/A3: a
+-- non-nodal target above 0 mm under the criteria's measure, EASL reading the
+-- viable diameter; a node at or above the normal short axis; a target without a
+-- size does not count), or a non-target present or progressing (non-enhancing
+-- counts as present under RECIST 1.1 and Choi, M4). The sizes the reason quotes
+-- are in the criteria's unit (EASL: mm2, a node's short axis squared). One row
+-- per follow-up where that happened, with the date
 -- of the CR and the lesions the reason names (X1). R15 only ever turns a
 -- response into PD, and never a CR (a CR has every lesion resolved), so the CRs
 -- are those of resp_decided. They are few, so the lesions are looked up for the
@@ -70,9 +73,14 @@ lesions AS (
 looked_up AS (
     SELECT
         l.scope_id, l.criteria, l.cr_date, l.study_date, l.lesion_id, l.role, l.is_nodal,
-        c.non_nodal_measure, c.non_enhancing_resolved,
-        resp_target_size(l.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, c.non_nodal_measure)
+        c.measure, c.non_nodal_measure, c.unit_text, c.non_enhancing_resolved, ls.viable_mm,
+        resp_target_size(
+            l.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, ls.area_mm2, c.measure)
             AS size_mm,
+        -- R7/M3/A3: resolved under the criteria (EASL's CR reads the viable diameter)
+        resp_target_resolved(l.is_nodal, resp_target_size(
+            l.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, ls.area_mm2,
+            resp_by_measure(c.measure, 'longest', 'viable', 'viable'))) AS resolved,
         CASE WHEN l.role = 'non_target' THEN
             resp_nontarget_state(
                 ls.lesion_id IS NOT NULL, ls.any_progression, ls.any_not_evaluated, ls.all_absent,
@@ -87,7 +95,7 @@ looked_up AS (
 flagged AS (
     SELECT
         *,
-        role = 'target' AND NOT resp_target_resolved(is_nodal, size_mm) AS target_back,
+        role = 'target' AND NOT resolved AS target_back,
         state IN ('present', 'progression')
             OR (state = 'non-enhancing' AND NOT non_enhancing_resolved) AS nontarget_back
     FROM looked_up
@@ -96,8 +104,14 @@ SELECT
     scope_id, criteria, study_date, cr_date,
     count(*) FILTER (WHERE target_back) AS n_reappeared_targets,
     resp_joined(list(
-        lesion_id || ' at ' || resp_mm(size_mm)
-        || CASE WHEN is_nodal THEN ' short axis' ELSE ' ' || non_nodal_measure END)
+        lesion_id || ' at '
+        || CASE WHEN size_mm IS NULL
+                -- EASL: viable tissue back, its perpendicular not measured (no cross-product)
+                THEN resp_mm(viable_mm) || ' viable diameter'
+                ELSE resp_size(size_mm, unit_text)
+                     || CASE WHEN is_nodal AND measure = 'area' THEN ' short axis squared'
+                             WHEN is_nodal THEN ' short axis' ELSE ' ' || non_nodal_measure END
+           END)
         FILTER (WHERE target_back)) AS reappeared_targets,
     count(*) FILTER (WHERE nontarget_back) AS n_reappeared_nontargets,
     resp_joined(list(lesion_id || ' ' || state) FILTER (WHERE nontarget_back))
@@ -126,8 +140,9 @@ decided AS (
 SELECT
     scope_id, pid, scope, session_key, start_date, criteria, study_date, baseline_date,
     is_baseline, has_lesion_rows, has_target, has_nontarget,
-    sum_mm, measured_sum, baseline_sum, nadir_sum, nadir_date, n_unsized,
+    sum_mm, measured_sum, baseline_sum, nadir_sum, nadir_date, n_unsized, sum_unit,
     change_from_baseline, change_from_nadir, pct_from_baseline, pct_from_nadir,
+    mean_hu, baseline_mean_hu, pct_hu_from_baseline, density_fell,
     target_response, nontarget_response, n_progressed, n_unevaluated, n_present,
     new_lesions, n_new, new_ids, first_seen, equivocal_ids, reappeared, cr_date,
     n_reappeared_targets, reappeared_targets, n_reappeared_nontargets, reappeared_nontargets,

@@ -14,6 +14,8 @@ WITH needed AS (
     FROM resp_scope_sums
     WHERE n_sized_longest < n_targets OR n_sized_viable < n_targets
        OR (n_targets > 0 AND (baseline_longest IS NULL OR baseline_viable IS NULL))
+       OR (getvariable('resp_reads_area')
+           AND (n_sized_area < n_targets OR (n_targets > 0 AND baseline_area IS NULL)))
        OR n_progressed > 0
        OR (scope <> 'out_field' AND NOT is_baseline
            AND (n_unevaluated > 0
@@ -34,7 +36,7 @@ looked_up AS MATERIALIZED (
     SELECT
         l.scope_id, l.study_date, l.is_baseline, l.lesion_id, l.role, l.is_nodal,
         ls.lesion_id IS NOT NULL AS has_row, ls.any_not_evaluated, ls.measurement_rejected,
-        ls.short_mm, ls.longest_mm, ls.viable_mm,
+        ls.short_mm, ls.longest_mm, ls.viable_mm, ls.area_mm2,
         CASE WHEN l.role = 'non_target' THEN
             resp_nontarget_state(
                 ls.lesion_id IS NOT NULL, ls.any_progression, ls.any_not_evaluated, ls.all_absent,
@@ -48,7 +50,7 @@ looked_up AS MATERIALIZED (
 sized AS (
     SELECT
         l.*, c.criteria, c.non_nodal_measure, c.non_enhancing_resolved,
-        resp_target_size(l.is_nodal, l.short_mm, l.longest_mm, l.viable_mm, c.non_nodal_measure)
+        resp_target_size(l.is_nodal, l.short_mm, l.longest_mm, l.viable_mm, l.area_mm2, c.measure)
             AS size_mm
     FROM looked_up AS l
     CROSS JOIN resp_criteria AS c

@@ -21,15 +21,24 @@ LEFT JOIN resp_session_scopes AS ss ON ss.session_key = sc.session_key
 WHERE sc.scope IN ('course', 'overall') AND ls.role IN ('target', 'non_target');
 
 -- Each baseline lesion at every study of its scope: its size under each
--- non-nodal measure (R2/M1: a node's is its short axis) and its non-target
+-- measure (R2/M1/A1: a node's is its short axis, or its square) and its non-target
 -- state (R10/M4). A view: resp_scope_sums reads it once.
 CREATE OR REPLACE TEMP VIEW resp_tracked AS
 SELECT
     b.tracking_id, b.leaf_id, ss.study_date, ss.is_baseline, b.role, b.is_nodal,
-    resp_target_size(b.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, 'longest diameter')
+    resp_target_size(b.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, ls.area_mm2, 'longest')
         AS size_longest,
-    resp_target_size(b.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, 'viable diameter')
+    resp_target_size(b.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, ls.area_mm2, 'viable')
         AS size_viable,
+    resp_target_size(b.is_nodal, ls.short_mm, ls.longest_mm, ls.viable_mm, ls.area_mm2, 'area')
+        AS size_area,
+    -- C1: the attenuation of a non-nodal target counts towards the density when
+    -- its size (longest diameter) is above 0 mm. A target whose row was rejected
+    -- at ingestion counts without an attenuation, so the density is not evaluable
+    -- there rather than taken from the other targets alone (as its sum, R3).
+    CASE WHEN b.role = 'target' AND NOT b.is_nodal AND ls.longest_mm > 0 THEN ls.hu END AS hu,
+    getvariable('resp_reads_density') AND b.role = 'target' AND NOT b.is_nodal
+        AND coalesce(ls.longest_mm > 0 OR ls.measurement_rejected, FALSE) AS counts_for_density,
     CASE WHEN b.role = 'non_target' THEN
         resp_nontarget_state(
             ls.lesion_id IS NOT NULL, ls.any_progression, ls.any_not_evaluated, ls.all_absent,

@@ -1,8 +1,10 @@
--- R2-R4 / M1, R10 / M4: per scope and study, the sums of the baseline targets
--- under each non-nodal measure and the counts of non-targets in each state.
+-- R2-R4 / M1 / A1, R10 / M4, C1: per scope and study, the sums of the baseline
+-- targets under each measure, the counts of non-targets in each state, and the
+-- attenuation sum and counts of the density (C1: the non-nodal targets above
+-- 0 mm; the density is evaluable when each of them has an attenuation).
 -- A target's size is its short axis if nodal, else the measure (longest
--- diameter for RECIST 1.1, viable diameter for mRECIST; resp_criteria says
--- which). The sum is evaluable when every target has a size (R3);
+-- diameter for RECIST 1.1 and Choi, viable diameter for mRECIST, the enhancing
+-- cross-product for EASL; resp_criteria says which). The sum is evaluable when every target has a size (R3);
 -- measured_* adds the sizes that exist, for R5's "PD is already certain" test.
 -- The nadir is the smallest evaluable sum among the baseline and earlier
 -- follow-ups (R4), with the date of its first occurrence for the reason.
@@ -18,8 +20,13 @@ SELECT
     count(*) FILTER (WHERE role = 'target') AS n_targets,
     count(size_longest) FILTER (WHERE role = 'target') AS n_sized_longest,
     count(size_viable) FILTER (WHERE role = 'target') AS n_sized_viable,
+    count(size_area) FILTER (WHERE role = 'target') AS n_sized_area,
     resp_mm_sum(sum(size_longest) FILTER (WHERE role = 'target')) AS sum_longest,
     resp_mm_sum(sum(size_viable) FILTER (WHERE role = 'target')) AS sum_viable,
+    resp_mm_sum(sum(size_area) FILTER (WHERE role = 'target')) AS sum_area,
+    count(*) FILTER (WHERE counts_for_density) AS n_density,
+    count(hu) FILTER (WHERE counts_for_density) AS n_hu,
+    resp_mm_sum(sum(hu) FILTER (WHERE counts_for_density)) AS sum_hu,
     bool_and(resp_target_resolved(is_nodal, size_longest)) FILTER (WHERE role = 'target')
         AS resolved_longest,
     bool_and(resp_target_resolved(is_nodal, size_viable)) FILTER (WHERE role = 'target')
@@ -42,8 +49,13 @@ WITH per_scope AS (
         sum(n_targets)::BIGINT AS n_targets,
         sum(n_sized_longest)::BIGINT AS n_sized_longest,
         sum(n_sized_viable)::BIGINT AS n_sized_viable,
+        sum(n_sized_area)::BIGINT AS n_sized_area,
         resp_mm_sum(sum(sum_longest)) AS sum_longest,
         resp_mm_sum(sum(sum_viable)) AS sum_viable,
+        resp_mm_sum(sum(sum_area)) AS sum_area,
+        sum(n_density)::BIGINT AS n_density,
+        sum(n_hu)::BIGINT AS n_hu,
+        resp_mm_sum(sum(sum_hu)) AS sum_hu,
         bool_and(resolved_longest) AS resolved_longest,
         bool_and(resolved_viable) AS resolved_viable,
         sum(n_nontargets)::BIGINT AS n_nontargets,
@@ -57,13 +69,18 @@ WITH per_scope AS (
 ),
 with_sum AS (
     SELECT
-        * EXCLUDE (sum_longest, sum_viable),
+        * EXCLUDE (sum_longest, sum_viable, sum_area, sum_hu),
         CASE WHEN n_targets > 0 THEN coalesce(sum_longest, 0) END AS measured_longest,
         CASE WHEN n_targets > 0 THEN coalesce(sum_viable, 0) END AS measured_viable,
+        CASE WHEN n_targets > 0 THEN coalesce(sum_area, 0) END AS measured_area,
         CASE WHEN n_targets > 0 AND n_sized_longest = n_targets
              THEN coalesce(sum_longest, 0) END AS sum_longest,
         CASE WHEN n_targets > 0 AND n_sized_viable = n_targets
-             THEN coalesce(sum_viable, 0) END AS sum_viable
+             THEN coalesce(sum_viable, 0) END AS sum_viable,
+        CASE WHEN n_targets > 0 AND n_sized_area = n_targets
+             THEN coalesce(sum_area, 0) END AS sum_area,
+        -- C1: the density's attenuation sum, when every target it counts has one
+        CASE WHEN n_density > 0 AND n_hu = n_density THEN sum_hu END AS sum_hu
     FROM per_scope
 ),
 -- A scope here has baseline lesions, so its first study is its baseline: the
@@ -77,7 +94,12 @@ with_nadir AS (
             OVER earlier AS nadir_longest,
         first_value(sum_viable) OVER so_far AS baseline_viable,
         min(CASE WHEN sum_viable IS NOT NULL THEN {'s': sum_viable, 'd': study_date} END)
-            OVER earlier AS nadir_viable
+            OVER earlier AS nadir_viable,
+        first_value(sum_area) OVER so_far AS baseline_area,
+        min(CASE WHEN sum_area IS NOT NULL THEN {'s': sum_area, 'd': study_date} END)
+            OVER earlier AS nadir_area,
+        first_value(sum_hu) OVER so_far AS baseline_sum_hu,
+        first_value(n_hu) OVER so_far AS baseline_n_hu
     FROM with_sum
     WINDOW
         so_far AS (PARTITION BY scope_id ORDER BY study_date
@@ -87,9 +109,10 @@ with_nadir AS (
 )
 SELECT
     ss.*,
-    w.* EXCLUDE (scope_id, study_date, is_baseline, nadir_longest, nadir_viable),
+    w.* EXCLUDE (scope_id, study_date, is_baseline, nadir_longest, nadir_viable, nadir_area),
     w.nadir_longest.s AS nadir_longest, w.nadir_longest.d AS nadir_date_longest,
     w.nadir_viable.s AS nadir_viable, w.nadir_viable.d AS nadir_date_viable,
+    w.nadir_area.s AS nadir_area, w.nadir_area.d AS nadir_date_area,
     nl.* EXCLUDE (scope_id, study_date),
     coalesce(w.n_targets > 0, FALSE) AS has_target,
     coalesce(w.n_nontargets > 0, FALSE) AS has_nontarget

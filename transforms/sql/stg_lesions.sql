@@ -13,5 +13,7 @@ SELECT
     as_mm(longest_diameter_mm) AS longest_diameter_mm,
     txt(short_axis_mm) AS short_axis_mm_txt, as_mm(short_axis_mm) AS short_axis_mm,
     txt(viable_diameter_mm) AS viable_diameter_mm_txt, as_mm(viable_diameter_mm) AS viable_diameter_mm,
+    txt(viable_perpendicular_mm) AS viable_perpendicular_mm_txt,
+    as_mm(viable_perpendicular_mm) AS viable_perpendicular_mm,
     txt(attenuation_hu) AS attenuation_hu_txt, as_double(attenuation_hu) AS attenuation_hu
 FROM raw_lesions

@@ -60,6 +60,7 @@ CREATE TABLE lesion_measurements (
     longest_diameter_mm DECIMAL(10,1),
     short_axis_mm DECIMAL(10,1),
     viable_diameter_mm DECIMAL(10,1),
+    viable_perpendicular_mm DECIMAL(10,1),
     attenuation_hu DOUBLE,
     is_nodal BOOLEAN NOT NULL,
     run_id VARCHAR NOT NULL,
