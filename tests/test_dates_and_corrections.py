@@ -36,6 +36,7 @@ from pipeline_helpers import (
     summary_dict,
     write_csv,
 )
+from staging_helpers import raw
 from test_dq_synthetic import clean_inputs, clean_outputs
 from test_response_rules import NEW, Cohort, T
 
@@ -55,19 +56,6 @@ from warehouse import start_build
 
 INGEST = load_config().section("ingest")
 RUN_DATE = date(2026, 6, 1)
-
-
-def raw(**columns: list) -> pa.Table:
-    n = len(next(iter(columns.values())))
-    columns.setdefault("patient_key", ["p1"] * n)
-    columns.setdefault("source_file", ["f.csv"] * n)
-    columns.setdefault("source_row", list(range(1, n + 1)))
-    return pa.table(
-        {
-            k: pa.array(v, pa.int64() if k == "source_row" else pa.string())
-            for k, v in columns.items()
-        }
-    )
 
 
 def reasons(staged) -> dict[int, str]:

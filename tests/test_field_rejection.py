@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from staging_helpers import raw
 
 from config import load_config
 from flows.stages import DERIVED_TABLES
@@ -23,19 +24,6 @@ from transforms.staging import CHECKS, REQUIRED, stage_dataset
 INGEST = load_config().section("ingest")
 RESPONSE = load_config().section("response")
 STUDY = pa.table({"patient_key": ["p1"], "study_date": pa.array(["2026-01-05"]).cast(pa.date32())})
-
-
-def raw(**columns: list) -> pa.Table:
-    n = len(next(iter(columns.values())))
-    columns.setdefault("patient_key", ["p1"] * n)
-    columns.setdefault("source_file", ["f.csv"] * n)
-    columns.setdefault("source_row", list(range(1, n + 1)))
-    return pa.table(
-        {
-            k: pa.array(v, pa.int64() if k == "source_row" else pa.string())
-            for k, v in columns.items()
-        }
-    )
 
 
 def problems(staged) -> list[tuple]:

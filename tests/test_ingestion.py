@@ -7,25 +7,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from staging_helpers import raw
 
 from config import load_config
 from sources import Pseudonymiser, SourceError, discover, read_source_file
 from transforms.staging import stage_dataset
 
 INGEST = load_config().section("ingest")
-
-
-def raw(**columns: list) -> pa.Table:
-    n = len(next(iter(columns.values())))
-    columns.setdefault("patient_key", ["p1"] * n)
-    columns.setdefault("source_file", ["f.csv"] * n)
-    columns.setdefault("source_row", list(range(1, n + 1)))
-    return pa.table(
-        {
-            k: pa.array(v, pa.int64() if k == "source_row" else pa.string())
-            for k, v in columns.items()
-        }
-    )
 
 
 def reasons(staged) -> dict[int, str]:
