@@ -221,3 +221,21 @@ def kill_group(pgid: int) -> None:
     """Whatever a (killed) run left behind in its process group."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+# Set in a run's environment so that the test finds every process it started.
+MARKER_VAR = "NELMTRACK_TEST_MARKER"
+
+
+def processes_with(marker: str) -> list[int]:
+    """Processes whose environment carries ``MARKER_VAR=marker`` (all descendants of a run)."""
+    needle = f"{MARKER_VAR}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:  # gone, or not ours
+                continue
+    return found

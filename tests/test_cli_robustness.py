@@ -27,6 +27,7 @@ import pytest
 from click.testing import CliRunner
 from pipeline_helpers import (
     CONFIG,
+    MARKER_VAR,
     REPO,
     TEST_KEY,
     cli_command,
@@ -36,6 +37,7 @@ from pipeline_helpers import (
     make_source,
     once_per_session,
     only_file,
+    processes_with,
     query,
     read_csv,
     run_cli,
@@ -45,22 +47,6 @@ from pipeline_helpers import (
 from flows.cli import main
 from flows.pipeline import TEST_PAUSE_ENV, run_pipeline
 from sources import Pseudonymiser
-
-MARKER_VAR = "NELMTRACK_TEST_MARKER"
-
-
-def processes_with(marker: str) -> list[int]:
-    """Processes whose environment carries ``MARKER_VAR=marker`` (all descendants of a run)."""
-    needle = f"{MARKER_VAR}={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if needle in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:  # gone, or not ours
-                continue
-    return found
 
 
 def no_process_with(marker: str, grace_s: float = 30) -> bool:

@@ -26,6 +26,24 @@ RESPONSE = load_config().section("response")
 STUDY = pa.table({"patient_key": ["p1"], "study_date": pa.array(["2026-01-05"]).cast(pa.date32())})
 
 
+# A valid row of each dataset (text, as read), which a test spoils one column of.
+VALID_ROW: dict[str, dict[str, str]] = {
+    "patients": {},
+    "sessions": {"session_date": "2026-01-10", "modality": "TAE", "treated_territory": "5"},
+    "imaging": {"study_date": "2026-01-05", "modality": "CT"},
+    "lesions": {
+        "study_date": "2026-01-05",
+        "lesion_id": "L1",
+        "role": "target",
+        "organ": "liver",
+        "liver_segment": "5",
+        "status": "measured",
+        "longest_diameter_mm": "30.0",
+    },
+    "labs": {"collected_at": "2026-01-05", "test": "albumin", "value": "3.9", "unit": "g/dL"},
+}
+
+
 def problems(staged) -> list[tuple]:
     """(source_row, column_name, reason_code, action) of each quarantine row."""
     return [
@@ -104,20 +122,7 @@ def test_optional_bad_value_nulled_row_loads_ascites_maybe() -> None:
 def test_optional_bad_value_nulled_row_loads(
     dataset: str, given: dict[str, str], column: str, code: str
 ) -> None:
-    base = {
-        "patients": {},
-        "sessions": {"session_date": "2026-01-10", "modality": "TAE", "treated_territory": "5"},
-        "imaging": {"study_date": "2026-01-05", "modality": "CT"},
-        "lesions": {
-            "study_date": "2026-01-05",
-            "lesion_id": "L1",
-            "role": "target",
-            "organ": "liver",
-            "liver_segment": "5",
-            "status": "measured",
-            "longest_diameter_mm": "30.0",
-        },
-    }[dataset] | given
+    base = VALID_ROW[dataset] | given
     studies = STUDY
     staged = stage_dataset(
         dataset,
@@ -239,21 +244,7 @@ MARKER = "NELM-000040"
     ],
 )
 def test_reason_never_echoes_value(dataset: str, column: str) -> None:
-    base = {
-        "patients": {},
-        "sessions": {"session_date": "2026-01-10", "modality": "TAE", "treated_territory": "5"},
-        "imaging": {"study_date": "2026-01-05", "modality": "CT"},
-        "lesions": {
-            "study_date": "2026-01-05",
-            "lesion_id": "L1",
-            "role": "target",
-            "organ": "liver",
-            "liver_segment": "5",
-            "status": "measured",
-            "longest_diameter_mm": "30.0",
-        },
-        "labs": {"collected_at": "2026-01-05", "test": "albumin", "value": "3.9", "unit": "g/dL"},
-    }[dataset] | {column: MARKER}
+    base = VALID_ROW[dataset] | {column: MARKER}
     studies = STUDY
     staged = stage_dataset(
         dataset,

@@ -18,24 +18,18 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from pipeline_helpers import CONFIG, REPO, TEST_KEY, cli_command, kill_group, make_source
+from pipeline_helpers import (
+    CONFIG,
+    MARKER_VAR,
+    REPO,
+    TEST_KEY,
+    cli_command,
+    kill_group,
+    make_source,
+    processes_with,
+)
 
 pytestmark = pytest.mark.slow
-
-MARKER_VAR = "NELMTRACK_TEST_MARKER"
-
-
-def processes_with(marker: str) -> list[int]:
-    needle = f"{MARKER_VAR}={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if needle in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:  # gone, or not ours
-                continue
-    return found
 
 
 def runs_recorded(db: Path) -> int:
