@@ -4,7 +4,7 @@
 meaning; staging, the lab normaliser, the response stage (R1), the run
 summary, the data-quality suites and the demo cohort's spoilers name their
 codes from it, and the table of ARCHITECTURE.md is ``markdown_table()``
-(``python -m contract.reasons`` prints it). ``Action`` says what the pipeline
+(``python -m contract`` prints it). ``Action`` says what the pipeline
 did with the row. SQL models write a code as a plain literal; a test checks
 that every such literal is a member.
 """
@@ -138,7 +138,3 @@ def markdown_table() -> str:
     """The reason-code table of ARCHITECTURE.md ("Quarantine reason codes"), one row per code."""
     rows = [f"| `{code.value}` | {code.meaning} |" for code in ReasonCode]
     return "\n".join(["| code | meaning |", "|---|---|", *rows])
-
-
-if __name__ == "__main__":
-    print(markdown_table())
