@@ -239,3 +239,12 @@ def test_a_generated_cohorts_quarantine_holds_reason_codes_only(tmp_path: Path) 
         build.abort()
     assert set(by_reason) <= {code.value for code in ReasonCode}
     assert set(summary.spoiled) <= set(by_reason)
+
+
+def test_one_dq_suite_per_dataset_and_per_checked_table() -> None:
+    from expectations.suites import SUITES
+
+    assert [s.table for s in SUITES if s.side == "inputs"] == list(DATASETS)
+    assert sorted(s.table for s in SUITES if s.side == "warehouse") == sorted(
+        contract.CHECKED_TABLES
+    )
