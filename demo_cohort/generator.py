@@ -22,12 +22,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from contract import DATASETS, REQUIRED_VALUES, Action
 from demo_cohort.model import build_chunk
 from demo_cohort.spoil import SpoiledFrame, spoil
-from transforms.quarantine import Action
-from transforms.staging import REQUIRED
 
-DATASETS = ("patients", "sessions", "imaging", "lesions", "labs")
 GENERATOR_DIR = "_generator"
 SPOIL_LOG = f"{GENERATOR_DIR}/spoiled_rows.csv"
 FORMATS = ("csv", "parquet")
@@ -61,7 +59,7 @@ def _action(dataset: str, column: str | None) -> str:
     The generator spoils a conditionally required column (a diameter) only
     where it is required, so the column alone decides.
     """
-    if column is None or column in REQUIRED[dataset]:
+    if column is None or column in REQUIRED_VALUES[dataset]:
         return Action.ROW_REJECTED.value
     return Action.VALUE_NULLED.value
 

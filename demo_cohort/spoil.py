@@ -27,25 +27,26 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contract.reasons import ReasonCode
 from demo_cohort import model, text
 from demo_cohort.frame import Frame
 
 SPOIL_SHARE = 0.01
 
-# Reason codes of ARCHITECTURE.md that the generator produces.
-REASONS = (
-    "missing_required",
-    "bad_date",
-    "bad_number",
-    "bad_boolean",
-    "out_of_range",
-    "unknown_vocabulary",
-    "unknown_modality",
-    "unknown_territory",
-    "unknown_unit",
-    "duplicate_row",
-    "orphan_study",
-    "target_after_baseline",
+# Reason codes (contract.reasons) that the generator produces.
+REASONS: tuple[ReasonCode, ...] = (
+    ReasonCode.MISSING_REQUIRED,
+    ReasonCode.BAD_DATE,
+    ReasonCode.BAD_NUMBER,
+    ReasonCode.BAD_BOOLEAN,
+    ReasonCode.OUT_OF_RANGE,
+    ReasonCode.UNKNOWN_VOCABULARY,
+    ReasonCode.UNKNOWN_MODALITY,
+    ReasonCode.UNKNOWN_TERRITORY,
+    ReasonCode.UNKNOWN_UNIT,
+    ReasonCode.DUPLICATE_ROW,
+    ReasonCode.ORPHAN_STUDY,
+    ReasonCode.TARGET_AFTER_BASELINE,
 )
 
 BAD_DATES = ("2026-13-45", "yesterday", "2025-02-30", "31.04.2024")
@@ -101,14 +102,14 @@ class _Spoiler:
         values = pc.take(self.frame.columns[name], pa.array(rows))
         return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
-    def change(self, reason: str, column: str, rows: np.ndarray, values: pa.Array) -> None:
+    def change(self, reason: ReasonCode, column: str, rows: np.ndarray, values: pa.Array) -> None:
         self.edits.setdefault(column, []).append((rows, values))
         self.reason[rows] = REASONS.index(reason)
         self.at_fault[rows] = column
 
     def add(
         self,
-        reason: str,
+        reason: ReasonCode,
         rows: np.ndarray,
         overrides: dict[str, pa.Array] | None = None,
         day_shift: int = 0,
@@ -166,7 +167,11 @@ class _Spoiler:
         positions = np.flatnonzero(all_reasons >= 0)
         columns_at = np.concatenate(spoiled_column)[file_order][positions]
         return SpoiledFrame(
-            table, file_order, positions, np.array(REASONS)[all_reasons[positions]], columns_at
+            table,
+            file_order,
+            positions,
+            np.array([r.value for r in REASONS])[all_reasons[positions]],
+            columns_at,
         )
 
 
@@ -175,19 +180,21 @@ def _patients(s: _Spoiler) -> None:
     which = s.rng.integers(0, 3, len(rows))
     for i, column in enumerate(("functional", "bilioenteric_anastomosis", "prior_whipple")):
         part = rows[which == i]
-        s.change("bad_boolean", column, part, s.words(BAD_BOOLEANS, part))
-    s.add("duplicate_row", s.choose())
+        s.change(ReasonCode.BAD_BOOLEAN, column, part, s.words(BAD_BOOLEANS, part))
+    s.add(ReasonCode.DUPLICATE_ROW, s.choose())
 
 
 def _sessions(s: _Spoiler) -> None:
     later = s.frame.traits["session_number"] >= 2
     rows = s.choose(later)
-    s.change("unknown_modality", "modality", rows, s.words(BAD_MODALITIES, rows))
+    s.change(ReasonCode.UNKNOWN_MODALITY, "modality", rows, s.words(BAD_MODALITIES, rows))
     rows = s.choose(later)
-    s.change("unknown_territory", "treated_territory", rows, s.words(BAD_TERRITORIES, rows))
+    s.change(
+        ReasonCode.UNKNOWN_TERRITORY, "treated_territory", rows, s.words(BAD_TERRITORIES, rows)
+    )
     rows = s.choose(later)
-    s.change("bad_date", "session_date", rows, s.words(BAD_DATES, rows))
-    s.add("duplicate_row", s.choose())
+    s.change(ReasonCode.BAD_DATE, "session_date", rows, s.words(BAD_DATES, rows))
+    s.add(ReasonCode.DUPLICATE_ROW, s.choose())
 
 
 def _imaging(s: _Spoiler) -> None:
@@ -197,7 +204,7 @@ def _imaging(s: _Spoiler) -> None:
     before_another = f.traits["followup"] & f.traits["has_next"]
     rows = s.choose(before_another)
     s.add(
-        "out_of_range",
+        ReasonCode.OUT_OF_RANGE,
         rows,
         {
             "study_date": text.iso_date(f.day[rows] + 5),
@@ -208,15 +215,15 @@ def _imaging(s: _Spoiler) -> None:
     )
     rows = s.choose(before_another)
     s.add(
-        "bad_boolean",
+        ReasonCode.BAD_BOOLEAN,
         rows,
         {"study_date": text.iso_date(f.day[rows] + 9), "ascites": s.words(BAD_BOOLEANS, rows)},
         day_shift=9,
         column="ascites",
     )
     rows = s.choose()
-    s.add("bad_date", rows, {"study_date": s.words(BAD_DATES, rows)}, column="study_date")
-    s.add("duplicate_row", s.choose())
+    s.add(ReasonCode.BAD_DATE, rows, {"study_date": s.words(BAD_DATES, rows)}, column="study_date")
+    s.add(ReasonCode.DUPLICATE_ROW, s.choose())
 
 
 def _lesions(s: _Spoiler) -> None:
@@ -228,36 +235,43 @@ def _lesions(s: _Spoiler) -> None:
     rows = s.choose(solid)
     longest = s.column("longest_diameter_mm", rows)
     s.change(
-        "out_of_range", "longest_diameter_mm", rows, pc.binary_join_element_wise("-", longest, "")
+        ReasonCode.OUT_OF_RANGE,
+        "longest_diameter_mm",
+        rows,
+        pc.binary_join_element_wise("-", longest, ""),
     )
     rows = s.choose(solid)
     s.change(
-        "out_of_range",
+        ReasonCode.OUT_OF_RANGE,
         "longest_diameter_mm",
         rows,
         text.fixed(s.rng.uniform(401, 990, len(rows)), 1),
     )
     rows = s.choose(solid)
-    s.change("missing_required", "longest_diameter_mm", rows, pa.nulls(len(rows), pa.string()))
+    s.change(
+        ReasonCode.MISSING_REQUIRED, "longest_diameter_mm", rows, pa.nulls(len(rows), pa.string())
+    )
     rows = s.choose(followup)
-    s.change("missing_required", "status", rows, pa.nulls(len(rows), pa.string()))
+    s.change(ReasonCode.MISSING_REQUIRED, "status", rows, pa.nulls(len(rows), pa.string()))
     rows = s.choose(followup)
-    s.change("bad_date", "study_date", rows, s.words(BAD_DATES, rows))
+    s.change(ReasonCode.BAD_DATE, "study_date", rows, s.words(BAD_DATES, rows))
     rows = s.choose(followup & (t["role"] == model.TARGET))
-    s.change("unknown_vocabulary", "role", rows, pa.array(["targt"] * len(rows)))
+    s.change(ReasonCode.UNKNOWN_VOCABULARY, "role", rows, pa.array(["targt"] * len(rows)))
     rows = s.choose(followup & (t["organ"] != model.LIVER) & (t["organ"] != model.NODE))
-    s.change("unknown_vocabulary", "organ", rows, pa.array(["spleen"] * len(rows)))
-    s.add("duplicate_row", s.choose(followup))
+    s.change(ReasonCode.UNKNOWN_VOCABULARY, "organ", rows, pa.array(["spleen"] * len(rows)))
+    s.add(ReasonCode.DUPLICATE_ROW, s.choose(followup))
     # The same lesion three days before a follow-up study: a date with no study.
     rows = s.choose(followup)
-    s.add("orphan_study", rows, {"study_date": text.iso_date(f.day[rows] - 3)}, day_shift=-3)
+    s.add(
+        ReasonCode.ORPHAN_STUDY, rows, {"study_date": text.iso_date(f.day[rows] - 3)}, day_shift=-3
+    )
     # A lesion id never seen before, reported as a target at a follow-up study.
     rows = s.choose(followup)
     rows = rows[np.unique(f.patient[rows], return_index=True)[1]]
     m = len(rows)
     longest = s.rng.uniform(12, 45, m)
     s.add(
-        "target_after_baseline",
+        ReasonCode.TARGET_AFTER_BASELINE,
         rows,
         {
             "lesion_id": text.prefixed("L", t["lesions_of_patient"][rows] + 1),
@@ -280,15 +294,15 @@ def _labs(s: _Spoiler) -> None:
     t = s.frame.traits
     usable = ~t["paired"]
     rows = s.choose(usable)
-    s.change("unknown_unit", "unit", rows, s.words(BAD_UNITS, rows))
+    s.change(ReasonCode.UNKNOWN_UNIT, "unit", rows, s.words(BAD_UNITS, rows))
     rows = s.choose(usable)
-    s.change("bad_number", "value", rows, s.words(BAD_NUMBERS, rows))
+    s.change(ReasonCode.BAD_NUMBER, "value", rows, s.words(BAD_NUMBERS, rows))
     # Albumin 70 g/dL: outside the physiological range of labs-and-flags L3.
     rows = s.choose(usable & t["albumin_g_dl"])
-    s.change("out_of_range", "value", rows, pa.array(["70"] * len(rows)))
+    s.change(ReasonCode.OUT_OF_RANGE, "value", rows, pa.array(["70"] * len(rows)))
     rows = s.choose(usable)
-    s.change("bad_date", "collected_at", rows, s.words(BAD_DATES, rows))
-    s.add("duplicate_row", s.choose(usable))
+    s.change(ReasonCode.BAD_DATE, "collected_at", rows, s.words(BAD_DATES, rows))
+    s.add(ReasonCode.DUPLICATE_ROW, s.choose(usable))
 
 
 # Dataset -> (spoiling function, number of kinds it injects).

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -34,32 +33,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from config import Config, load_config
+from contract import CHECKED_TABLES, INPUT_COLUMNS
 from expectations.suites import KAHN_CATEGORIES, SEVERITIES, SUITES, Check, Suite
-from sources import INPUT_COLUMNS
+from transforms.lab_lookups import lab_lookup_tables
 from transforms.sqlrun import SqlSession
+from warehouse.schema import DDL_TABLES, arrow_schemas
 
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).parent / "sql"
-DDL_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "ddl"
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 # Suffix of the per-patient "rows checked" count that accompanies each failing-rows count.
 CHECKED = "__checked"
 DOCS_SITE = "nelmtrack"
 
-WAREHOUSE_TABLES = (
-    "patients",
-    "sessions",
-    "imaging_studies",
-    "lesion_measurements",
-    "lab_results",
-    "timepoint_responses",
-    "session_responses",
-    "best_responses",
-    "nlr",
-    "session_labs",
-    "session_flags",
-)
 # [dq] vocabularies of the public tables (warehouse contract).
 DQ_VOCABULARIES = (
     "criteria",
@@ -170,39 +157,7 @@ def build_reference(config: Config, params: Mapping[str, Any]) -> Reference:
         "course_scope": params["course_scope"],
         "response_ranking": list(config.value("best_response.response_ranking")),
     }
-    conversions = [
-        (analyte, unit, float(pair[0]), float(pair[1]))
-        for analyte, units in labs["unit_conversions"].items()
-        for unit, pair in units.items()
-    ]
-    lookups = {
-        "ref_test_aliases": pa.table(
-            {"alias": list(labs["test_aliases"]), "analyte": list(labs["test_aliases"].values())}
-        ),
-        "ref_unit_aliases": pa.table(
-            {
-                "spelling": list(labs["unit_aliases"]),
-                "unit_family": list(labs["unit_aliases"].values()),
-            }
-        ),
-        "ref_unit_conversions": pa.table(
-            dict(
-                zip(
-                    ("analyte", "unit_family", "multiply", "divide"),
-                    map(list, zip(*conversions, strict=True)),
-                    strict=True,
-                )
-            )
-        ),
-        "ref_analytes": pa.table(
-            {
-                "analyte": list(analytes),
-                "canonical_unit": [s["canonical_unit"] for s in analytes.values()],
-                "physiological_min": [float(s["physiological_min"]) for s in analytes.values()],
-                "physiological_max": [float(s["physiological_max"]) for s in analytes.values()],
-            }
-        ),
-    }
+    lookups = {f"ref_{name}": table for name, table in lab_lookup_tables(labs).items()}
     return Reference(numbers, sql_variables, lookups)
 
 
@@ -223,12 +178,6 @@ def _raw_table(table: pa.Table | None, columns: tuple[str, ...]) -> pa.Table:
     return table
 
 
-def _ddl_statements() -> dict[str, str]:
-    """CREATE TABLE statements of the public tables, for placeholders of absent ones."""
-    text = "\n".join(p.read_text() for p in sorted(DDL_DIR.glob("*.sql")))
-    return {m.group(1): m.group(0) for m in re.finditer(r"CREATE TABLE (\w+) \(.*?\);", text, re.S)}
-
-
 def _comparable(kind: pa.DataType) -> str:
     """A type as the DDL fixes it: any Arrow string flavour is text; timestamp units are alike."""
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
@@ -244,18 +193,6 @@ def columns_match(actual: pa.Schema, expected: pa.Schema) -> bool:
     """Whether a public table has exactly the columns and types of its DDL (order aside)."""
     have = {f.name: _comparable(f.type) for f in actual}
     return have == {f.name: _comparable(f.type) for f in expected}
-
-
-def _ddl_schemas(sql: SqlSession, ddl: Mapping[str, str]) -> dict[str, pa.Schema]:
-    """The Arrow schema DuckDB gives each public table of the DDL."""
-    sql.con.execute("CREATE SCHEMA IF NOT EXISTS ddl")
-    schemas = {}
-    for table, statement in ddl.items():
-        sql.con.execute(
-            statement.replace(f"CREATE TABLE {table} ", f"CREATE TABLE ddl.{table} ", 1)
-        )
-        schemas[table] = sql.query(f"SELECT * FROM ddl.{table}").schema
-    return schemas
 
 
 def _failing(check: Check) -> str:
@@ -300,13 +237,12 @@ def _frames(
     with SqlSession(params=ref.sql_variables) as sql:
         for dataset, columns in INPUT_COLUMNS.items():
             sql.register(f"in_{dataset}", _raw_table(inputs.get(dataset), columns))
-        ddl = _ddl_statements()
-        expected = _ddl_schemas(sql, ddl)
-        for table in WAREHOUSE_TABLES:
+        expected = arrow_schemas()
+        for table in CHECKED_TABLES:
             if table in outputs:
                 sql.register(table, outputs[table])
-            else:
-                sql.con.execute(ddl[table])
+            else:  # an empty placeholder, so cross-table checks still compile
+                sql.con.execute(DDL_TABLES[table])
         for name, lookup in ref.lookups.items():
             sql.register(name, lookup)
         sql.run_script((SQL_DIR / "macros.sql").read_text())

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contract.reasons import ReasonCode
+
 KAHN_CATEGORIES = (
     "conformance.value",
     "conformance.relational",
@@ -67,7 +69,7 @@ class Check:
     low: str | float | None = None
     high: str | float | None = None
     threshold: str | None = None
-    reason_code: str | None = None
+    reason_code: ReasonCode | None = None  # the quarantine's code for the same rows
     requires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -77,6 +79,8 @@ class Check:
             or self.severity not in SEVERITIES
         ):
             raise ValueError(f"check {self.name}: unknown kind, Kahn category or severity")
+        if self.reason_code is not None:
+            ReasonCode(self.reason_code)  # a code of the quarantine, or ValueError
         if self.kind == "share" and self.threshold is None:
             raise ValueError(f"share check {self.name} needs a minimum-share threshold")
 
@@ -116,7 +120,7 @@ def never(name: str, kahn: str, severity: str, description: str, **kw) -> Check:
     return Check(name, name, "false", kahn, severity, description, **kw)
 
 
-def vocab(column: str, values: str, severity: str, reason_code: str | None = None) -> Check:
+def vocab(column: str, values: str, severity: str, reason_code: ReasonCode | None = None) -> Check:
     return Check(
         f"{column}_in_vocabulary",
         column,
@@ -138,7 +142,7 @@ def boolean(column: str) -> Check:
         "error",
         f"{column} is empty or one of the accepted boolean spellings",
         values="boolean",
-        reason_code="bad_boolean",
+        reason_code=ReasonCode.BAD_BOOLEAN,
     )
 
 
@@ -148,7 +152,7 @@ def in_range(
     high: str | float | None,
     severity: str,
     description: str,
-    reason_code: str | None = None,
+    reason_code: ReasonCode | None = None,
 ) -> Check:
     return Check(
         f"{column}_in_range",
@@ -167,7 +171,7 @@ def raw_range(
     column: str, low: str | float | None, high: str | float | None, severity: str, description: str
 ) -> Check:
     """A range check on raw rows: the ingestion quarantines the same rows as ``out_of_range``."""
-    return in_range(column, low, high, severity, description, "out_of_range")
+    return in_range(column, low, high, severity, description, ReasonCode.OUT_OF_RANGE)
 
 
 def required(*columns: str) -> list[Check]:
@@ -177,13 +181,13 @@ def required(*columns: str) -> list[Check]:
             "completeness",
             "error",
             f"{c} is given (required by the input contract)",
-            reason_code="missing_required",
+            reason_code=ReasonCode.MISSING_REQUIRED,
         )
         for c in columns
     ]
 
 
-def readable(column: str, what: str, reason_code: str) -> Check:
+def readable(column: str, what: str, reason_code: ReasonCode) -> Check:
     return flag(
         f"{column}_readable",
         "conformance.value",
@@ -193,7 +197,9 @@ def readable(column: str, what: str, reason_code: str) -> Check:
     )
 
 
-def not_in_future(column: str, severity: str = "error", reason_code: str | None = None) -> Check:
+def not_in_future(
+    column: str, severity: str = "error", reason_code: ReasonCode | None = None
+) -> Check:
     return flag(
         f"{column}_not_in_future",
         "plausibility.temporal",
@@ -209,7 +215,7 @@ def duplicate_row() -> Check:
         "conformance.relational",
         "error",
         "the row is not identical to an earlier row",
-        reason_code="duplicate_row",
+        reason_code=ReasonCode.DUPLICATE_ROW,
     )
 
 
@@ -220,7 +226,7 @@ def duplicate_key(key: str) -> Check:
         "conformance.relational",
         "error",
         f"no earlier row has the same key ({key})",
-        reason_code="duplicate_key",
+        reason_code=ReasonCode.DUPLICATE_KEY,
     )
 
 
@@ -266,8 +272,8 @@ INPUT_SUITES = (
             *required("patient_key"),
             duplicate_row(),
             duplicate_key("patient"),
-            vocab("sex", "sex", "error", "unknown_vocabulary"),
-            readable("birth_year", "number", "bad_number"),
+            vocab("sex", "sex", "error", ReasonCode.UNKNOWN_VOCABULARY),
+            readable("birth_year", "number", ReasonCode.BAD_NUMBER),
             raw_range(
                 "birth_year",
                 "min_birth_year",
@@ -281,23 +287,23 @@ INPUT_SUITES = (
                 "error",
                 "birth_year is not after the year of the run",
             ),
-            vocab("primary_site", "primary_site", "error", "unknown_vocabulary"),
-            readable("ki67_pct", "number", "bad_number"),
+            vocab("primary_site", "primary_site", "error", ReasonCode.UNKNOWN_VOCABULARY),
+            readable("ki67_pct", "number", ReasonCode.BAD_NUMBER),
             raw_range("ki67_pct", *PCT, "error", "ki67_pct is a percentage (0-100)"),
-            vocab("who_grade", "who_grade", "error", "unknown_vocabulary"),
+            vocab("who_grade", "who_grade", "error", ReasonCode.UNKNOWN_VOCABULARY),
             boolean("functional"),
             boolean("bilioenteric_anastomosis"),
             boolean("prior_whipple"),
-            readable("death_date", "ISO date", "bad_date"),
-            readable("last_contact_date", "ISO date", "bad_date"),
-            not_in_future("death_date", reason_code="date_after_run"),
-            not_in_future("last_contact_date", reason_code="date_after_run"),
+            readable("death_date", "ISO date", ReasonCode.BAD_DATE),
+            readable("last_contact_date", "ISO date", ReasonCode.BAD_DATE),
+            not_in_future("death_date", reason_code=ReasonCode.DATE_AFTER_RUN),
+            not_in_future("last_contact_date", reason_code=ReasonCode.DATE_AFTER_RUN),
             flag(
                 "death_not_before_birth",
                 "plausibility.temporal",
                 "error",
                 "death is not before the birth year",
-                reason_code="date_before_birth",
+                reason_code=ReasonCode.DATE_BEFORE_BIRTH,
             ),
             flag(
                 "last_contact_not_after_death",
@@ -314,7 +320,7 @@ INPUT_SUITES = (
             *required("patient_key", "session_date", "modality", "treated_territory"),
             duplicate_row(),
             duplicate_key("patient, session_id or session_date"),
-            readable("session_date", "ISO date", "bad_date"),
+            readable("session_date", "ISO date", ReasonCode.BAD_DATE),
             Check(
                 "modality_recognised",
                 "modality",
@@ -323,33 +329,33 @@ INPUT_SUITES = (
                 "error",
                 "modality is TAE, cTACE, DEB-TACE, TARE or a known alias",
                 values="modality_spelling",
-                reason_code="unknown_modality",
+                reason_code=ReasonCode.UNKNOWN_MODALITY,
             ),
             flag(
                 "treated_territory_recognised",
                 "conformance.value",
                 "error",
                 "treated_territory is a list of Couinaud segments 1-8 or a named lobe",
-                reason_code="unknown_territory",
+                reason_code=ReasonCode.UNKNOWN_TERRITORY,
             ),
-            vocab("microsphere", "microsphere", "error", "unknown_vocabulary"),
-            readable("activity_gbq", "number", "bad_number"),
+            vocab("microsphere", "microsphere", "error", ReasonCode.UNKNOWN_VOCABULARY),
+            readable("activity_gbq", "number", ReasonCode.BAD_NUMBER),
             raw_range("activity_gbq", 0.0, None, "error", "activity_gbq is not negative"),
-            readable("prior_systemic_lines", "number", "bad_number"),
+            readable("prior_systemic_lines", "number", ReasonCode.BAD_NUMBER),
             raw_range(
                 "prior_systemic_lines", 0.0, None, "error", "prior_systemic_lines is not negative"
             ),
-            readable("lvef_pct", "number", "bad_number"),
+            readable("lvef_pct", "number", ReasonCode.BAD_NUMBER),
             raw_range("lvef_pct", *PCT, "error", "lvef_pct is a percentage (0-100)"),
             known("patient_known", "patient", "patients", "error", ("patients",)),
-            not_in_future("session_date", reason_code="date_after_run"),
+            not_in_future("session_date", reason_code=ReasonCode.DATE_AFTER_RUN),
             flag(
                 "session_not_before_birth",
                 "plausibility.temporal",
                 "error",
                 "the session is not before the patient's birth year",
                 requires=("patients",),
-                reason_code="date_before_birth",
+                reason_code=ReasonCode.DATE_BEFORE_BIRTH,
             ),
             flag(
                 "session_not_after_death",
@@ -367,12 +373,12 @@ INPUT_SUITES = (
             *required("patient_key", "study_date", "modality"),
             duplicate_row(),
             duplicate_key("patient, study_date"),
-            readable("study_date", "ISO date", "bad_date"),
-            vocab("modality", "imaging_modality", "error", "unknown_vocabulary"),
+            readable("study_date", "ISO date", ReasonCode.BAD_DATE),
+            vocab("modality", "imaging_modality", "error", ReasonCode.UNKNOWN_VOCABULARY),
             boolean("extrahepatic_disease"),
             boolean("ascites"),
             boolean("portal_vein_occlusion"),
-            readable("liver_tumor_burden_pct", "number", "bad_number"),
+            readable("liver_tumor_burden_pct", "number", ReasonCode.BAD_NUMBER),
             raw_range(
                 "liver_tumor_burden_pct",
                 *PCT,
@@ -380,14 +386,14 @@ INPUT_SUITES = (
                 "liver_tumor_burden_pct is a percentage (0-100)",
             ),
             known("patient_known", "patient", "patients", "error", ("patients",)),
-            not_in_future("study_date", reason_code="date_after_run"),
+            not_in_future("study_date", reason_code=ReasonCode.DATE_AFTER_RUN),
             flag(
                 "study_not_before_birth",
                 "plausibility.temporal",
                 "error",
                 "the study is not before the patient's birth year",
                 requires=("patients",),
-                reason_code="date_before_birth",
+                reason_code=ReasonCode.DATE_BEFORE_BIRTH,
             ),
             flag(
                 "study_not_after_death",
@@ -408,7 +414,7 @@ INPUT_SUITES = (
                 "completeness",
                 "error",
                 "a measured target has its RECIST diameter (nodes: short axis; others: longest)",
-                reason_code="missing_required",
+                reason_code=ReasonCode.MISSING_REQUIRED,
             ),
             flag(
                 "liver_lesion_has_segment",
@@ -417,22 +423,22 @@ INPUT_SUITES = (
                 "a liver lesion has its Couinaud segment (else it counts as out of field, F2)",
             ),
             duplicate_row(),
-            readable("study_date", "ISO date", "bad_date"),
-            vocab("role", "role", "error", "unknown_vocabulary"),
-            vocab("organ", "organ", "error", "unknown_vocabulary"),
+            readable("study_date", "ISO date", ReasonCode.BAD_DATE),
+            vocab("role", "role", "error", ReasonCode.UNKNOWN_VOCABULARY),
+            vocab("organ", "organ", "error", ReasonCode.UNKNOWN_VOCABULARY),
             flag(
                 "status_fits_role",
                 "conformance.value",
                 "error",
                 "status belongs to the status vocabulary of the lesion's role",
-                reason_code="unknown_vocabulary",
+                reason_code=ReasonCode.UNKNOWN_VOCABULARY,
             ),
-            readable("longest_diameter_mm", "number", "bad_number"),
-            readable("short_axis_mm", "number", "bad_number"),
-            readable("viable_diameter_mm", "number", "bad_number"),
-            readable("viable_perpendicular_mm", "number", "bad_number"),
-            readable("attenuation_hu", "number", "bad_number"),
-            readable("liver_segment", "number", "bad_number"),
+            readable("longest_diameter_mm", "number", ReasonCode.BAD_NUMBER),
+            readable("short_axis_mm", "number", ReasonCode.BAD_NUMBER),
+            readable("viable_diameter_mm", "number", ReasonCode.BAD_NUMBER),
+            readable("viable_perpendicular_mm", "number", ReasonCode.BAD_NUMBER),
+            readable("attenuation_hu", "number", ReasonCode.BAD_NUMBER),
+            readable("liver_segment", "number", ReasonCode.BAD_NUMBER),
             raw_range(
                 "longest_diameter_mm",
                 0.0,
@@ -473,14 +479,14 @@ INPUT_SUITES = (
                 "plausibility.atemporal",
                 "error",
                 "liver_segment is a whole Couinaud segment 1-8",
-                reason_code="out_of_range",
+                reason_code=ReasonCode.OUT_OF_RANGE,
             ),
             never(
                 "is_orphan_study",
                 "conformance.relational",
                 "error",
                 "the lesion row's (patient, study date) has an imaging study",
-                reason_code="orphan_study",
+                reason_code=ReasonCode.ORPHAN_STUDY,
                 requires=("imaging",),
             ),
             never(
@@ -488,7 +494,7 @@ INPUT_SUITES = (
                 "plausibility.temporal",
                 "error",
                 "a target after the course baseline was a target at the baseline study (R1)",
-                reason_code="target_after_baseline",
+                reason_code=ReasonCode.TARGET_AFTER_BASELINE,
                 requires=("imaging", "sessions"),
             ),
             never(
@@ -506,7 +512,7 @@ INPUT_SUITES = (
         (
             *required("patient_key", "collected_at", "test", "value", "unit"),
             duplicate_row(),
-            readable("collected_at", "ISO date or date-time", "bad_date"),
+            readable("collected_at", "ISO date or date-time", ReasonCode.BAD_DATE),
             flag(
                 "test_recognised",
                 "conformance.value",
@@ -518,23 +524,23 @@ INPUT_SUITES = (
                 "conformance.value",
                 "error",
                 "value of a recognised test is a number or a censored number such as <0.2 (L2)",
-                reason_code="bad_number",
+                reason_code=ReasonCode.BAD_NUMBER,
             ),
             flag(
                 "unit_convertible",
                 "conformance.value",
                 "error",
                 "unit of a recognised test converts to its canonical unit (L1)",
-                reason_code="unknown_unit",
+                reason_code=ReasonCode.UNKNOWN_UNIT,
             ),
             flag(
                 "value_in_physiological_range",
                 "plausibility.atemporal",
                 "error",
                 "the converted value lies in the physiological range of its analyte (L3)",
-                reason_code="out_of_range",
+                reason_code=ReasonCode.OUT_OF_RANGE,
             ),
-            not_in_future("collected_at", reason_code="date_after_run"),
+            not_in_future("collected_at", reason_code=ReasonCode.DATE_AFTER_RUN),
             known("patient_known", "patient", "patients", "error", ("patients",)),
         ),
     ),

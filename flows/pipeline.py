@@ -30,6 +30,7 @@ from flows.serve import STOP_FILE_ENV
 from sources import discover
 from warehouse import (
     WarehouseError,
+    ledger,
     open_read_only,
     publish_folder,
     run_lock,
@@ -158,7 +159,7 @@ def run_pipeline(
         # The report is written beside the published one and swapped in after the warehouse.
         docs_build = stage_folder(docs_dir, run_id)
         try:
-            config_changed = stages.last_config_hash(build) != cfg.hash
+            config_changed = ledger.last_config_hash(build.con) != cfg.hash
             ctx = stages.RunContext(
                 build=build,
                 cfg=cfg,
@@ -188,8 +189,8 @@ def run_pipeline(
                 db_path=str(db_path),
                 docs_dir=str(docs_dir) if recompute else None,
                 report=report,
-                counts=stages.dataset_counts(build),
-                quarantine_by_reason=dict(stages.quarantine_by_reason(build)),
+                counts=ledger.dataset_counts(build.con),
+                quarantine_by_reason=dict(ledger.quarantine_by_reason(build.con)),
                 failed_checks=failed,
                 recomputed=recompute,
             )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,9 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from config import Config
+from contract import CHECKED_TABLES, DATASETS, FACT_TABLES, Action, ReasonCode
 from flows.privacy import ConfigurationError, key_fingerprint
 from sources import (
-    DATASETS,
     Pseudonymiser,
     ReadResult,
     SourceError,
@@ -31,49 +30,26 @@ from sources import (
     sha256_of,
 )
 from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
-from transforms.quarantine import sql_list
 from transforms.staging import (
     DATE_AFTER_RUN,
     null_death_before_sessions_or_studies,
     run_date_at_site,
     stage_dataset,
 )
-from warehouse import Build, open_read_only
+from warehouse import Build, ledger, open_read_only
+from warehouse.ledger import CHANGED_PATIENTS, FileRows
 
 Progress = Callable[[str], None]
 
-# Which public table holds the good rows of each input dataset.
-FACT_TABLE = {
-    "patients": "patients",
-    "sessions": "sessions",
-    "imaging": "imaging_studies",
-    "lesions": "lesion_measurements",
-    "labs": "lab_results",
-}
-
-# Tables computed from the facts, per patient; an incremental run rewrites the
-# rows of the patients whose source rows changed and leaves the others alone.
-DERIVED_TABLES = (
-    "timepoint_responses",
-    "session_responses",
-    "best_responses",
-    "nlr",
-    "session_labs",
-    "session_flags",
-)
-# Temporary table of this run's build: the patients whose source rows changed (ingest),
-# or whose loaded rows changed with their files unchanged (stage).
-CHANGED_PATIENTS = "changed_patients"
+# Which public table holds each dataset's good rows; the tables derived from them.
+FACT_TABLE = FACT_TABLES
 # The day of the run (at the site) the rows were last checked against (date_after_run).
 STAGED_ON = "meta.staged_on"
 # Response-criteria R1 quarantines lesion rows after staging (responses stage).
-R1_REASON_CODE = "target_after_baseline"
+R1_REASON_CODE = ReasonCode.TARGET_AFTER_BASELINE
 # Temporary table of this run's build: lesion target rows staging rejected for
 # their measurement, which the responses still count as targets (R1, R3).
 REJECTED_TARGETS = "rejected_lesion_targets"
-# Rows that count as quarantined in "read = loaded + quarantined": one per
-# source row whose action removed it from its fact table.
-REMOVED_ROWS = f"count(DISTINCT (source_file, source_row)) FILTER (WHERE action IN {sql_list()})"
 
 
 def new_run_id() -> str:
@@ -105,16 +81,6 @@ class RunContext:
     # Test hook (flows.pipeline.fault_point): called with a point's name.
     fault_point: Callable[[str], None] = lambda point: None  # noqa: E731
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
-
-
-@dataclass(frozen=True)
-class FileRows:
-    """A source file's rows in the published warehouse before this run, and now (None: absent)."""
-
-    name: str
-    dataset: str
-    before: int | None
-    now: int | None
 
 
 @dataclass
@@ -154,35 +120,6 @@ def check_key(ctx: RunContext) -> None:
     build.set_key_fingerprint(fingerprint)
 
 
-def _note_rows(ctx: RunContext, dataset: str, name: str, side: str) -> None:
-    """Fingerprint each raw row of one file, before or after it is replaced."""
-    if ctx.build.raw_exists(dataset):
-        ctx.build.con.execute(
-            "INSERT INTO _row_versions SELECT ?, patient_key, "
-            f"hash(*COLUMNS(* EXCLUDE (run_id))) FROM raw.{dataset} WHERE source_file = ?",
-            [side, name],
-        )
-
-
-def _collect_changed_patients(ctx: RunContext) -> int:
-    """Patients with a row in one version of a file and not in the other (lineage included)."""
-    con = ctx.build.con
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {CHANGED_PATIENTS} AS
-        WITH before AS (SELECT patient_key, h FROM _row_versions WHERE side = 'before'),
-             after AS (SELECT patient_key, h FROM _row_versions WHERE side = 'after')
-        SELECT DISTINCT patient_key FROM (
-            (SELECT * FROM before EXCEPT ALL SELECT * FROM after)
-            UNION ALL
-            (SELECT * FROM after EXCEPT ALL SELECT * FROM before))
-        WHERE patient_key IS NOT NULL
-        """
-    )
-    con.execute("DROP TABLE _row_versions")
-    return con.execute(f"SELECT count(*) FROM {CHANGED_PATIENTS}").fetchall()[0][0]
-
-
 def ingest(ctx: RunContext) -> IngestReport:
     """Read new and changed files into the raw layer; leave unchanged files alone.
 
@@ -194,9 +131,7 @@ def ingest(ctx: RunContext) -> IngestReport:
     check_key(ctx)
     files: list[SourceFile] = discover(ctx.source_dir)
     known = ctx.build.source_files()
-    ctx.build.con.execute(
-        "CREATE OR REPLACE TEMP TABLE _row_versions (side VARCHAR, patient_key VARCHAR, h UBIGINT)"
-    )
+    ledger.start_row_versions(ctx.build.con)
     never_store = set(ctx.cfg.section("privacy")["never_store_columns"])
     encoding = ctx.cfg.section("ingest")["encoding"]
     report = IngestReport()
@@ -210,7 +145,7 @@ def ingest(ctx: RunContext) -> IngestReport:
         result = read_source_file(sf, ctx.pseudonymiser, never_store, encoding)
         _refuse_mostly_malformed(ctx, sf.name, result)
         if sf.name in known:
-            _note_rows(ctx, known[sf.name][1], sf.name, "before")
+            ledger.note_row_versions(ctx.build.con, known[sf.name][1], sf.name, "before")
         ctx.build.put_source_file(
             sf.dataset,
             sf.name,
@@ -220,7 +155,7 @@ def ingest(ctx: RunContext) -> IngestReport:
             rows_read=result.rows_read,
             malformed_reasons=result.malformed_reasons,
         )
-        _note_rows(ctx, sf.dataset, sf.name, "after")
+        ledger.note_row_versions(ctx.build.con, sf.dataset, sf.name, "after")
         ctx.fault_point("ingest")
         (report.changed if sf.name in known else report.new).append(sf.name)
         report.dropped_columns += [f"{sf.name}:{c}" for c in result.dropped_columns]
@@ -231,15 +166,14 @@ def ingest(ctx: RunContext) -> IngestReport:
     report.missing = sorted(set(known) - seen)
     if ctx.prune:
         for name in report.missing:
-            _note_rows(ctx, known[name][1], name, "before")
+            ledger.note_row_versions(ctx.build.con, known[name][1], name, "before")
             ctx.build.drop_source_file(name)
         report.pruned = report.missing
     report.files = _file_rows(ctx)
     _guard_shrink(ctx, report.files)
-    report.changed_patients = _collect_changed_patients(ctx)
+    report.changed_patients = ledger.collect_changed_patients(ctx.build.con)
     report.held_rows_due = _held_rows_due(ctx)
-    if audit:
-        ctx.build.con.executemany("INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?)", audit)
+    ledger.record_ingested_files(ctx.build.con, audit)
     return report
 
 
@@ -267,25 +201,10 @@ def _file_rows(ctx: RunContext) -> list[FileRows]:
     if published.exists():
         con = open_read_only(published)
         try:
-            rows = con.execute("SELECT path, dataset, rows FROM meta.source_files").fetchall()
+            before = ledger.source_file_rows(con)
         finally:
             con.close()
-        before = {path: (dataset, int(n)) for path, dataset, n in rows}
-    now = {
-        path: (dataset, int(n))
-        for path, dataset, n in ctx.build.con.execute(
-            "SELECT path, dataset, rows FROM meta.source_files"
-        ).fetchall()
-    }
-    return [
-        FileRows(
-            name=name,
-            dataset=(now.get(name) or before[name])[0],
-            before=before[name][1] if name in before else None,
-            now=now[name][1] if name in now else None,
-        )
-        for name in sorted(set(before) | set(now))
-    ]
+    return ledger.file_rows(before, ledger.source_file_rows(ctx.build.con))
 
 
 def _guard_shrink(ctx: RunContext, files: list[FileRows]) -> None:
@@ -461,7 +380,7 @@ def stage(ctx: RunContext) -> dict[str, int]:
     loaded: dict[str, int] = {}
     # Staged facts the later datasets are checked against (birth years, studies, sessions).
     staged_facts: dict[str, pa.Table] = {}
-    for dataset in ("patients", "sessions", "imaging", "lesions", "labs"):
+    for dataset in DATASETS:
         ctx.progress(f"checking {dataset}")
         staged = stage_dataset(
             dataset,
@@ -503,7 +422,7 @@ def stage(ctx: RunContext) -> dict[str, int]:
         loaded[dataset] = ctx.build.replace_table(FACT_TABLE[dataset], _with_run_ids(ctx, facts))
     malformed = ctx.build.con.sql(
         "SELECT dataset, source_file, source_row, NULL::VARCHAR AS column_name, "
-        "'malformed_row' AS reason_code, 'row_rejected' AS action, "
+        f"'{ReasonCode.MALFORMED_ROW}' AS reason_code, '{Action.ROW_REJECTED}' AS action, "
         "coalesce(reason, 'the line does not split into the columns of the header') AS reason "
         "FROM meta.malformed_rows"
     ).to_arrow_table()
@@ -615,15 +534,10 @@ def labs(ctx: RunContext) -> None:
 def quality(ctx: RunContext, docs_dir: Path | None) -> list[str]:
     """Validate inputs and outputs; store one row per expectation; stop on a fatal failure."""
     from expectations import run_quality_checks
-    from warehouse import PUBLIC_TABLES
 
     b = ctx.build
     inputs = {dataset: _raw(ctx, dataset) for dataset in DATASETS}
-    outputs = {
-        name: b.table(name)
-        for name in PUBLIC_TABLES
-        if name not in ("pipeline_runs", "ingested_files", "quarantine", "dq_results")
-    }
+    outputs = {name: b.table(name) for name in CHECKED_TABLES}
     outcome = run_quality_checks(
         inputs, outputs, b.run_id, ctx.cfg.section("dq"), docs_dir, config=ctx.cfg
     )
@@ -638,42 +552,17 @@ def quality(ctx: RunContext, docs_dir: Path | None) -> list[str]:
 
 def record_run(ctx: RunContext, report: IngestReport, status: str) -> None:
     """The run's row in pipeline_runs: rows read from this run's files, and where they went."""
-    con = ctx.build.con
-    files = report.read_files
-    loaded = quarantined = 0
-    if files:
-        con.register("_files", pa.table({"f": pa.array(files, pa.string())}))
-        try:
-            for table in FACT_TABLE.values():
-                loaded += con.execute(
-                    f"SELECT count(*) FROM {table} WHERE source_file IN (SELECT f FROM _files)"
-                ).fetchall()[0][0]
-            quarantined = con.execute(
-                f"SELECT {REMOVED_ROWS} FROM quarantine WHERE source_file IN (SELECT f FROM _files)"
-            ).fetchall()[0][0]
-        finally:
-            con.unregister("_files")
-    con.execute(
-        "INSERT INTO pipeline_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            ctx.build.run_id,
-            ctx.started_at,
-            datetime.now(UTC).replace(tzinfo=None),
-            status,
-            str(ctx.source_dir.resolve()),
-            ctx.cfg.hash,
-            report.rows_read,
-            loaded,
-            quarantined,
-        ],
+    ledger.record_run(
+        ctx.build.con,
+        run_id=ctx.build.run_id,
+        started_at=ctx.started_at,
+        finished_at=datetime.now(UTC).replace(tzinfo=None),
+        status=status,
+        source=str(ctx.source_dir.resolve()),
+        config_hash=ctx.cfg.hash,
+        read_files=report.read_files,
+        rows_read=report.rows_read,
     )
-
-
-def last_config_hash(build: Build) -> str | None:
-    rows = build.con.execute(
-        "SELECT config_hash FROM pipeline_runs ORDER BY started_at DESC LIMIT 1"
-    ).fetchall()
-    return rows[0][0] if rows else None
 
 
 def _stamp(table: pa.Table, run_id: str) -> pa.Table:
@@ -681,31 +570,3 @@ def _stamp(table: pa.Table, run_id: str) -> pa.Table:
     if "run_id" in table.column_names:
         table = table.drop_columns(["run_id"])
     return table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
-
-
-def dataset_counts(build: Build) -> dict[str, dict[str, int]]:
-    """Rows read, loaded and quarantined per dataset in the current state."""
-    con = build.con
-    read = dict(
-        con.execute("SELECT dataset, sum(rows) FROM meta.source_files GROUP BY dataset").fetchall()
-    )
-    # A row whose value was nulled is loaded too: it counts once, as loaded.
-    quarantined = dict(
-        con.execute(f"SELECT dataset, {REMOVED_ROWS} FROM quarantine GROUP BY dataset").fetchall()
-    )
-    out = {}
-    for dataset in DATASETS:
-        loaded = con.execute(f"SELECT count(*) FROM {FACT_TABLE[dataset]}").fetchall()[0][0]
-        out[dataset] = {
-            "read": int(read.get(dataset, 0)),
-            "loaded": int(loaded),
-            "quarantined": int(quarantined.get(dataset, 0)),
-        }
-    return out
-
-
-def quarantine_by_reason(build: Build) -> Counter[str]:
-    rows = build.con.execute(
-        "SELECT reason_code, count(*) FROM quarantine GROUP BY reason_code"
-    ).fetchall()
-    return Counter({code: int(n) for code, n in rows})

@@ -4,9 +4,9 @@ This is the only place that sees raw patient identifiers. A file is read with
 every column as text (the staging transforms do all typing, so a bad value
 becomes a quarantine row instead of a crash), column names are folded to
 lower case, and ``patient_id`` is replaced by ``patient_key`` before the
-table leaves this module. The input contract's columns are data here
-(``CONTRACT``); a file that breaks the file-level contract (a required column
-missing, say) is refused before any of its rows is stored. ``sources.files``
+table leaves this module. The input contract's columns are data
+(``contract.inputs.CONTRACT``); a file that breaks the file-level contract
+(a required column missing, say) is refused before any of its rows is stored. ``sources.files``
 turns the bytes of each format into header names and text columns.
 """
 
@@ -22,6 +22,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contract.inputs import (
+    CONTRACT,
+    DATASETS,
+    INPUT_COLUMNS,
+    NUMERIC_COLUMNS,
+    PATIENT_ID,
+    PATIENT_KEY,
+    REQUIRED_COLUMNS,
+)
 from sources.files import (
     DELIMITER_NAMES,
     FileError,
@@ -33,92 +42,6 @@ from sources.files import (
     read_xlsx,
 )
 
-DATASETS: tuple[str, ...] = ("patients", "sessions", "imaging", "lesions", "labs")
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of the input contract (../shared/contract/inputs.md).
-
-    ``required``: the contract says "yes", so a file without the column is
-    refused whole. ``numeric``: its values are numbers (a lab ``value`` may be a
-    censored number such as ``<0,2``), so a semicolon file may write them with a
-    decimal comma.
-    """
-
-    name: str
-    required: bool = False
-    numeric: bool = False
-
-
-_ID = Column("patient_id", required=True)
-CONTRACT: dict[str, tuple[Column, ...]] = {
-    "patients": (
-        _ID,
-        Column("sex"),
-        Column("birth_year", numeric=True),
-        Column("primary_site"),
-        Column("ki67_pct", numeric=True),
-        Column("who_grade"),
-        Column("functional"),
-        Column("bilioenteric_anastomosis"),
-        Column("prior_whipple"),
-        Column("death_date"),
-        Column("last_contact_date"),
-    ),
-    "sessions": (
-        _ID,
-        Column("session_date", required=True),
-        Column("modality", required=True),
-        Column("treated_territory", required=True),
-        Column("session_id"),
-        Column("agent"),
-        Column("microsphere"),
-        Column("activity_gbq", numeric=True),
-        Column("prior_systemic_lines", numeric=True),
-        Column("lvef_pct", numeric=True),
-    ),
-    "imaging": (
-        _ID,
-        Column("study_date", required=True),
-        Column("modality", required=True),
-        Column("extrahepatic_disease"),
-        Column("ascites"),
-        Column("liver_tumor_burden_pct", numeric=True),
-        Column("portal_vein_occlusion"),
-    ),
-    "lesions": (
-        _ID,
-        Column("study_date", required=True),
-        Column("lesion_id", required=True),
-        Column("role", required=True),
-        Column("organ", required=True),
-        Column("liver_segment", numeric=True),
-        Column("status", required=True),
-        Column("longest_diameter_mm", numeric=True),
-        Column("short_axis_mm", numeric=True),
-        Column("viable_diameter_mm", numeric=True),
-        Column("viable_perpendicular_mm", numeric=True),
-        Column("attenuation_hu", numeric=True),
-    ),
-    "labs": (
-        _ID,
-        Column("collected_at", required=True),
-        Column("test", required=True),
-        Column("value", required=True, numeric=True),
-        Column("unit", required=True),
-    ),
-}
-# Columns of every input dataset besides patient_id, in contract order.
-INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
-    d: tuple(c.name for c in cols if c is not _ID) for d, cols in CONTRACT.items()
-}
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    d: tuple(c.name for c in cols if c.required) for d, cols in CONTRACT.items()
-}
-NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
-    d: tuple(c.name for c in cols if c.numeric) for d, cols in CONTRACT.items()
-}
 # The contract allows extra columns; they are kept in the raw layer (never the
 # personal-data columns of privacy.never_store_columns) when their name is plain.
 _PLAIN_NAME = re.compile(r"^[a-z0-9_][a-z0-9_ .()%/-]{0,62}$")
@@ -129,6 +52,23 @@ _FILE_RE = re.compile(
     r"^(?P<dataset>" + "|".join(DATASETS) + r")(?:_[^/]*)?\.(?P<fmt>csv|parquet|xlsx)$",
     re.IGNORECASE,
 )
+
+
+# Re-exported for callers that read the contract through ``sources``.
+__all__ = [
+    "CONTRACT",
+    "DATASETS",
+    "INPUT_COLUMNS",
+    "NUMERIC_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "Pseudonymiser",
+    "ReadResult",
+    "SourceError",
+    "SourceFile",
+    "discover",
+    "read_source_file",
+    "sha256_of",
+]
 
 
 class SourceError(Exception):
@@ -257,7 +197,7 @@ def read_source_file(
     if missing:
         how = f" (read as {DELIMITER_NAMES[raw.delimiter]}-separated)" if raw.delimiter else ""
         raise _refuse(sf, f"lacks the required column(s) {', '.join(missing)}{how}")
-    known = set(INPUT_COLUMNS[sf.dataset]) | {"patient_id"}
+    known = set(INPUT_COLUMNS[sf.dataset]) | {PATIENT_ID}
     dropped = [
         n for n in names if n in never_store or (n not in known and not _PLAIN_NAME.match(n))
     ]
@@ -271,14 +211,14 @@ def read_source_file(
         columns[name] = values
     table = pa.table(columns) if columns else pa.table({})
     n = len(raw.source_rows)
-    if "patient_id" in table.column_names:
-        ids = table.column("patient_id")
+    if PATIENT_ID in table.column_names:
+        ids = table.column(PATIENT_ID)
         if pseudonymiser is None:
             trimmed = pc.utf8_trim_whitespace(ids)
             keys = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
         else:
             keys = pseudonymiser.keys(ids)
-        table = table.drop_columns(["patient_id"]).append_column("patient_key", keys)
+        table = table.drop_columns([PATIENT_ID]).append_column(PATIENT_KEY, keys)
     table = table.append_column("source_file", pa.array([sf.name] * n, pa.string()))
     table = table.append_column("source_row", raw.source_rows)
     return ReadResult(

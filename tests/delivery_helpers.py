@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config import load_config
+from contract import FACT_TABLES
 from flows import stages
 from sources import Pseudonymiser
-from warehouse import start_build
+from warehouse import ledger, start_build
 
 TEST_KEY = b"test-only delivery key"
 KEYS = Pseudonymiser(TEST_KEY)
@@ -69,23 +70,21 @@ def ingest_and_stage(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
             ).fetchall()
         }
-        facts = " UNION ALL ".join(
-            f"SELECT source_file FROM {t}" for t in stages.FACT_TABLE.values()
-        )
+        facts = " UNION ALL ".join(f"SELECT source_file FROM {t}" for t in FACT_TABLES.values())
         file_counts = {
             path: (int(read), int(loaded), int(quarantined))
             for path, read, loaded, quarantined in con.execute(
                 f"""
                 SELECT f.path, f.rows,
                     (SELECT count(*) FROM ({facts}) x WHERE x.source_file = f.path),
-                    (SELECT {stages.REMOVED_ROWS} FROM quarantine q WHERE q.source_file = f.path)
+                    (SELECT {ledger.REMOVED_ROWS} FROM quarantine q WHERE q.source_file = f.path)
                 FROM meta.source_files f
                 """
             ).fetchall()
         }
         outcome = Outcome(
             report=report,
-            counts=stages.dataset_counts(build),
+            counts=ledger.dataset_counts(build.con),
             quarantine=rows(con, "SELECT * FROM quarantine ORDER BY ALL"),
             raw_columns=raw_columns,
             file_counts=file_counts,

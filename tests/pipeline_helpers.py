@@ -26,13 +26,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from warehouse import AUDIT_TABLES, PUBLIC_COLUMNS
+from contract import RESULT_TABLES  # noqa: F401 (the tests import it from here)
+from warehouse import PUBLIC_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_KEY = "test-only pseudonymisation key"
 CONFIG: str | None = None  # a config file for every run of these tests, if any
-# Facts, quarantine and derived tables: what a run computes (audit tables excluded).
-RESULT_TABLES = tuple(name for name in PUBLIC_COLUMNS if name not in AUDIT_TABLES)
 
 
 def once_per_session(

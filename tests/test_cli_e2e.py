@@ -13,17 +13,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from contract import FACT_TABLES as FACTS
+from contract import PUBLIC_TABLES
 from flows.cli import main
-from warehouse import PUBLIC_TABLES
-
-FACTS = {
-    "patients": "patients",
-    "sessions": "sessions",
-    "imaging": "imaging_studies",
-    "lesions": "lesion_measurements",
-    "labs": "lab_results",
-}
-
 
 # Each test reads a whole demo run (Prefect, every stage).
 pytestmark = pytest.mark.slow

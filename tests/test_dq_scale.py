@@ -14,16 +14,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
 
 from config import load_config
+from contract import CHECKED_TABLES
 from expectations import run_quality_checks
-
-DDL_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "ddl"
+from warehouse.schema import DDL_TABLES
 
 GENERATE = """
 -- small integer ranges (DATE + INTEGER needs INTEGER, not BIGINT)
@@ -137,25 +136,13 @@ RAW = {
     "labs": """SELECT patient_key, strftime(collected_at, '%Y-%m-%d %H:%M') AS collected_at,
         analyte AS test, value::VARCHAR AS value, unit, source_file, source_row FROM lab_results""",
 }
-TABLES = (
-    "patients",
-    "sessions",
-    "imaging_studies",
-    "lesion_measurements",
-    "lab_results",
-    "timepoint_responses",
-    "session_responses",
-    "best_responses",
-    "nlr",
-    "session_labs",
-    "session_flags",
-)
+TABLES = CHECKED_TABLES
 
 
 def synthetic_run(n_patients: int) -> tuple[dict[str, pa.Table], dict[str, pa.Table]]:
     con = duckdb.connect(":memory:")
-    for path in sorted(DDL_DIR.glob("*.sql")):
-        con.execute(path.read_text())
+    for statement in DDL_TABLES.values():
+        con.execute(statement)
     con.execute(GENERATE.format(n=n_patients))
     outputs = {t: con.sql(f"SELECT * FROM {t}").to_arrow_table() for t in TABLES}
     inputs = {name: con.sql(sql).to_arrow_table() for name, sql in RAW.items()}

@@ -8,12 +8,11 @@ check that the synthetic data is what the other tests assume.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pyarrow as pa
 
-DDL_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "ddl"
+from contract import CHECKED_TABLES
+from warehouse.schema import DDL_TABLES
 
 # Pseudonymous keys as the sources layer makes them (HMAC-SHA-256 hex); the
 # report tests look for them in every HTML file.
@@ -310,23 +309,10 @@ INSERT INTO session_flags VALUES
 def clean_outputs() -> dict[str, pa.Table]:
     """The public tables of the clean run, typed exactly as warehouse/ddl declares them."""
     con = duckdb.connect(":memory:")
-    for path in sorted(DDL_DIR.glob("*.sql")):
-        con.execute(path.read_text())
+    for statement in DDL_TABLES.values():
+        con.execute(statement)
     con.execute(OUTPUT_SQL)
-    tables = [
-        "patients",
-        "sessions",
-        "imaging_studies",
-        "lesion_measurements",
-        "lab_results",
-        "timepoint_responses",
-        "session_responses",
-        "best_responses",
-        "nlr",
-        "session_labs",
-        "session_flags",
-    ]
-    out = {t: con.sql(f"SELECT * FROM {t}").to_arrow_table() for t in tables}
+    out = {t: con.sql(f"SELECT * FROM {t}").to_arrow_table() for t in CHECKED_TABLES}
     con.close()
     return out
 

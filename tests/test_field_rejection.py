@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from staging_helpers import raw
 
 from config import load_config
-from flows.stages import DERIVED_TABLES
+from contract import DERIVED_TABLES, FACT_TABLES
 from transforms.quarantine import COLUMNS, Action
 from transforms.responses import compute_timepoints
 from transforms.staging import CHECKS, REQUIRED, stage_dataset
@@ -638,10 +638,7 @@ def test_derived_rows_only_for_known_patients(spoiled_run: dict) -> None:
 def test_rows_read_balance_loaded_plus_rejected_rows(spoiled_run: dict) -> None:
     q = spoiled_run["q"]
     [(read,)] = q("SELECT sum(rows) FROM ingested_files")
-    loaded = sum(
-        q(f"SELECT count(*) FROM {t}")[0][0]
-        for t in ("patients", "sessions", "imaging_studies", "lesion_measurements", "lab_results")
-    )
+    loaded = sum(q(f"SELECT count(*) FROM {t}")[0][0] for t in FACT_TABLES.values())
     [(rejected,)] = q(
         "SELECT count(DISTINCT (source_file, source_row)) FROM quarantine "
         "WHERE action = 'row_rejected'"

@@ -30,8 +30,9 @@ from pipeline_helpers import (
     write_csv,
 )
 
+from contract import DERIVED_TABLES
 from flows.pipeline import run_pipeline
-from flows.stages import DERIVED_TABLES, R1_REASON_CODE
+from flows.stages import R1_REASON_CODE
 from sources import Pseudonymiser
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,6 @@ relative to it. Values are in canonical units unless a test says otherwise.
 from __future__ import annotations
 
 import datetime as dt
-import re
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +16,7 @@ from hypothesis import strategies as st
 
 from config import load_config
 from transforms.labs import LabTables, compute_lab_tables, flag_distribution, normalise_labs
+from warehouse.schema import PUBLIC_COLUMNS
 
 PARAMS = load_config().section("labs")
 D0 = dt.date(2024, 3, 1)
@@ -810,11 +809,8 @@ def test_sessions_of_several_patients_stay_apart():
 
 
 def ddl_columns(name: str) -> list[str]:
-    """Column names of a table in warehouse/ddl/30_labs.sql, run_id left out."""
-    ddl = (Path(__file__).resolve().parents[1] / "warehouse" / "ddl" / "30_labs.sql").read_text()
-    body = re.search(rf"CREATE TABLE {name} \((.*?)\n\);", ddl, re.S).group(1)
-    names = [line.split()[0] for line in body.strip().splitlines()]
-    return [n for n in names if n != "run_id"]
+    """Column names of a public table (warehouse.schema), run_id left out."""
+    return [n for n in PUBLIC_COLUMNS[name] if n != "run_id"]
 
 
 def test_output_columns_are_the_warehouse_columns():

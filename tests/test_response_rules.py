@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -21,6 +20,7 @@ from config import load_config
 from transforms.responses import compute_timepoints
 from transforms.responses.timepoints import TimepointResult
 from transforms.staging import StagedDataset, stage_dataset
+from warehouse.schema import PUBLIC_COLUMNS
 
 PARAMS = load_config().section("response")
 INGEST = load_config().section("ingest")
@@ -1143,9 +1143,7 @@ def test_X1_every_response_has_a_checkable_reason_without_patient_ids():
 @pytest.mark.parametrize("table", ["timepoint_responses", "session_responses"])
 def test_X1_output_columns_follow_the_warehouse_ddl(table):
     result = Cohort().session("2026-01-10").study("2026-01-01", T("L1", 10)).run()
-    ddl = (Path(__file__).resolve().parents[1] / "warehouse/ddl/20_responses.sql").read_text()
-    body = ddl.split(f"CREATE TABLE {table} (")[1].split(");")[0]
-    columns = [line.split()[0] for line in body.strip().splitlines()]
+    columns = PUBLIC_COLUMNS[table]
     internal = ["has_target_disease", "progression_date_hint"]
     expected = [c for c in columns if c != "run_id"] + internal
     assert getattr(result, table).column_names == expected

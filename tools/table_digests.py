@@ -23,9 +23,10 @@ RUN_COLUMNS = ("run_id",)
 
 def table_digests(db: str | Path, tables: tuple[str, ...] | None = None) -> dict[str, list]:
     """``{table: [row count, md5 of the sorted rows]}`` for each result table of ``db``."""
-    from warehouse import AUDIT_TABLES, PUBLIC_COLUMNS
+    from contract import RESULT_TABLES
+    from warehouse.schema import PUBLIC_COLUMNS
 
-    names = tables or tuple(t for t in PUBLIC_COLUMNS if t not in AUDIT_TABLES)
+    names = tables or RESULT_TABLES
     con = duckdb.connect(str(db), read_only=True)
     try:
         out = {}

@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.lab_lookups import lab_lookup_tables
 from transforms.sqlrun import SqlSession
 
 # Analytes whose last value before a session feeds P1, P2 and G1-G5.
@@ -68,46 +69,6 @@ def _sql_variables(params: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in params.items() if not isinstance(value, Mapping)}
 
 
-def _unit_tables(params: Mapping[str, Any]) -> dict[str, pa.Table]:
-    """The L1/L3 alias, conversion and range tables of config/labs.toml as Arrow tables."""
-    analytes = params["analytes"]
-    conversions = [
-        (analyte, family, float(multiply), float(divide))
-        for analyte, by_family in params["unit_conversions"].items()
-        for family, (multiply, divide) in by_family.items()
-    ]
-    return {
-        "test_aliases": pa.table(
-            {
-                "alias": list(params["test_aliases"]),
-                "analyte": list(params["test_aliases"].values()),
-            }
-        ),
-        "unit_aliases": pa.table(
-            {
-                "spelling": list(params["unit_aliases"]),
-                "unit_family": list(params["unit_aliases"].values()),
-            }
-        ),
-        "unit_conversions": pa.table(
-            {
-                "analyte": [c[0] for c in conversions],
-                "unit_family": [c[1] for c in conversions],
-                "multiply": [c[2] for c in conversions],
-                "divide": [c[3] for c in conversions],
-            }
-        ),
-        "analytes": pa.table(
-            {
-                "analyte": list(analytes),
-                "canonical_unit": [a["canonical_unit"] for a in analytes.values()],
-                "physiological_min": [float(a["physiological_min"]) for a in analytes.values()],
-                "physiological_max": [float(a["physiological_max"]) for a in analytes.values()],
-            }
-        ),
-    }
-
-
 def _with_collected_has_time(labs: pa.Table) -> pa.Table:
     """Add an all-NULL ``collected_has_time`` (unknown: midnight means date-only) if absent."""
     if "collected_has_time" in labs.column_names:
@@ -128,7 +89,7 @@ def normalise_labs(labs: pa.Table, params: Mapping[str, Any]) -> tuple[pa.Table,
     test lower-cased and trimmed) and never quarantined.
     """
     labs = _with_collected_has_time(labs)
-    tables = {"labs_staged": labs, **_unit_tables(params)}
+    tables = {"labs_staged": labs, **lab_lookup_tables(params)}
     with SqlSession(tables=tables, params=_sql_variables(params)) as sql:
         sql.run_model("labs_classified")
         results = sql.run_model("labs_results")

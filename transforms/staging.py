@@ -35,7 +35,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pyarrow as pa
 
 from config import ConfigError
-from sources import INPUT_COLUMNS
+from contract.inputs import ALWAYS, INPUT_COLUMNS, REQUIRED_VALUES, Requirement
+from contract.reasons import ReasonCode
 from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
 from transforms.quarantine import Action
 from transforms.sqlrun import SqlSession
@@ -43,47 +44,9 @@ from transforms.sqlrun import SqlSession
 LINEAGE = ("patient_key", "source_file", "source_row")
 
 
-@dataclass(frozen=True)
-class Requirement:
-    """When a column is required: ``when`` is a SQL condition over the ``parsed`` view."""
-
-    when: str = "TRUE"
-    what: str = ""  # how a reason says it, e.g. " for a liver lesion"
-
-
-ALWAYS = Requirement()
-
-# The required columns of each dataset (../shared/contract/inputs.md, column
-# "required"). A bad value in one of them rejects the row; a bad value in any
-# other column is nulled and the row loads. A condition reads only columns that
-# are themselves always required, so it is known whenever the row is kept.
-REQUIRED: dict[str, dict[str, Requirement]] = {
-    "patients": {"patient_key": ALWAYS},
-    "sessions": {
-        "patient_key": ALWAYS,
-        "session_date": ALWAYS,
-        "modality": ALWAYS,
-        "treated_territory": ALWAYS,
-    },
-    "imaging": {"patient_key": ALWAYS, "study_date": ALWAYS, "modality": ALWAYS},
-    "lesions": {
-        "patient_key": ALWAYS,
-        "study_date": ALWAYS,
-        "lesion_id": ALWAYS,
-        "role": ALWAYS,
-        "organ": ALWAYS,
-        "status": ALWAYS,
-        "liver_segment": Requirement("organ = 'liver'", " for a liver lesion"),
-        "longest_diameter_mm": Requirement(
-            "role = 'target' AND status = 'measured' AND NOT is_nodal",
-            " for a measured non-nodal target",
-        ),
-        "short_axis_mm": Requirement(
-            "role = 'target' AND status = 'measured' AND is_nodal", " for a measured nodal target"
-        ),
-    },
-    "labs": {c: ALWAYS for c in ("patient_key", "collected_at", "test", "value", "unit")},
-}
+# The values each dataset's rows need (contract.inputs): a bad value in one of
+# them rejects the row; a bad value in any other column is nulled and the row loads.
+REQUIRED: dict[str, dict[str, Requirement]] = REQUIRED_VALUES
 
 # Lesion columns that identify a lesion at a study. A target row rejected for any
 # other column is still a target there, whose size is unknown (response-criteria R1/R3).
@@ -111,13 +74,13 @@ def _required(dataset: str, *columns: str) -> list[Check]:
         need = REQUIRED[dataset][c]
         bad = f"{c}_txt IS NULL" if need is ALWAYS else f"{need.when} AND {c}_txt IS NULL"
         reason = f"'{c} is required{need.what}'" if need.what else f"'{c} is required but empty'"
-        checks.append(Check("missing_required", c, bad, reason))
+        checks.append(Check(ReasonCode.MISSING_REQUIRED, c, bad, reason))
     return checks
 
 
 def _date(column: str) -> Check:
     return Check(
-        "bad_date",
+        ReasonCode.BAD_DATE,
         column,
         f"{column}_txt IS NOT NULL AND {column} IS NULL",
         f"'{column} is not an ISO 8601 date'",
@@ -126,7 +89,7 @@ def _date(column: str) -> Check:
 
 def _number(column: str) -> Check:
     return Check(
-        "bad_number",
+        ReasonCode.BAD_NUMBER,
         column,
         f"{column}_txt IS NOT NULL AND {column} IS NULL",
         f"'{column} is not a number'",
@@ -135,7 +98,7 @@ def _number(column: str) -> Check:
 
 def _integer(column: str) -> Check:
     return Check(
-        "bad_number",
+        ReasonCode.BAD_NUMBER,
         column,
         f"{column}_txt IS NOT NULL AND ({column} IS NULL OR {column} <> round({column}))",
         f"'{column} is not a whole number'",
@@ -144,21 +107,21 @@ def _integer(column: str) -> Check:
 
 def _boolean(column: str) -> Check:
     return Check(
-        "bad_boolean",
+        ReasonCode.BAD_BOOLEAN,
         column,
         f"{column}_txt IS NOT NULL AND {column} IS NULL",
         f"'{column} is not true/false, yes/no, 1/0 or y/n'",
     )
 
 
-DATE_AFTER_RUN = "date_after_run"
+DATE_AFTER_RUN = ReasonCode.DATE_AFTER_RUN
 
 
 def _plausible_date(column: str) -> list[Check]:
     """A readable date (or date-time) must lie between ``ingest.min_date`` and the run date."""
     return [
         Check(
-            "date_too_early",
+            ReasonCode.DATE_TOO_EARLY,
             column,
             f"{column} IS NOT NULL AND {column}::DATE < getvariable('min_date')",
             f"'{column} is before ' || getvariable('min_date')",
@@ -175,14 +138,14 @@ def _plausible_date(column: str) -> list[Check]:
 def _after_birth(column: str, birth_year: str = "patient_birth_year") -> Check:
     """A patient's dated event cannot fall in a year before the patient's birth year."""
     return Check(
-        "date_before_birth",
+        ReasonCode.DATE_BEFORE_BIRTH,
         column,
         f"year({column}) < {birth_year}",
         f"'{column} is in a year before the patient''s birth_year'",
     )
 
 
-def _vocab(column: str, vocab_var: str, code: str = "unknown_vocabulary") -> Check:
+def _vocab(column: str, vocab_var: str, code: str = ReasonCode.UNKNOWN_VOCABULARY) -> Check:
     return Check(
         code,
         column,
@@ -194,7 +157,7 @@ def _vocab(column: str, vocab_var: str, code: str = "unknown_vocabulary") -> Che
 def _range(column: str, low: str, high: str, unit: str = "") -> Check:
     suffix = f" {unit}" if unit else ""
     return Check(
-        "out_of_range",
+        ReasonCode.OUT_OF_RANGE,
         column,
         f"{column} IS NOT NULL AND ({column} < {low} OR {column} > {high})",
         f"'{column} is outside ' || {low} || '–' || {high} || '{suffix}'",
@@ -225,9 +188,9 @@ CHECKS: dict[str, list[Check]] = {
         _number("activity_gbq"),
         _integer("prior_systemic_lines"),
         _number("lvef_pct"),
-        _vocab("modality", "vocab_session_modality", "unknown_modality"),
+        _vocab("modality", "vocab_session_modality", ReasonCode.UNKNOWN_MODALITY),
         Check(
-            "unknown_territory",
+            ReasonCode.UNKNOWN_TERRITORY,
             "treated_territory",
             "treated_segments IS NULL",
             "'treated_territory is neither a list of Couinaud segments 1–8 "
@@ -267,7 +230,7 @@ CHECKS: dict[str, list[Check]] = {
         _vocab("role", "vocab_role"),
         _vocab("organ", "vocab_organ"),
         Check(
-            "unknown_vocabulary",
+            ReasonCode.UNKNOWN_VOCABULARY,
             "status",
             "NOT CASE role"
             " WHEN 'target' THEN list_contains(getvariable('vocab_status_target'), status)"
@@ -321,9 +284,9 @@ KEYS: dict[str, list[tuple[str, ...]]] = {
 
 # Quarantine reason code of a row replaced by a correction in a later file; its
 # action has the same name (it is not loaded, and it is not an error).
-SUPERSEDED = Action.SUPERSEDED.value
+SUPERSEDED = ReasonCode.SUPERSEDED
 # A death date before a session or study of the patient: the value is nulled.
-DEATH_BEFORE_SESSION_OR_STUDY = "death_before_session_or_study"
+DEATH_BEFORE_SESSION_OR_STUDY = ReasonCode.DEATH_BEFORE_SESSION_OR_STUDY
 
 
 @dataclass(frozen=True)
@@ -418,7 +381,7 @@ def _nulling(dataset: str) -> dict[str, list[Check]]:
     out: dict[str, list[Check]] = {}
     for c in CHECKS[dataset]:
         need = REQUIRED[dataset].get(c.column)
-        if need is ALWAYS or c.code == "missing_required":
+        if need is ALWAYS or c.code == ReasonCode.MISSING_REQUIRED:
             continue
         bad = c.bad_when if need is None else f"NOT coalesce({need.when}, FALSE) AND ({c.bad_when})"
         out.setdefault(c.column, []).append(Check(c.code, c.column, bad, c.reason))
@@ -504,7 +467,8 @@ CREATE OR REPLACE TEMP TABLE dup_rows AS
 SELECT c.source_file, c.source_row
 FROM checked c JOIN dup_groups g ON {same_row}
 WHERE c.reason_code IS NULL AND (c.source_file, c.source_row) <> g.first;
-UPDATE checked SET reason_code = 'duplicate_row', reason = 'same values as an earlier row'
+UPDATE checked
+SET reason_code = '{ReasonCode.DUPLICATE_ROW}', reason = 'same values as an earlier row'
 WHERE (source_file, source_row) IN (SELECT (source_file, source_row) FROM dup_rows);
 """
     # What is left of a key is in one file: a second row there is a duplicate_key.
@@ -517,7 +481,7 @@ WITH ranked AS (
         PARTITION BY reason_code IS NULL, {cols} ORDER BY source_file, source_row) END AS rk
     FROM checked)
 SELECT * EXCLUDE (rk) REPLACE (
-    CASE WHEN rk > 1 THEN 'duplicate_key' ELSE reason_code END AS reason_code,
+    CASE WHEN rk > 1 THEN '{ReasonCode.DUPLICATE_KEY}' ELSE reason_code END AS reason_code,
     CASE WHEN rk > 1 THEN 'another row has the same {" and ".join(key)}'
          ELSE reason END AS reason)
 FROM ranked;
@@ -563,10 +527,10 @@ def stage_dataset(
         s.run_script(_checked_sql(dataset))
         if dataset == "lesions":
             s.run_script(
-                """
+                f"""
 CREATE OR REPLACE TEMP TABLE checked AS
 SELECT c.* REPLACE (
-    CASE WHEN c.reason_code IS NULL AND s.study_date IS NULL THEN 'orphan_study'
+    CASE WHEN c.reason_code IS NULL AND s.study_date IS NULL THEN '{ReasonCode.ORPHAN_STUDY}'
          ELSE c.reason_code END AS reason_code,
     CASE WHEN c.reason_code IS NULL AND s.study_date IS NULL
          THEN 'no imaging study of this patient on this study_date' ELSE c.reason END AS reason)

@@ -1,0 +1,156 @@
+"""The input contract as data (../shared/contract/inputs.md): datasets and their columns.
+
+``sources`` checks a file against it (required columns present, decimal
+commas in numeric columns), staging judges each value by it (a bad value in a
+column required for the row rejects the row, any other is nulled), and the
+data-quality suites and the demo cohort read the same lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The input datasets, in the order a run stages them (later ones are checked
+#: against the earlier: birth years, studies, sessions).
+DATASETS: tuple[str, ...] = ("patients", "sessions", "imaging", "lesions", "labs")
+
+#: The identifier column of every file; ``sources`` replaces it by ``patient_key``.
+PATIENT_ID = "patient_id"
+PATIENT_KEY = "patient_key"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """When a value is required in a row: ``when`` is a SQL condition over staging's parsed row.
+
+    ``what`` is how a reason says it, e.g. " for a liver lesion". A condition
+    reads only columns that are themselves always required, so it is known
+    whenever the row is kept.
+    """
+
+    when: str = "TRUE"
+    what: str = ""
+
+
+#: A value required in every row (the contract says "yes").
+ALWAYS = Requirement()
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the input contract.
+
+    ``required``: the contract says "yes", so a file without the column is
+    refused whole and a row without a value is rejected. ``required_when``: the
+    contract makes the value required in some rows only (a liver lesion's
+    segment): the column may be absent from a file, but a row that needs the
+    value and lacks it is rejected. ``numeric``: its values are numbers (a lab
+    ``value`` may be a censored number such as ``<0,2``), so a semicolon file
+    may write them with a decimal comma.
+    """
+
+    name: str
+    required: bool = False
+    numeric: bool = False
+    required_when: Requirement | None = None
+
+
+_ID = Column(PATIENT_ID, required=True)
+CONTRACT: dict[str, tuple[Column, ...]] = {
+    "patients": (
+        _ID,
+        Column("sex"),
+        Column("birth_year", numeric=True),
+        Column("primary_site"),
+        Column("ki67_pct", numeric=True),
+        Column("who_grade"),
+        Column("functional"),
+        Column("bilioenteric_anastomosis"),
+        Column("prior_whipple"),
+        Column("death_date"),
+        Column("last_contact_date"),
+    ),
+    "sessions": (
+        _ID,
+        Column("session_date", required=True),
+        Column("modality", required=True),
+        Column("treated_territory", required=True),
+        Column("session_id"),
+        Column("agent"),
+        Column("microsphere"),
+        Column("activity_gbq", numeric=True),
+        Column("prior_systemic_lines", numeric=True),
+        Column("lvef_pct", numeric=True),
+    ),
+    "imaging": (
+        _ID,
+        Column("study_date", required=True),
+        Column("modality", required=True),
+        Column("extrahepatic_disease"),
+        Column("ascites"),
+        Column("liver_tumor_burden_pct", numeric=True),
+        Column("portal_vein_occlusion"),
+    ),
+    "lesions": (
+        _ID,
+        Column("study_date", required=True),
+        Column("lesion_id", required=True),
+        Column("role", required=True),
+        Column("organ", required=True),
+        Column(
+            "liver_segment",
+            numeric=True,
+            required_when=Requirement("organ = 'liver'", " for a liver lesion"),
+        ),
+        Column("status", required=True),
+        Column(
+            "longest_diameter_mm",
+            numeric=True,
+            required_when=Requirement(
+                "role = 'target' AND status = 'measured' AND NOT is_nodal",
+                " for a measured non-nodal target",
+            ),
+        ),
+        Column(
+            "short_axis_mm",
+            numeric=True,
+            required_when=Requirement(
+                "role = 'target' AND status = 'measured' AND is_nodal",
+                " for a measured nodal target",
+            ),
+        ),
+        Column("viable_diameter_mm", numeric=True),
+        Column("viable_perpendicular_mm", numeric=True),
+        Column("attenuation_hu", numeric=True),
+    ),
+    "labs": (
+        _ID,
+        Column("collected_at", required=True),
+        Column("test", required=True),
+        Column("value", required=True, numeric=True),
+        Column("unit", required=True),
+    ),
+}
+
+#: Columns of every input dataset besides patient_id, in contract order.
+INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
+    d: tuple(c.name for c in cols if c is not _ID) for d, cols in CONTRACT.items()
+}
+#: Columns a file must have (else it is refused whole).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    d: tuple(c.name for c in cols if c.required) for d, cols in CONTRACT.items()
+}
+NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
+    d: tuple(c.name for c in cols if c.numeric) for d, cols in CONTRACT.items()
+}
+#: Per dataset, the columns (as staging names them: ``patient_key`` for the
+#: identifier) whose value a row needs, and when. A bad value in one of them
+#: rejects the row; a bad value in any other column is nulled and the row loads.
+REQUIRED_VALUES: dict[str, dict[str, Requirement]] = {
+    d: {
+        (PATIENT_KEY if c is _ID else c.name): ALWAYS if c.required else c.required_when
+        for c in cols
+        if c.required or c.required_when is not None
+    }
+    for d, cols in CONTRACT.items()
+}
