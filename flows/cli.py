@@ -792,5 +792,30 @@ def dq(db: Path) -> None:
     print_dq_summary(rows, console)
 
 
+@main.command()
+@click.option("--db", type=click.Path(path_type=Path), required=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--adam", is_flag=True, help="CDISC ADaM: ADRS and ADTTE (adam/export.py).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="TOML file overriding values of config/.",
+)
+def export(db: Path, out_dir: Path, adam: bool, config_file: Path | None) -> None:
+    """Write the warehouse's results as files (--adam: CDISC ADaM ADRS and ADTTE)."""
+    from config import load_config
+
+    if not adam:
+        raise click.UsageError("this build exports --adam only")
+    from adam import export_adam
+
+    result = export_adam(db, out_dir, load_config(config_file))
+    console.print(
+        ", ".join(f"{name} {n:,} records" for name, n in result.records.items())
+        + f" → {out_dir} (Parquet, CSV, define.json, define.csv)"
+    )
+
+
 if __name__ == "__main__":
     main()
