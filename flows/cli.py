@@ -234,7 +234,12 @@ def main() -> None:
 @click.option("--patients", default=200, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "sdtm"]),
+    default="csv",
+    show_default=True,
+    help="The input contract as CSV or Parquet, or CDISC SDTM domains (dm, pr, tu, tr, lb).",
 )
 @click.option(
     "--id-style",
@@ -257,6 +262,10 @@ def _generate(out_dir: Path, patients: int, seed: int, fmt: str, id_style: str =
 
     from demo_cohort import generate as generate_cohort
 
+    if fmt == "sdtm":
+        from demo_cohort.sdtm import generate_sdtm
+
+        return generate_sdtm(out_dir, patients=patients, seed=seed, id_style=id_style)
     with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
         job = bar.add_task("generating", total=patients)
         return generate_cohort(

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from sources.adapters import REJECTED_SCHEMA, Mapped
 
 NAME = "sdtm"
-VERSION = "1"  # sources.adapters.fingerprint: bump when the same files map differently
+VERSION = "2"  # sources.adapters.fingerprint: bump when the same files map differently
 DOMAINS = ("dm", "suppdm", "tu", "supptu", "tr", "supptr", "lb", "pr", "supppr", "ex", "adsl")
 _FILE_RE = re.compile(
     r"^(?P<domain>" + "|".join(DOMAINS) + r")(?P<suffix>_[^.]*)?\.(?P<fmt>csv|xpt|parquet)$",
@@ -62,7 +62,7 @@ _VARIABLES = {
     "tr": (
         "USUBJID", "TRLNKID", "TRGRPID", "TRTESTCD", "TRSTRESC", "TRSTRESN", "TRSTRESU",
         "TRORRES", "TRORRESU", "TRSTAT", "TRMETHOD", "TREVAL", "TREVALID", "VISITNUM", "TRDTC",
-        "TRSEQ",
+        "TRSEQ", "TRLOC", "TRREFID",
     ),
     "lb": (
         "USUBJID", "LBTESTCD", "LBLOINC", "LBORRES", "LBORRESU", "LBSTRESC", "LBSTRESN",
@@ -301,7 +301,10 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
     )
     segment = params["liver_segment_variable"].upper()
     tu = s.with_supp("tu", "supptu", "TUSEQ", [segment])
-    seg_expr = f'u."{segment}"' if segment in s.columns(tu) else "NULL::VARCHAR"
+    # The segment of a lesion record: on the TR record (or SUPPTR), else on TU.
+    seg_sources = [f't."{segment}"'] if segment in tr_cols else []
+    seg_sources += [f'u."{segment}"'] if segment in s.columns(tu) else []
+    seg_expr = f"coalesce({', '.join(seg_sources)}, NULL)" if seg_sources else "NULL::VARCHAR"
     s.con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE tr_rows AS
@@ -314,7 +317,7 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
 
         -- Records that cannot be mapped (first reason wins).
         CREATE OR REPLACE TEMP TABLE tr_rejected AS
-        SELECT _file, source_row, TRLNKID IS NULL AS study_level,
+        SELECT _file, source_row, code IN (SELECT code FROM map_imaging_test) AS study_level,
             CASE WHEN USUBJID IS NULL THEN 'no_subject'
                  WHEN code NOT IN (SELECT code FROM map_tr_test)
                       AND code NOT IN (SELECT code FROM map_imaging_test)
@@ -344,14 +347,15 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
         FROM tr_ok t;
 
         CREATE OR REPLACE TEMP TABLE tr_lesion_rows AS
-        SELECT t.*, u.TUSTRESC, u.TUORRES, u.TULOC, u.TUMETHOD, {seg_expr} AS liver_segment
+        SELECT t.*, u.TUSTRESC, u.TUORRES, coalesce(t.TRLOC, u.TULOC) AS location, u.TUMETHOD,
+            {seg_expr} AS liver_segment
         FROM tr_dated t
         LEFT JOIN {tu} u
           ON u.USUBJID = t.USUBJID AND u.TULNKID = t.TRLNKID
          AND coalesce(u.TUEVAL, '') = coalesce(t.TREVAL, '')
          AND coalesce(u.TUEVALID, '') = coalesce(t.TREVALID, '')
          AND (u._suffix = t._suffix OR (SELECT count(DISTINCT _suffix) FROM tu) = 1)
-        WHERE t.TRLNKID IS NOT NULL;
+        WHERE t.code IN (SELECT code FROM map_tr_test);
 
         -- Each result's value in mm (text kept when it is not a number: staging reports it).
         CREATE OR REPLACE TEMP TABLE tr_values AS
@@ -368,16 +372,17 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
     lesions = s.sql(
         """
         WITH rows AS (
-            SELECT r.*, coalesce(role.target, lower(coalesce(r.TUSTRESC, r.TRGRPID))) AS role
+            SELECT r.*, coalesce(role.target, lower(coalesce(r.TRGRPID, r.TUSTRESC))) AS role
             FROM tr_lesion_rows r
-            LEFT JOIN map_role role ON role.code = upper(coalesce(r.TUSTRESC, r.TRGRPID))
+            LEFT JOIN map_role role ON role.code = upper(coalesce(r.TRGRPID, r.TUSTRESC))
         ),
         lesion AS (
-            SELECT _file, patient_id, study_date, TRLNKID, role,
+            SELECT _file, patient_id, study_date, TRLNKID, TRREFID, role,
                 min(source_row) AS source_row,
                 bool_or(upper(TRSTAT) = 'NOT DONE') AS not_done,
+                bool_or(code = 'TUMSTATE') AS has_state,
                 arg_min(TRSTRESC, source_row) FILTER (WHERE code = 'TUMSTATE') AS state,
-                arg_min(TULOC, source_row) AS tuloc,
+                arg_min(location, source_row) AS location,
                 arg_min(liver_segment, source_row) AS liver_segment,
                 list(source_row) AS rows
             FROM rows GROUP BY ALL
@@ -389,10 +394,10 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
             GROUP BY ALL
         )
         SELECT l._file, l.patient_id, l.study_date, l.TRLNKID AS lesion_id, l.role,
-            coalesce(o.target, getvariable('organ_default')) AS organ,
+            coalesce(o.target, nullif(getvariable('organ_default'), ''), l.location) AS organ,
             l.liver_segment,
             CASE WHEN l.not_done THEN 'not_evaluated'
-                 WHEN l.state IS NOT NULL THEN coalesce(st.target, lower(l.state))
+                 WHEN l.has_state THEN coalesce(st.target, lower(l.state))
                  WHEN l.role = 'target' THEN 'measured' END AS status,
             max(z.val) FILTER (WHERE z.kind = 'longest_diameter_mm') AS longest_diameter_mm,
             max(z.val) FILTER (WHERE z.kind = 'short_axis_mm') AS short_axis_mm,
@@ -402,7 +407,7 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
             max(z.val) FILTER (WHERE z.kind = 'attenuation_hu') AS attenuation_hu,
             l.source_row
         FROM lesion l
-        LEFT JOIN map_organ o ON o.code = upper(l.tuloc)
+        LEFT JOIN map_organ o ON o.code = upper(l.location)
         LEFT JOIN map_status st ON st.role = l.role AND st.code = upper(l.state)
         LEFT JOIN sizes z ON z.lesion_row = l.source_row
         GROUP BY ALL
@@ -411,22 +416,29 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
     )
     imaging = s.sql(
         """
-        WITH rows AS (
-            SELECT t.*, coalesce(t.TRMETHOD, u.TUMETHOD) AS method
+        WITH all_rows AS (
+            SELECT t.*, coalesce(t.TRMETHOD, u.TUMETHOD) AS method,
+                t.code IN (SELECT code FROM map_imaging_test) AS study_level
             FROM tr_dated t
             LEFT JOIN (SELECT DISTINCT source_row, _file, TUMETHOD FROM tr_lesion_rows) u
               USING (_file, source_row)
         ),
+        -- A file with study-level records names its studies; otherwise every date is one.
+        rows AS (
+            SELECT * FROM all_rows a
+            WHERE study_level OR NOT EXISTS (
+                SELECT 1 FROM all_rows b WHERE b._file = a._file AND b.study_level)
+        ),
         study AS (
-            SELECT _file, patient_id, study_date, min(source_row) AS source_row,
+            SELECT _file, patient_id, study_date, TRREFID, min(source_row) AS source_row,
                 arg_min(method, source_row) FILTER (WHERE method IS NOT NULL) AS method
             FROM rows GROUP BY ALL
         ),
         attrs AS (
-            SELECT r._file, r.patient_id, r.study_date, m.target AS kind,
+            SELECT r._file, r.patient_id, r.study_date, r.TRREFID, m.target AS kind,
                 arg_min(coalesce(r.TRSTRESC, r.TRORRES), r.source_row) AS val
             FROM rows r JOIN map_imaging_test m ON m.code = r.code
-            WHERE r.TRLNKID IS NULL GROUP BY ALL
+            GROUP BY ALL
         )
         SELECT s._file, s.patient_id, s.study_date,
             coalesce(mm.target, s.method) AS modality,
@@ -437,7 +449,10 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
             s.source_row
         FROM study s
         LEFT JOIN map_method mm ON mm.code = upper(s.method)
-        LEFT JOIN attrs a USING (_file, patient_id, study_date)
+        LEFT JOIN attrs a
+          ON a._file = s._file AND a.patient_id IS NOT DISTINCT FROM s.patient_id
+         AND a.study_date IS NOT DISTINCT FROM s.study_date
+         AND a.TRREFID IS NOT DISTINCT FROM s.TRREFID
         GROUP BY ALL
         ORDER BY s._file, s.source_row
         """
@@ -471,7 +486,8 @@ def _patient_columns(s: _Session, view: str, params: Mapping[str, Any]) -> str:
     for column, variable in params["patient_variables"].items():
         if column == "birth_year":
             exprs.append(
-                f'"{variable.upper()}"[1:4] AS birth_year'
+                f"CASE WHEN regexp_matches(\"{variable.upper()}\", '^[0-9]{{4}}(-|$)') "
+                f'THEN "{variable.upper()}"[1:4] ELSE "{variable.upper()}" END AS birth_year'
                 if variable.upper() in cols
                 else "NULL::VARCHAR AS birth_year"
             )
