@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from sources.adapters import REJECTED_SCHEMA, Mapped
 
 NAME = "sdtm"
-VERSION = "2"  # sources.adapters.fingerprint: bump when the same files map differently
+VERSION = "3"  # sources.adapters.fingerprint: bump when the same files map differently
 DOMAINS = ("dm", "suppdm", "tu", "supptu", "tr", "supptr", "lb", "pr", "supppr", "ex", "adsl")
 _FILE_RE = re.compile(
     r"^(?P<domain>" + "|".join(DOMAINS) + r")(?P<suffix>_[^.]*)?\.(?P<fmt>csv|xpt|parquet)$",
@@ -352,8 +352,9 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
         FROM tr_dated t
         LEFT JOIN {tu} u
           ON u.USUBJID = t.USUBJID AND u.TULNKID = t.TRLNKID
-         AND coalesce(u.TUEVAL, '') = coalesce(t.TREVAL, '')
-         AND coalesce(u.TUEVALID, '') = coalesce(t.TREVALID, '')
+         -- the same reader (a TU without evaluators identifies lesions for all reads)
+         AND (u.TUEVAL IS NULL OR u.TUEVAL = t.TREVAL)
+         AND (u.TUEVAL IS NULL OR coalesce(u.TUEVALID, '') = coalesce(t.TREVALID, ''))
          AND (u._suffix = t._suffix OR (SELECT count(DISTINCT _suffix) FROM tu) = 1)
         WHERE t.code IN (SELECT code FROM map_tr_test);
 
