@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from sources.adapters import REJECTED_SCHEMA, Mapped
 
 NAME = "sdtm"
-VERSION = "3"  # sources.adapters.fingerprint: bump when the same files map differently
+VERSION = "4"  # sources.adapters.fingerprint: bump when the same files map differently
 DOMAINS = ("dm", "suppdm", "tu", "supptu", "tr", "supptr", "lb", "pr", "supppr", "ex", "adsl")
 _FILE_RE = re.compile(
     r"^(?P<domain>" + "|".join(DOMAINS) + r")(?P<suffix>_[^.]*)?\.(?P<fmt>csv|xpt|parquet)$",
@@ -628,8 +628,9 @@ def _reference_sessions(
     treated = ""
     if session_files:
         treated = (
-            "WHERE p.USUBJID NOT IN (SELECT USUBJID FROM pr) AND p.USUBJID NOT IN "
-            "(SELECT e.USUBJID FROM ex e JOIN map_procedure m ON m.code = lower(trim(e.EXTRT)))"
+            "WHERE p.USUBJID NOT IN (SELECT USUBJID FROM pr WHERE USUBJID IS NOT NULL) "
+            "AND p.USUBJID NOT IN (SELECT e.USUBJID FROM ex e JOIN map_procedure m "
+            "ON m.code = lower(trim(e.EXTRT)) WHERE e.USUBJID IS NOT NULL)"
         )
     table = s.sql(
         f"""

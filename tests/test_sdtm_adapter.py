@@ -246,3 +246,43 @@ def test_pharmaverse_recist_set_maps_without_rejection(tmp_path):
         "present": 27,
         "absent": 12,
     }
+
+
+def test_viable_diameter_from_supptr_and_sessions_from_ex_and_adsl(tmp_path):
+    folder = _folder(tmp_path, "csv")
+    pd.DataFrame(
+        {
+            "USUBJID": ["S-1"],
+            "RDOMAIN": ["TR"],
+            "IDVAR": ["TRSEQ"],
+            "IDVARVAL": ["5"],
+            "QNAM": ["VIABDIAM"],
+            "QVAL": ["14"],
+        }
+    ).to_csv(folder / "supptr.csv", index=False)
+    # S-1 had a chemoembolisation recorded in EX; S-2 only a drug, so ADSL dates its reference
+    pd.DataFrame(
+        {
+            "USUBJID": ["S-1", "S-2"],
+            "EXSEQ": [1, 1],
+            "EXTRT": ["Transarterial chemoembolization", "PLACEBO"],
+            "EXSTDTC": ["2020-01-10", "2020-02-01"],
+        }
+    ).to_csv(folder / "ex.csv", index=False)
+    pd.DataFrame({"USUBJID": ["S-1", "S-2"], "TRTSDT": ["2020-01-10", "2020-02-01"]}).to_csv(
+        folder / "adsl.csv", index=False
+    )
+    out = _read(folder, reference_date=["ADSL.TRTSDT", "TR.first"])
+    rows = {(r["study_date"], r["lesion_id"]): r for r in _rows(out["tr.csv#lesions"])}
+    assert rows[("2020-03-01", "T01")]["viable_diameter_mm"] == "14"
+    assert _rows(out["ex.csv#sessions"]) == [
+        {
+            "patient_id": "S-1",
+            "session_date": "2020-01-10",
+            "modality": "cTACE",
+            "treated_territory": "whole_liver",
+            "source_row": 1,
+        }
+    ]
+    # S-1 has its EX session; S-2 has no tumour assessment: no reference session at all
+    assert "tr.csv#sessions" not in out
