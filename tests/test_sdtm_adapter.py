@@ -286,3 +286,39 @@ def test_viable_diameter_from_supptr_and_sessions_from_ex_and_adsl(tmp_path):
     ]
     # S-1 has its EX session; S-2 has no tumour assessment: no reference session at all
     assert "tr.csv#sessions" not in out
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="shared pharmaverse data not found")
+def test_pharmaverse_recist_responses_through_the_stages(tmp_path):
+    """The run's stages (no Prefect) on tu/tr_onco_recist: 65 of 66 RS OVRLRESP agree.
+
+    The slow test_conformance_sdtm_product runs the same through ``nelmtrack run``.
+    """
+    folder = tmp_path / "src"
+    folder.mkdir()
+    for name in ("tu_onco_recist", "tr_onco_recist"):
+        (folder / f"{name}.csv").symlink_to(DATA / f"{name}.csv")
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text('[sdtm]\nreaders = "each"\n')
+    build = start_build(tmp_path / "w.duckdb", stages.new_run_id())
+    ctx = stages.RunContext(
+        build=build, cfg=load_config(cfg_file), source_dir=folder, pseudonymiser=None
+    )
+    stages.ingest(ctx)
+    stages.stage(ctx)
+    stages.responses(ctx)
+    rows = build.con.execute(
+        f"""
+        SELECT rs.RSSTRESC, o.overall_response
+        FROM read_csv('{DATA / "rs_onco_recist.csv"}', all_varchar = true) rs
+        LEFT JOIN timepoint_responses o
+          ON o.patient_key = rs.USUBJID || ' / ' || rs.RSEVAL || coalesce(' / ' || rs.RSEVALID, '')
+         AND o.study_date = (CASE WHEN length(rs.RSDTC) = 7 THEN rs.RSDTC || '-01'
+                             ELSE rs.RSDTC END)::DATE
+         AND o.criteria = 'RECIST1.1'
+        WHERE rs.RSTESTCD = 'OVRLRESP'
+        """
+    ).fetchall()
+    build.abort()
+    assert len(rows) == 66
+    assert sorted(r for r in rows if r[0] != r[1]) == [("PR", "PD")]  # R15, see the slow test
