@@ -813,11 +813,15 @@ def dq(db: Path) -> None:
 )
 def export(db: Path, out_dir: Path, adam: bool, config_file: Path | None) -> None:
     """Write the warehouse's results as files (--adam: CDISC ADaM ADRS and ADTTE)."""
-    from config import load_config
-
     if not adam:
         raise click.UsageError("this build exports --adam only")
+    _export_adam(db, out_dir, config_file)
+
+
+def _export_adam(db: Path, out_dir: Path, config_file: Path | None) -> None:
+    """``export --adam``: ADRS and ADTTE as Parquet and CSV with define-like metadata."""
     from adam import export_adam
+    from config import load_config
 
     result = export_adam(db, out_dir, load_config(config_file))
     console.print(
