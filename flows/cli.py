@@ -814,7 +814,8 @@ def dq(db: Path) -> None:
 def export(db: Path, out_dir: Path, adam: bool, config_file: Path | None) -> None:
     """Write the warehouse's results as files (--adam: CDISC ADaM ADRS and ADTTE)."""
     if not adam:
-        raise click.UsageError("this build exports --adam only")
+        _say_error("this build exports --adam only (CDISC ADaM ADRS and ADTTE)")
+        raise SystemExit(2)
     _export_adam(db, out_dir, config_file)
 
 
