@@ -93,7 +93,30 @@ def _as_text(table: pa.Table) -> pa.Table:
 
 
 def read_domain_file(path: Path) -> pa.Table:
-    """One domain file as text columns plus ``source_row`` (1-based record number)."""
+    """One domain file as text columns plus ``source_row`` (1-based record number).
+
+    A file that cannot be read at all stops the run with one line naming the file
+    (never a value from it).
+    """
+    from sources import SourceError
+
+    try:
+        return _read_domain_file(path)
+    except (OSError, ValueError, duckdb.Error, pa.ArrowException) as exc:
+        raise SourceError(
+            f"file {path.name} cannot be read as an SDTM {path.suffix.lstrip('.').upper()} "
+            f"file ({type(exc).__name__}); nothing was loaded from it"
+        ) from None
+    except Exception as exc:  # pyreadstat's own errors (ReadstatError, PyreadstatError)
+        if type(exc).__module__.startswith("pyreadstat"):
+            raise SourceError(
+                f"file {path.name} cannot be read as SAS XPT ({type(exc).__name__}); "
+                "nothing was loaded from it"
+            ) from None
+        raise
+
+
+def _read_domain_file(path: Path) -> pa.Table:
     fmt = path.suffix.lower()
     if fmt == ".xpt":
         import pyreadstat

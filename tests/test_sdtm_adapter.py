@@ -15,7 +15,7 @@ import pytest
 
 from config import load_config
 from flows import stages
-from sources import discover, sdtm
+from sources import SourceError, discover, sdtm
 from sources.adapters import Mapped, original_file
 from warehouse import start_build
 
@@ -322,3 +322,11 @@ def test_pharmaverse_recist_responses_through_the_stages(tmp_path):
     build.abort()
     assert len(rows) == 66
     assert sorted(r for r in rows if r[0] != r[1]) == [("PR", "PD")]  # R15, see the slow test
+
+
+@pytest.mark.parametrize("name", ["tr.xpt", "tr.parquet"])
+def test_an_unreadable_domain_file_stops_with_one_line(tmp_path, name):
+    (tmp_path / name).write_bytes(b"USUBJID,TRTESTCD\nS-1,LDIAM\n")  # CSV text, wrong format
+    with pytest.raises(SourceError, match=rf"^file {name} cannot be read as") as info:
+        sdtm.read([tmp_path / name], tmp_path, PARAMS)
+    assert "S-1" not in str(info.value)
