@@ -5,16 +5,19 @@ the joins, in DuckDB SQL over whole domains:
 
 - **patients** from DM (plus SUPPDM qualifiers), one per USUBJID;
 - **lesions** from TR joined with TU on the link id (TRLNKID = TULNKID, same
-  subject and evaluator): one row per lesion and assessment date. TRTESTCD says
-  which column a result fills (``[sdtm.tr_tests]``: LDIAM longest diameter,
-  LPERP short axis, a viable-diameter code…, TUMSTATE the status); SUPPTR QNAMs
-  can fill the viable diameters too. TUSTRESC gives the role, TULOC the organ;
-  TRSTAT = NOT DONE makes the lesion not evaluated. Several TR records of one
-  lesion and date (LDIAM, LPERP, TUMSTATE, exact duplicates) make one row whose
-  ``source_row`` is the smallest of their TR rows;
-- **imaging** studies from the TR dates of each subject, with TRMETHOD (else
-  TUMETHOD) as modality, and study-level TR results (no TRLNKID) such as
-  ascites; lineage: the first TR row of the study;
+  subject and evaluator): one row per lesion, assessment date and TRREFID (when
+  a sponsor gives one per record group, exact copies and split-lesion fragments
+  stay apart). TRTESTCD says which column a result fills (``[sdtm.tr_tests]``:
+  LDIAM longest diameter, LPERP short axis, a viable-diameter code…, TUMSTATE
+  the status); SUPPTR QNAMs can fill the viable diameters too. The role comes
+  from TRGRPID, else TUSTRESC; the organ from TRLOC, else TULOC; TRSTAT = NOT
+  DONE makes the lesion not evaluated. Several TR records of one lesion row
+  (LDIAM, LPERP, TUMSTATE, exact duplicates) make one row whose ``source_row``
+  is the smallest of their TR rows;
+- **imaging** studies from the study-level TR records (``[sdtm.imaging_tests]``:
+  ascites, extrahepatic disease…) when a TR file has them, else from every TR
+  date of the subject; TRMETHOD (else TUMETHOD) is the modality; lineage: the
+  study's first TR row;
 - **labs** from LB: the LOINC code (LBLOINC, else LBTESTCD through
   ``[sdtm.lb_tests]``) and the original (LBORRES/LBORRESU) or standard
   (LBSTRESC/LBSTRESU) result, as ``lab_result`` says;
