@@ -52,7 +52,7 @@ import pyarrow.parquet as pq
 from sources.adapters import REJECTED_SCHEMA, Mapped
 
 NAME = "sdtm"
-VERSION = "4"  # sources.adapters.fingerprint: bump when the same files map differently
+VERSION = "5"  # sources.adapters.fingerprint: bump when the same files map differently
 DOMAINS = ("dm", "suppdm", "tu", "supptu", "tr", "supptr", "lb", "pr", "supppr", "ex", "adsl")
 _FILE_RE = re.compile(
     r"^(?P<domain>" + "|".join(DOMAINS) + r")(?P<suffix>_[^.]*)?\.(?P<fmt>csv|xpt|parquet)$",
@@ -316,7 +316,8 @@ _READER_ID = (
 def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]:
     if not s.files["tr"]:
         return []
-    supptr_q = list(params["supptr"])
+    segment = params["liver_segment_variable"].upper()
+    supptr_q = [*params["supptr"], segment]
     tr = s.with_supp("tr", "supptr", "TRSEQ", supptr_q)
     tr_cols = s.columns(tr)
     supp_values = " ".join(
@@ -325,7 +326,6 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
         for q, col in params["supptr"].items()
         if q.upper() in tr_cols
     )
-    segment = params["liver_segment_variable"].upper()
     tu = s.with_supp("tu", "supptu", "TUSEQ", [segment])
     # The segment of a lesion record: on the TR record (or SUPPTR), else on TU.
     seg_sources = [f't."{segment}"'] if segment in tr_cols else []

@@ -252,12 +252,12 @@ def test_viable_diameter_from_supptr_and_sessions_from_ex_and_adsl(tmp_path):
     folder = _folder(tmp_path, "csv")
     pd.DataFrame(
         {
-            "USUBJID": ["S-1"],
-            "RDOMAIN": ["TR"],
-            "IDVAR": ["TRSEQ"],
-            "IDVARVAL": ["5"],
-            "QNAM": ["VIABDIAM"],
-            "QVAL": ["14"],
+            "USUBJID": ["S-1", "S-1"],
+            "RDOMAIN": ["TR", "TR"],
+            "IDVAR": ["TRSEQ", "TRSEQ"],
+            "IDVARVAL": ["5", "1"],
+            "QNAM": ["VIABDIAM", "TUSEG"],
+            "QVAL": ["14", "7"],
         }
     ).to_csv(folder / "supptr.csv", index=False)
     # S-1 had a chemoembolisation recorded in EX; S-2 only a drug, so ADSL dates its reference
@@ -275,6 +275,7 @@ def test_viable_diameter_from_supptr_and_sessions_from_ex_and_adsl(tmp_path):
     out = _read(folder, reference_date=["ADSL.TRTSDT", "TR.first"])
     rows = {(r["study_date"], r["lesion_id"]): r for r in _rows(out["tr.csv#lesions"])}
     assert rows[("2020-03-01", "T01")]["viable_diameter_mm"] == "14"
+    assert rows[("2020-01-05", "T01")]["liver_segment"] == "7"  # a SUPPTR segment
     assert _rows(out["ex.csv#sessions"]) == [
         {
             "patient_id": "S-1",
