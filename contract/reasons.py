@@ -92,6 +92,20 @@ class ReasonCode(StrEnum):
         "orphan_study",
         "a lesion row whose (patient, study_date) has no imaging study",
     )
+    NO_SUBJECT = (
+        "no_subject",
+        "a record of a standard-format file (SDTM, FHIR) that names no patient (no USUBJID, "
+        "an Observation without a subject)",
+    )
+    UNMAPPED_TEST_CODE = (
+        "unmapped_test_code",
+        "a standard-format record whose test or procedure code (TRTESTCD, LBTESTCD, LOINC, "
+        "SNOMED/CPT) is in none of the mappings of `config/sdtm.toml` / `config/fhir.toml`",
+    )
+    UNMAPPED_UNIT = (
+        "unmapped_unit",
+        "a standard-format tumour measurement in a length unit outside the mapping",
+    )
     TARGET_AFTER_BASELINE = (
         "target_after_baseline",
         "a target lesion first seen after the course baseline (response-criteria R1), unless "

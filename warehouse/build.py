@@ -166,6 +166,7 @@ class Build:
         malformed: list[int],
         rows_read: int | None = None,
         malformed_reasons: list[str] | None = None,
+        rejected: pa.Table | None = None,
     ) -> None:
         """Store a file's rows as text, replacing whatever an earlier version brought."""
         ledger.put_source_file(
@@ -178,6 +179,7 @@ class Build:
             malformed,
             rows_read=rows_read,
             malformed_reasons=malformed_reasons,
+            rejected=rejected,
         )
 
     def key_fingerprint(self) -> str | None:

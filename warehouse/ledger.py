@@ -106,11 +106,14 @@ def put_source_file(
     malformed: list[int],
     rows_read: int | None = None,
     malformed_reasons: list[str] | None = None,
+    rejected: pa.Table | None = None,
 ) -> None:
     """Store a file's rows as text, replacing whatever an earlier version brought.
 
     ``rows_read`` is the file's record count as its reader counted it (by
-    default, the rows stored plus the malformed ones).
+    default, the rows stored plus the malformed ones). ``rejected``: records
+    an adapter could not map (sources.adapters.REJECTED_SCHEMA), kept beside
+    the malformed lines with their reason code.
     """
     drop_source_file(con, name)
     table = table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
@@ -145,12 +148,24 @@ def put_source_file(
     if malformed:
         reasons = malformed_reasons or [None] * len(malformed)
         con.executemany(
-            "INSERT INTO meta.malformed_rows VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO meta.malformed_rows "
+            "(dataset, source_file, source_row, run_id, reason) VALUES (?, ?, ?, ?, ?)",
             [
                 (dataset, name, row, run_id, reason)
                 for row, reason in zip(malformed, reasons, strict=True)
             ],
         )
+    if rejected is not None and rejected.num_rows:
+        con.register("_rejected", rejected)
+        try:
+            con.execute(
+                "INSERT INTO meta.malformed_rows BY NAME SELECT ? AS dataset, "
+                "? AS source_file, source_row, ? AS run_id, reason, reason_code, column_name "
+                "FROM _rejected",
+                [dataset, name, run_id],
+            )
+        finally:
+            con.unregister("_rejected")
 
 
 def key_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -33,7 +33,8 @@ CREATE TABLE meta.schema_version (version INTEGER NOT NULL);
 CREATE TABLE meta.source_files (
     path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, dataset VARCHAR NOT NULL,
     run_id VARCHAR NOT NULL, rows BIGINT NOT NULL);
--- Lines of a CSV file that could not be split into the header's columns.
+-- Lines of a CSV file that could not be split into the header's columns, and
+-- records of a standard-format file an adapter could not map (reason_code set).
 CREATE TABLE meta.malformed_rows (
     dataset VARCHAR NOT NULL, source_file VARCHAR NOT NULL, source_row BIGINT NOT NULL,
     run_id VARCHAR NOT NULL, reason VARCHAR);
@@ -83,6 +84,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     for path in sorted(DDL_DIR.glob("*.sql")):
         con.execute(path.read_text())
     con.execute(META_DDL)
+    _add_rejection_columns(con)
     create_key_check(con)
     con.execute("INSERT INTO meta.schema_version VALUES (?)", [SCHEMA_VERSION])
 
@@ -101,8 +103,15 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> bool:
     create_key_check(con)  # warehouses built before the key check existed
     # Warehouses built before malformed rows carried their reason.
     con.execute("ALTER TABLE meta.malformed_rows ADD COLUMN IF NOT EXISTS reason VARCHAR")
+    _add_rejection_columns(con)
     _add_quarantine_action(con)
     return migrate_public_tables(con)
+
+
+def _add_rejection_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Adapter rejections (sources.adapters) carry their own reason code and column."""
+    con.execute("ALTER TABLE meta.malformed_rows ADD COLUMN IF NOT EXISTS reason_code VARCHAR")
+    con.execute("ALTER TABLE meta.malformed_rows ADD COLUMN IF NOT EXISTS column_name VARCHAR")
 
 
 def _add_quarantine_action(con: duckdb.DuckDBPyConnection) -> None:
