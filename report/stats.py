@@ -107,10 +107,16 @@ class CoxResult:
     converged: bool
 
 
+def _floats(values: Sequence[object]) -> np.ndarray:
+    """Numbers or booleans (numpy, pandas nullable or plain) as float, a missing one as NaN."""
+    series = pd.Series(np.asarray(values, dtype=object) if not hasattr(values, "dtype") else values)
+    return series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
 def _arrays(durations: Sequence[float], events: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
     """Durations as float and events as 0/1; refuse what would silently bias a curve."""
-    t = np.asarray(durations, dtype=float)
-    e = np.asarray(events, dtype=float)
+    t = _floats(durations)
+    e = _floats(events)
     if t.shape != e.shape or t.ndim != 1:
         raise ValueError("durations and events must be one-dimensional and of the same length")
     if np.isnan(t).any() or np.isnan(e).any():
