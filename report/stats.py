@@ -214,7 +214,11 @@ def median_follow_up(
 def logrank(
     durations: Sequence[float], events: Sequence[bool], groups: Sequence[object]
 ) -> LogRank:
-    """Log-rank test of equal survival across the groups (k − 1 degrees of freedom)."""
+    """Log-rank test of equal survival across the groups (k − 1 degrees of freedom).
+
+    NaN statistic and p-value when it cannot be computed: fewer than two
+    groups, no event, or a variance of zero (no group comparison at any event).
+    """
     t, e = _arrays(durations, events)
     g = np.asarray(groups, dtype=object)
     if g.shape != t.shape:
@@ -225,7 +229,10 @@ def logrank(
     k = int(codes.max()) + 1 if codes.size else 0
     if k < 2 or e.sum() == 0:
         return LogRank(statistic=math.nan, df=max(k - 1, 0), p_value=math.nan)
-    statistic, p_value = survdiff(t, e.astype(int), codes)
+    try:
+        statistic, p_value = survdiff(t, e.astype(int), codes)
+    except np.linalg.LinAlgError:  # no information (e.g. one subject at risk at each event)
+        return LogRank(statistic=math.nan, df=k - 1, p_value=math.nan)
     return LogRank(statistic=float(statistic), df=k - 1, p_value=float(p_value))
 
 
