@@ -257,6 +257,24 @@ def _drop_reason(x: pd.Series, events: np.ndarray, min_events: int) -> str | Non
     return None
 
 
+def _independent(x: pd.DataFrame) -> tuple[list[str], list[tuple[str, str]]]:
+    """Covariates in order, less each one that is a linear combination of those before it.
+
+    Such a covariate (two flags always equal among the complete cases, say) has
+    no hazard ratio of its own: the model cannot be fitted with both.
+    """
+    kept: list[str] = []
+    dropped: list[tuple[str, str]] = []
+    centred = x - x.mean()
+    for c in x.columns:
+        if np.linalg.matrix_rank(centred[[*kept, c]].to_numpy(dtype=float)) > len(kept):
+            kept.append(c)
+        else:
+            names = ", ".join(kept) or "the intercept"
+            dropped.append((c, f"collinear (a combination of {names} among the complete cases)"))
+    return kept, dropped
+
+
 def cox_ph(
     frame: pd.DataFrame,
     duration: str,
@@ -270,7 +288,9 @@ def cox_ph(
     A covariate with no variation, or (binary) with fewer than ``min_events``
     events with or without it, is dropped before fitting and named in
     ``dropped`` with the reason: its HR would be unstable or infinite. Rows
-    with a missing value in a kept covariate are left out (complete cases).
+    with a missing value in a kept covariate are left out (complete cases);
+    among them, a covariate that is a linear combination of earlier ones is
+    dropped too (collinear).
     Booleans are coded 1/0, so a binary flag's HR compares flag vs no flag.
     """
     t_all, e_all = _arrays(
@@ -292,8 +312,12 @@ def cox_ph(
     if not kept:
         return CoxResult(pd.DataFrame(columns=columns), dropped, 0, 0, converged=True)
     complete = data[kept].notna().all(axis=1).to_numpy()
-    x = data.loc[complete, kept].to_numpy(dtype=float)
     t, e = t_all[complete], e_all[complete]
+    kept, collinear = _independent(data.loc[complete, kept])
+    dropped += collinear
+    if not kept:
+        return CoxResult(pd.DataFrame(columns=columns), dropped, int(t.size), int(e.sum()), True)
+    x = data.loc[complete, kept].to_numpy(dtype=float)
     if e.sum() == 0:
         dropped += [(c, "no events among the complete cases") for c in kept]
         return CoxResult(pd.DataFrame(columns=columns), dropped, int(t.size), 0, converged=True)

@@ -351,13 +351,16 @@ def test_synthetic_with_ties_against_second_implementation() -> None:
 
 
 def test_cox_drops_covariates_without_variation_or_with_too_few_events() -> None:
-    g = gehan().assign(constant=1, rare=0)
+    g = gehan()
+    g = g.assign(constant=1, rare=0, treated=1 - g.placebo)
     g.loc[0, "rare"] = 1  # one 6-MP patient, one event
-    result = cox_ph(g, "time", "event", ["placebo", "constant", "rare"], min_events=5)
+    covariates = ["placebo", "constant", "rare", "treated"]
+    result = cox_ph(g, "time", "event", covariates, min_events=5)
     assert list(result.table.covariate) == ["placebo"]
     reasons = dict(result.dropped)
     assert reasons["constant"] == "no variation"
     assert reasons["rare"].startswith("too few events (1 with")
+    assert reasons["treated"].startswith("collinear (a combination of placebo")
 
 
 def test_bad_input_is_refused_in_one_line() -> None:
