@@ -29,6 +29,7 @@ DERIVED_TABLES: tuple[str, ...] = (
     "nlr",
     "session_labs",
     "session_flags",
+    "survival",
 )
 
 #: One row per source row (or value) that broke the input contract (contract.reasons).

@@ -151,8 +151,8 @@ class _Cli(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except click.exceptions.Exit:
-            raise
+        except (click.exceptions.Exit, click.ClickException):
+            raise  # click's own: a usage error prints its one line and exits 2
         except Interrupted as exc:
             err_console.print(
                 f"stopped by {exc}: nothing was published, the warehouse is as it was",
@@ -804,19 +804,48 @@ def dq(db: Path) -> None:
 @main.command()
 @click.option("--db", type=click.Path(path_type=Path), required=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
-@click.option("--adam", is_flag=True, help="CDISC ADaM: ADRS and ADTTE (adam/export.py).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv"]),
+    default="parquet",
+    show_default=True,
+    help="csv flattens list columns to ';'-joined items",
+)
+@click.option(
+    "--tables",
+    multiple=True,
+    help="Public tables to export (comma-separated or repeated) [default: all]",
+)
+@click.option(
+    "--adam",
+    is_flag=True,
+    help="CDISC ADaM instead: ADRS and ADTTE as Parquet and CSV with define-like metadata.",
+)
 @click.option(
     "--config",
     "config_file",
     type=click.Path(path_type=Path),
-    help="TOML file overriding values of config/.",
+    help="TOML file overriding values of config/ (--adam).",
 )
-def export(db: Path, out_dir: Path, adam: bool, config_file: Path | None) -> None:
-    """Write the warehouse's results as files (--adam: CDISC ADaM ADRS and ADTTE)."""
-    if not adam:
-        _say_error("this build exports --adam only (CDISC ADaM ADRS and ADTTE)")
-        raise SystemExit(2)
-    _export_adam(db, out_dir, config_file)
+def export(
+    db: Path,
+    out_dir: Path,
+    fmt: str,
+    tables: tuple[str, ...],
+    adam: bool,
+    config_file: Path | None,
+) -> None:
+    """Write the public tables to Parquet or CSV files, for R, pandas or a spreadsheet."""
+    if adam:
+        _export_adam(db, out_dir, config_file)
+        return
+    from warehouse.export import export_tables
+
+    names = [t.strip() for item in tables for t in item.split(",") if t.strip()]
+    exported = export_tables(db, out_dir, fmt, names or None)
+    rows = sum(t.rows for t in exported)
+    console.print(f"exported {len(exported)} tables ({rows:,} rows) as {fmt} to {out_dir}")
 
 
 def _export_adam(db: Path, out_dir: Path, config_file: Path | None) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from config import load_config
 from contract import CHECKED_TABLES
+from transforms.survival import compute_survival
 from warehouse.schema import DDL_TABLES
 
 # Pseudonymous keys as the sources layer makes them (HMAC-SHA-256 hex); the
@@ -314,6 +316,8 @@ def clean_outputs() -> dict[str, pa.Table]:
     con.execute(OUTPUT_SQL)
     out = {t: con.sql(f"SELECT * FROM {t}").to_arrow_table() for t in CHECKED_TABLES}
     con.close()
+    survival = compute_survival(out, load_config().section("report"))
+    out["survival"] = survival.append_column("run_id", pa.array(["run-clean"] * len(survival)))
     return out
 
 

@@ -21,7 +21,8 @@ from contract.tables import AUDIT_TABLES
 DDL_DIR = Path(__file__).parent / "ddl"
 # 2: timepoint_responses and session_responses gained sum_unit and the Choi density
 # columns, lesion_measurements viable_perpendicular_mm (EASL and Choi).
-SCHEMA_VERSION = 2
+# 3: the survival table (issue 10).
+SCHEMA_VERSION = 3
 _TABLE_RE = re.compile(r"CREATE TABLE (\w+) \((.*?)\n\);", re.DOTALL)
 
 # The private tables of the warehouse (schemas raw and meta), beside the public DDL.

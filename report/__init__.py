@@ -1,0 +1,1 @@
+"""The outcome report: survival statistics, charts and pages (issue 10)."""
