@@ -234,7 +234,12 @@ def main() -> None:
 @click.option("--patients", default=200, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "fhir"]),
+    default="csv",
+    show_default=True,
+    help="csv or parquet: the input contract; fhir: FHIR R4 Bulk Data ndjson (config/fhir.toml).",
 )
 @click.option(
     "--id-style",
