@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sources.adapters import AdapterFiles, Mapped, claimed
 from sources.files import (
     DELIMITER_NAMES,
     FileError,
@@ -185,12 +186,20 @@ def discover(source_dir: str | Path) -> list[SourceFile]:
                     fmt=match["fmt"].lower(),
                 )
             )
-    if not found:
+    if not found and not adapter_files(root):
         raise SourceError(
             f"source folder {root} holds no known dataset file "
-            f"(expected {', '.join(d + '*.csv|parquet|xlsx' for d in DATASETS)})"
+            f"(expected {', '.join(d + '*.csv|parquet|xlsx' for d in DATASETS)}, "
+            "or SDTM domain files / FHIR ndjson files)"
         )
     return sorted(found, key=lambda f: (DATASETS.index(f.dataset), f.name))
+
+
+def adapter_files(source_dir: str | Path) -> list[AdapterFiles]:
+    """Files of the folder no contract pattern names, grouped by the adapter that reads them."""
+    root = Path(source_dir)
+    others = [p for p in root.iterdir() if p.is_file() and not _FILE_RE.match(p.name)]
+    return claimed(root, others)
 
 
 def sha256_of(path: Path) -> str:
@@ -271,14 +280,7 @@ def read_source_file(
         columns[name] = values
     table = pa.table(columns) if columns else pa.table({})
     n = len(raw.source_rows)
-    if "patient_id" in table.column_names:
-        ids = table.column("patient_id")
-        if pseudonymiser is None:
-            trimmed = pc.utf8_trim_whitespace(ids)
-            keys = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
-        else:
-            keys = pseudonymiser.keys(ids)
-        table = table.drop_columns(["patient_id"]).append_column("patient_key", keys)
+    table = _keyed(table, pseudonymiser)
     table = table.append_column("source_file", pa.array([sf.name] * n, pa.string()))
     table = table.append_column("source_row", raw.source_rows)
     return ReadResult(
@@ -288,6 +290,61 @@ def read_source_file(
         malformed_reasons=[reason for _, reason in raw.malformed],
         dropped_columns=dropped,
         delimiter=raw.delimiter,
+    )
+
+
+def _keyed(table: pa.Table, pseudonymiser: Pseudonymiser | None) -> pa.Table:
+    """``patient_key`` in place of ``patient_id`` (trimmed ids when already pseudonymous)."""
+    if "patient_id" not in table.column_names:
+        return table
+    ids = table.column("patient_id")
+    if pseudonymiser is None:
+        trimmed = pc.utf8_trim_whitespace(ids)
+        keys = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    else:
+        keys = pseudonymiser.keys(ids)
+    return table.drop_columns(["patient_id"]).append_column("patient_key", keys)
+
+
+def read_mapped(
+    mapped: Mapped, pseudonymiser: Pseudonymiser | None, never_store: set[str]
+) -> ReadResult:
+    """An adapter's records as a contract file read: text columns, lineage, ``patient_key``.
+
+    Every contract column is present (null where the source has none), values
+    are text with empty text as null, ``source_file`` is the lineage key
+    ``<file>#<dataset>``; extra columns follow the contract file rules.
+    """
+    if mapped.dataset not in DATASETS:
+        raise SourceError(f"adapter output {mapped.key} names an unknown dataset")
+    table = mapped.table
+    if "source_row" not in table.column_names:
+        raise SourceError(f"adapter output {mapped.key} has no source_row column")
+    known = set(INPUT_COLUMNS[mapped.dataset]) | {"patient_id"}
+    dropped = [
+        n
+        for n in table.column_names
+        if n != "source_row" and (n in never_store or (n not in known and not _PLAIN_NAME.match(n)))
+    ]
+    columns: dict[str, pa.Array] = {}
+    for name in ("patient_id", *INPUT_COLUMNS[mapped.dataset]):
+        if name in table.column_names:
+            values = pc.cast(table.column(name), pa.string())
+            columns[name] = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        else:
+            columns[name] = pa.nulls(table.num_rows, pa.string())
+    for name in table.column_names:
+        if name not in columns and name != "source_row" and name not in dropped:
+            columns[name] = pc.cast(table.column(name), pa.string())
+    out = _keyed(pa.table(columns), pseudonymiser)
+    out = out.append_column("source_file", pa.array([mapped.key] * table.num_rows, pa.string()))
+    out = out.append_column("source_row", pc.cast(table.column("source_row"), pa.int64()))
+    return ReadResult(
+        table=out,
+        rows_read=mapped.records,
+        malformed_rows=[],
+        malformed_reasons=[],
+        dropped_columns=dropped,
     )
 
 

@@ -78,12 +78,14 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
         CREATE TABLE meta.source_files (
             path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, dataset VARCHAR NOT NULL,
             run_id VARCHAR NOT NULL, rows BIGINT NOT NULL);
-        -- Lines of a CSV file that could not be split into the header's columns.
+        -- Lines of a CSV file that could not be split into the header's columns, and
+        -- records of a standard-format file an adapter could not map (reason_code set).
         CREATE TABLE meta.malformed_rows (
             dataset VARCHAR NOT NULL, source_file VARCHAR NOT NULL, source_row BIGINT NOT NULL,
             run_id VARCHAR NOT NULL, reason VARCHAR);
         """
     )
+    _add_rejection_columns(con)
     _create_key_check(con)
     con.execute("INSERT INTO meta.schema_version VALUES (?)", [SCHEMA_VERSION])
 
@@ -91,6 +93,12 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
 def _create_key_check(con: duckdb.DuckDBPyConnection) -> None:
     # Fingerprint of the pseudonymisation key the raw layer was keyed with.
     con.execute("CREATE TABLE IF NOT EXISTS meta.key_check (fingerprint VARCHAR NOT NULL)")
+
+
+def _add_rejection_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Adapter rejections (sources.adapters) carry their own reason code and column."""
+    con.execute("ALTER TABLE meta.malformed_rows ADD COLUMN IF NOT EXISTS reason_code VARCHAR")
+    con.execute("ALTER TABLE meta.malformed_rows ADD COLUMN IF NOT EXISTS column_name VARCHAR")
 
 
 def _add_quarantine_action(con: duckdb.DuckDBPyConnection) -> None:
@@ -300,11 +308,14 @@ class Build:
         malformed: list[int],
         rows_read: int | None = None,
         malformed_reasons: list[str] | None = None,
+        rejected: pa.Table | None = None,
     ) -> None:
         """Store a file's rows as text, replacing whatever an earlier version brought.
 
         ``rows_read`` is the file's record count as its reader counted it (by
-        default, the rows stored plus the malformed ones).
+        default, the rows stored plus the malformed ones). ``rejected``: records
+        an adapter could not map (sources.adapters.REJECTED_SCHEMA), kept beside
+        the malformed lines with their reason code.
         """
         self.drop_source_file(name)
         table = table.append_column("run_id", pa.array([self.run_id] * table.num_rows, pa.string()))
@@ -339,12 +350,24 @@ class Build:
         if malformed:
             reasons = malformed_reasons or [None] * len(malformed)
             self.con.executemany(
-                "INSERT INTO meta.malformed_rows VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO meta.malformed_rows "
+                "(dataset, source_file, source_row, run_id, reason) VALUES (?, ?, ?, ?, ?)",
                 [
                     (dataset, name, row, self.run_id, reason)
                     for row, reason in zip(malformed, reasons, strict=True)
                 ],
             )
+        if rejected is not None and rejected.num_rows:
+            self.con.register("_rejected", rejected)
+            try:
+                self.con.execute(
+                    "INSERT INTO meta.malformed_rows BY NAME SELECT ? AS dataset, "
+                    "? AS source_file, source_row, ? AS run_id, reason, reason_code, column_name "
+                    "FROM _rejected",
+                    [dataset, name, self.run_id],
+                )
+            finally:
+                self.con.unregister("_rejected")
 
     def key_fingerprint(self) -> str | None:
         """The fingerprint of the key that keyed the raw layer, if any was recorded."""
@@ -417,6 +440,7 @@ def start_build(db_path: str | Path, run_id: str, full_refresh: bool = False) ->
         _create_key_check(con)  # warehouses built before the key check existed
         # Warehouses built before malformed rows carried their reason.
         con.execute("ALTER TABLE meta.malformed_rows ADD COLUMN IF NOT EXISTS reason VARCHAR")
+        _add_rejection_columns(con)
         _add_quarantine_action(con)
         migrated = _migrate_public_tables(con)
         if full_refresh:
