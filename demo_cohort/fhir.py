@@ -214,7 +214,9 @@ def _resource_sql(dataset: str, cfg: dict[str, Any]) -> str:
         }
         key = "lower(regexp_replace(trim(test), '\\s+', ' ', 'g'))"
         loinc = f"{_map(test_loinc)}[{key}]"
-        parsed = "regexp_extract(trim(value), '^(<=|>=|<|>)?\\s*(-?[0-9]+(\\.[0-9]+)?)$', [ 'c', 'n' ])"
+        parsed = (
+            "regexp_extract(trim(value), '^(<=|>=|<|>)?\\s*(-?[0-9]+(\\.[0-9]+)?)$', [ 'c', 'n' ])"
+        )
         ucum = f"{_map(fhir['ucum_codes'])}[unit]"
         zoned = (
             "CASE WHEN regexp_full_match(collected_at, "

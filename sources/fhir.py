@@ -67,7 +67,6 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -370,7 +369,7 @@ def _read_file(path: Path, name: str, fhir: Mapping[str, Any]) -> list[Mapped]:
         con.execute(
             f"""
             CREATE TEMP TABLE lesion_bad_unit AS
-            SELECT * FROM ({selects['lesion_bad_unit']}) WHERE column_name IS NOT NULL;
+            SELECT * FROM ({selects["lesion_bad_unit"]}) WHERE column_name IS NOT NULL;
             CREATE TEMP TABLE rejected AS
             SELECT {_sql_str(_home_dataset(name, mapped_counts))} AS dataset, source_row,
                    'malformed_row' AS reason_code, NULL::VARCHAR AS column_name,
