@@ -132,11 +132,11 @@ def _lines(path: Path, name: str) -> tuple[pa.Table, bool]:
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET VARIABLE doc = ?", [text])
-        if not con.sql("SELECT json_valid(getvariable('doc'))").fetchone()[0]:
+        if not con.sql("SELECT json_valid(getvariable('doc'))").fetchall()[0][0]:
             from sources import SourceError
 
             raise SourceError(f"file {name} is not valid JSON; nothing was loaded from it")
-        kind = con.sql("SELECT getvariable('doc')::JSON->>'resourceType'").fetchone()[0]
+        kind = con.sql("SELECT getvariable('doc')::JSON->>'resourceType'").fetchall()[0][0]
         if kind != "Bundle":
             from sources import SourceError
 
