@@ -1,4 +1,4 @@
-"""The FHIR R4 adapter (sources/fhir.py): ndjson and Bundles onto the contract datasets (issue 12)."""
+"""The FHIR R4 adapter (sources/fhir.py): ndjson and Bundles onto the contract datasets."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def test_facts_match_but_for_lineage_and_raw_spellings(runs: dict[str, Path]) ->
     """Loaded values are the same; only the file names and the raw lab spellings differ."""
     for table, columns in {
         "patients": "patient_key, sex, birth_year, ki67_pct, who_grade, death_date",
-        "sessions": "patient_key, session_date, modality, treated_territory, agent",
+        "sessions": "patient_key, session_date, modality, treated_segments, agent",
         "lesion_measurements": "patient_key, study_date, lesion_id, role, longest_diameter_mm",
         "lab_results": "patient_key, analyte, value, unit, qualifier",
     }.items():
