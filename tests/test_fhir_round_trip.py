@@ -54,7 +54,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _rows(db: Path, sql: str) -> list[tuple]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return sorted(con.execute(sql).fetchall())
+        return con.execute(f"SELECT * FROM ({sql}) ORDER BY ALL").fetchall()
     finally:
         con.close()
 
