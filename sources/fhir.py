@@ -66,12 +66,13 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sources import INPUT_COLUMNS
 from sources.adapters import REJECTED_SCHEMA, Mapped
@@ -88,10 +89,49 @@ RESOURCE_DATASETS = {
 }
 REJECTED_COLUMNS = tuple(REJECTED_SCHEMA.names)
 NAME = "fhir"  # the adapter's name and config section (config/fhir.toml)
-_VALUE_PATHS = (
-    "['$.valueString', '$.valueCode', '$.valueBoolean', '$.valueDecimal', '$.valueInteger', "
-    "'$.valueDate', '$.valueDateTime', '$.valueQuantity.value']"
+# Each line is parsed once, into this structure (json_transform): only the elements the
+# mapping reads; scalars as text (a number keeps its JSON text, a boolean is true/false),
+# an element of another shape than expected becomes NULL.
+_V = "VARCHAR"
+_CODING = [{"system": _V, "code": _V, "display": _V}]
+_CONCEPT = {"text": _V, "coding": _CODING}
+_QUANTITY = {"value": _V, "comparator": _V, "unit": _V, "system": _V, "code": _V}
+_VALUE_KINDS = (
+    "valueString",
+    "valueCode",
+    "valueBoolean",
+    "valueDecimal",
+    "valueInteger",
+    "valueDate",
+    "valueDateTime",
 )
+STRUCTURE = {
+    "resourceType": _V,
+    "id": _V,
+    "gender": _V,
+    "birthDate": _V,
+    "deceasedDateTime": _V,
+    "subject": {"reference": _V},
+    "performedDateTime": _V,
+    "performedString": _V,
+    "performedPeriod": {"start": _V},
+    "started": _V,
+    "effectiveDateTime": _V,
+    "effectiveInstant": _V,
+    "effectivePeriod": {"start": _V},
+    "code": _CONCEPT,
+    "category": [_CONCEPT],
+    "identifier": [{"value": _V}],
+    "modality": _CODING,
+    "focus": [{"reference": _V, "display": _V, "identifier": {"value": _V}}],
+    "bodySite": _CONCEPT,
+    "component": [{"code": _CONCEPT, "valueQuantity": _QUANTITY, "valueString": _V}],
+    "valueQuantity": _QUANTITY,
+    "valueString": _V,
+    "extension": [{"url": _V, **{kind: _V for kind in _VALUE_KINDS}}],
+}
+#: ndjson files are read this many bytes at a time (whole lines), so memory stays bounded.
+BLOCK_BYTES = 64 << 20
 
 
 def claims(path: Path) -> bool:
@@ -112,39 +152,76 @@ def read(paths: list[Path], root: Path, params: Mapping[str, Any]) -> list[Mappe
     return out
 
 
-def _lines(path: Path, name: str) -> tuple[pa.Table, bool]:
-    """(source_row, line) of an ndjson file, or of a Bundle's entries; and whether a Bundle."""
+def _source_error(message: str) -> Exception:
+    from sources import SourceError  # sources imports the adapters' seam, not this module
+
+    return SourceError(message)
+
+
+def _ndjson_blocks(path: Path, name: str) -> Iterator[pa.Table]:
+    """(source_row, line, full_url) of whole lines, BLOCK_BYTES at a time; line numbers 1-based."""
+    first = 1
+    rest = b""
+    try:
+        with path.open("rb") as fh:
+            while True:
+                chunk = fh.read(BLOCK_BYTES)
+                data = rest + chunk
+                if not chunk:
+                    rest = b""
+                else:
+                    cut = data.rfind(b"\n") + 1
+                    data, rest = data[:cut], data[cut:]
+                if first == 1 and data.startswith(b"\xef\xbb\xbf"):
+                    data = data[3:]
+                if data:
+                    lines = _split_lines(data, name)
+                    yield pa.table(
+                        {
+                            "source_row": pa.array(range(first, first + len(lines)), pa.int64()),
+                            "line": lines,
+                            "full_url": pa.nulls(len(lines), pa.string()),
+                        }
+                    )
+                    first += len(lines)
+                if not chunk:
+                    return
+    except OSError as exc:
+        raise _source_error(f"file {name} cannot be read: {exc.strerror}") from None
+
+
+def _split_lines(data: bytes, name: str) -> pa.Array:
+    """The lines of a block of whole lines, split in Arrow (UTF-8 checked, CR of CRLF dropped)."""
+    try:
+        text = pa.array([data], pa.large_binary()).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        raise _source_error(
+            f"file {name} is not valid UTF-8 (FHIR is always UTF-8); nothing was loaded from it"
+        ) from None
+    lines = pc.list_flatten(pc.split_pattern(text, "\n"))
+    if data.endswith(b"\n"):
+        lines = lines.slice(0, len(lines) - 1)
+    return pc.utf8_rtrim(lines, "\r").cast(pa.string())
+
+
+def _bundle_entries(path: Path, name: str) -> pa.Table:
+    """(source_row, line, full_url) of a Bundle's entries; source_row is the 1-based entry."""
     try:
         text = decode(path, name, "")
     except FileError as exc:
-        from sources import SourceError
-
-        raise SourceError(str(exc)) from None
-    if name.lower().endswith(".ndjson"):
-        lines = text.replace("\r\n", "\n").split("\n")
-        rows = pa.table(
-            {
-                "source_row": pa.array(range(1, len(lines) + 1), pa.int64()),
-                "line": pa.array(lines, pa.string()),
-            }
-        )
-        return rows, False
+        raise _source_error(str(exc)) from None
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET VARIABLE doc = ?", [text])
         if not con.sql("SELECT json_valid(getvariable('doc'))").fetchall()[0][0]:
-            from sources import SourceError
-
-            raise SourceError(f"file {name} is not valid JSON; nothing was loaded from it")
+            raise _source_error(f"file {name} is not valid JSON; nothing was loaded from it")
         kind = con.sql("SELECT getvariable('doc')::JSON->>'resourceType'").fetchall()[0][0]
         if kind != "Bundle":
-            from sources import SourceError
-
-            raise SourceError(
+            raise _source_error(
                 f"file {name} is not a FHIR Bundle (resourceType {kind or 'missing'}); "
                 "nothing was loaded from it"
             )
-        rows = con.sql(
+        return con.sql(
             """
             SELECT i::BIGINT AS source_row, (es[i]->'resource')::VARCHAR AS line,
                    es[i]->>'fullUrl' AS full_url
@@ -152,48 +229,8 @@ def _lines(path: Path, name: str) -> tuple[pa.Table, bool]:
                  LATERAL (SELECT unnest(range(1, len(es) + 1)) AS i)
             """
         ).to_arrow_table()
-        return rows, True
     finally:
         con.close()
-
-
-def _macros(con: duckdb.DuckDBPyConnection, fhir: Mapping[str, Any]) -> None:
-    """Code tables as DuckDB variables and the JSON helpers the mapping uses."""
-
-    def as_map(table: Mapping[str, Any]) -> str:
-        keys = [str(k) for k in table]
-        values = [str(v) for v in table.values()]
-        return f"MAP({_sql_list(keys)}, {_sql_list(values)})"
-
-    base = fhir["extension_base"]
-    con.execute(f"SET VARIABLE gender = {as_map(fhir['gender'])}")
-    con.execute(f"SET VARIABLE dicom = {as_map(fhir['imaging_modality'])}")
-    con.execute(f"SET VARIABLE procedures = {as_map(fhir['procedure_modality'])}")
-    con.execute(f"SET VARIABLE body_sites = {as_map(fhir['body_site'])}")
-    con.execute(f"SET VARIABLE tumor_codes = {_sql_list(list(fhir['tumor_size_codes']))}")
-    con.execute(f"SET VARIABLE lab_category = {_sql_str(fhir['lab_category'])}")
-    con.execute(f"SET VARIABLE loinc = {_sql_str(fhir['loinc_system'])}")
-    con.execute(f"SET VARIABLE ucum = {_sql_str(fhir['ucum_system'])}")
-    con.execute(f"SET VARIABLE ext_base = {_sql_str(base)}")
-    con.execute(
-        f"""
-        CREATE MACRO ext_text(j, url) AS list_filter(json_extract_string(
-            list_filter(CAST(coalesce(j->'extension', '[]') AS JSON[]),
-                        lambda e: e->>'url' = getvariable('ext_base') || url)[1],
-            {_VALUE_PATHS}), lambda v: v IS NOT NULL)[1];
-        CREATE MACRO coding_keys(cc) AS list_transform(
-            CAST(coalesce(cc->'coding', '[]') AS JSON[]),
-            lambda c: (c->>'system') || '|' || (c->>'code'));
-        CREATE MACRO mapped_code(cc, m) AS list_filter(
-            list_transform(coding_keys(cc), lambda k: m[k]), lambda v: v IS NOT NULL)[1];
-        CREATE MACRO loinc_code(cc) AS list_filter(
-            CAST(coalesce(cc->'coding', '[]') AS JSON[]),
-            lambda c: c->>'system' = getvariable('loinc'))[1]->>'code';
-        CREATE MACRO patient_ref(j) AS
-            nullif(regexp_extract(j->'subject'->>'reference', '(^|/)Patient/([^/]+)$', 2), '');
-        CREATE MACRO fhir_text(x) AS nullif(trim(x), '');
-        """
-    )
 
 
 def _sql_str(value: str) -> str:
@@ -204,220 +241,282 @@ def _sql_list(values: list[str]) -> str:
     return "[" + ", ".join(_sql_str(v) for v in values) + "]::VARCHAR[]"
 
 
+def _macros(con: duckdb.DuckDBPyConnection, fhir: Mapping[str, Any]) -> None:
+    """Code tables as DuckDB variables, and the helpers the mapping uses on a parsed resource."""
+
+    def as_map(table: Mapping[str, Any]) -> str:
+        keys = [str(k) for k in table]
+        values = [str(v) for v in table.values()]
+        return f"MAP({_sql_list(keys)}, {_sql_list(values)})"
+
+    con.execute(f"SET VARIABLE gender = {as_map(fhir['gender'])}")
+    con.execute(f"SET VARIABLE dicom = {as_map(fhir['imaging_modality'])}")
+    con.execute(f"SET VARIABLE procedures = {as_map(fhir['procedure_modality'])}")
+    con.execute(f"SET VARIABLE body_sites = {as_map(fhir['body_site'])}")
+    con.execute(f"SET VARIABLE tumor_codes = {_sql_list(list(fhir['tumor_size_codes']))}")
+    con.execute(f"SET VARIABLE lab_category = {_sql_str(fhir['lab_category'])}")
+    con.execute(f"SET VARIABLE loinc = {_sql_str(fhir['loinc_system'])}")
+    con.execute(f"SET VARIABLE ucum = {_sql_str(fhir['ucum_system'])}")
+    con.execute(f"SET VARIABLE ext_base = {_sql_str(fhir['extension_base'])}")
+    con.execute(f"SET VARIABLE structure = {_sql_str(json.dumps(STRUCTURE))}")
+    values = ", ".join(f"e.{kind}" for kind in _VALUE_KINDS)
+    con.execute(
+        f"""
+        CREATE MACRO fhir_text(x) AS nullif(trim(x), '');
+        CREATE MACRO ext_text(r, url) AS list_transform(
+            list_filter(r.extension, lambda e: e.url = getvariable('ext_base') || url),
+            lambda e: coalesce({values}))[1];
+        CREATE MACRO coding_keys(cc) AS
+            list_transform(cc.coding, lambda c: c.system || '|' || c.code);
+        CREATE MACRO mapped_code(cc, m) AS list_filter(
+            list_transform(coding_keys(cc), lambda k: m[k]), lambda v: v IS NOT NULL)[1];
+        CREATE MACRO loinc_code(cc) AS list_transform(
+            list_filter(cc.coding, lambda c: c.system = getvariable('loinc')), lambda c: c.code)[1];
+        CREATE MACRO patient_ref(r) AS
+            nullif(regexp_extract(r.subject.reference, '(^|/)Patient/([^/]+)$', 2), '');
+        CREATE MACRO has_category(r, code) AS coalesce(list_contains(flatten(list_transform(
+            r.category, lambda c: list_transform(c.coding, lambda x: x.code))), code), FALSE);
+        CREATE TEMP TABLE routed (
+            source_row BIGINT, r {_struct_type(con)}, bundle_patient VARCHAR,
+            dataset VARCHAR, resource_type VARCHAR);
+        CREATE TEMP TABLE sample (source_row BIGINT, line VARCHAR);
+        """
+    )
+
+
+def _struct_type(con: duckdb.DuckDBPyConnection) -> str:
+    """The SQL type json_transform gives STRUCTURE (to declare the routed table)."""
+    return con.sql("SELECT typeof(json_transform('{}', getvariable('structure')))").fetchall()[0][0]
+
+
+_ROUTE_SQL = """
+CREATE OR REPLACE TEMP TABLE parsed AS
+SELECT source_row, full_url, try(json_transform(line, getvariable('structure'))) AS r
+FROM lines
+WHERE trim(line, ' \t\r') <> '';
+
+INSERT INTO routed
+SELECT p.source_row, p.r, bp.patient_id,
+    CASE
+        WHEN p.r IS NULL OR p.r.resourceType IS NULL THEN 'malformed'
+        WHEN p.r.resourceType = 'Patient' THEN 'patients'
+        WHEN p.r.resourceType = 'Procedure' THEN 'sessions'
+        WHEN p.r.resourceType = 'ImagingStudy' THEN 'imaging'
+        WHEN p.r.resourceType <> 'Observation' THEN 'other'
+        WHEN list_contains(getvariable('tumor_codes'), loinc_code(p.r.code)) THEN 'lesions'
+        WHEN has_category(p.r, getvariable('lab_category')) THEN 'labs'
+        ELSE 'unmapped'
+    END,
+    p.r.resourceType
+FROM parsed AS p
+LEFT JOIN bundle_patients AS bp ON bp.full_url = p.r.subject.reference;
+"""
+
+
 def _dataset_sql(fhir: Mapping[str, Any]) -> dict[str, str]:
     """The SELECT that turns the parsed resources of a dataset into contract text columns."""
 
     def exts(dataset: str) -> dict[str, str]:
         return {
-            col: f"fhir_text(ext_text(j, {_sql_str(suffix)}))"
+            col: f"fhir_text(ext_text(r, {_sql_str(suffix)}))"
             for col, suffix in fhir["extensions"].get(dataset, {}).items()
         }
 
-    def component(key: str) -> str:
-        return (
-            "list_filter(CAST(coalesce(j->'component', '[]') AS JSON[]), "
-            f"lambda c: list_contains(coding_keys(c->'code'), {_sql_str(key)}))[1]"
-        )
-
-    subject = "coalesce(patient_ref(j), bundle_patient)"
+    subject = "coalesce(patient_ref(r), bundle_patient)"
     columns: dict[str, dict[str, str]] = {
         "patients": {
-            "patient_id": "fhir_text(j->>'id')",
-            "sex": "coalesce(getvariable('gender')[j->>'gender'], fhir_text(j->>'gender'))",
-            "birth_year": "coalesce(nullif(regexp_extract(j->>'birthDate', '^(\\d{4})', 1), ''), "
-            "fhir_text(j->>'birthDate'))",
-            "death_date": "fhir_text(j->>'deceasedDateTime')",
+            "patient_id": "fhir_text(r.id)",
+            "sex": "coalesce(getvariable('gender')[r.gender], fhir_text(r.gender))",
+            "birth_year": "coalesce(nullif(regexp_extract(r.birthDate, '^(\\d{4})', 1), ''), "
+            "fhir_text(r.birthDate))",
+            "death_date": "fhir_text(r.deceasedDateTime)",
             **exts("patients"),
         },
         "sessions": {
             "patient_id": subject,
-            "session_date": "fhir_text(coalesce(j->>'performedDateTime', "
-            "j->'performedPeriod'->>'start', j->>'performedString'))",
-            "modality": "coalesce(mapped_code(j->'code', getvariable('procedures')), "
-            "fhir_text(j->'code'->>'text'), fhir_text(j->'code'->'coding'->0->>'display'))",
-            "session_id": "fhir_text(j->'identifier'->0->>'value')",
+            "session_date": "fhir_text(coalesce(r.performedDateTime, r.performedPeriod.start, "
+            "r.performedString))",
+            "modality": "coalesce(mapped_code(r.code, getvariable('procedures')), "
+            "fhir_text(r.code.text), fhir_text(r.code.coding[1].display))",
+            "session_id": "fhir_text(r.identifier[1].value)",
             **exts("sessions"),
         },
         "imaging": {
             "patient_id": subject,
-            "study_date": "fhir_text(j->>'started')",
-            "modality": "coalesce(getvariable('dicom')[j->'modality'->0->>'code'], "
-            "fhir_text(j->'modality'->0->>'code'))",
+            "study_date": "fhir_text(r.started)",
+            "modality": "coalesce(getvariable('dicom')[r.modality[1].code], "
+            "fhir_text(r.modality[1].code))",
             **exts("imaging"),
         },
         "lesions": {
             "patient_id": subject,
-            "study_date": "fhir_text(coalesce(j->>'effectiveDateTime', "
-            "j->'effectivePeriod'->>'start'))",
-            "lesion_id": "fhir_text(coalesce(j->'focus'->0->'identifier'->>'value', "
-            "j->'focus'->0->>'display', "
-            "regexp_extract(j->'focus'->0->>'reference', '([^/]+)$', 1)))",
-            "organ": "coalesce(mapped_code(j->'bodySite', getvariable('body_sites')), "
-            "fhir_text(j->'bodySite'->>'text'))",
+            "study_date": "fhir_text(coalesce(r.effectiveDateTime, r.effectivePeriod.start))",
+            "lesion_id": "fhir_text(coalesce(r.focus[1].identifier.value, r.focus[1].display, "
+            "regexp_extract(r.focus[1].reference, '([^/]+)$', 1)))",
+            "organ": "coalesce(mapped_code(r.bodySite, getvariable('body_sites')), "
+            "fhir_text(r.bodySite.text))",
             **exts("lesions"),
         },
         "labs": {
             "patient_id": subject,
-            "collected_at": "fhir_text(coalesce(j->>'effectiveDateTime', "
-            "j->'effectivePeriod'->>'start', j->>'effectiveInstant'))",
-            "test": "coalesce(loinc_code(j->'code'), fhir_text(j->'code'->>'text'))",
-            "value": "fhir_text(coalesce(coalesce(j->'valueQuantity'->>'comparator', '') "
-            "|| (j->'valueQuantity'->>'value'), j->>'valueString', "
-            "ext_text(j, 'original-value')))",
-            "unit": "fhir_text(CASE WHEN j->'valueQuantity'->>'system' = getvariable('ucum') "
-            "AND j->'valueQuantity'->>'code' IS NOT NULL THEN j->'valueQuantity'->>'code' "
-            "ELSE j->'valueQuantity'->>'unit' END)",
+            "collected_at": "fhir_text(coalesce(r.effectiveDateTime, r.effectivePeriod.start, "
+            "r.effectiveInstant))",
+            "test": "coalesce(loinc_code(r.code), fhir_text(r.code.text))",
+            "value": "fhir_text(coalesce(coalesce(r.valueQuantity.comparator, '') "
+            "|| r.valueQuantity.value, r.valueString, ext_text(r, 'original-value')))",
+            "unit": "fhir_text(CASE WHEN r.valueQuantity.system = getvariable('ucum') "
+            "AND r.valueQuantity.code IS NOT NULL THEN r.valueQuantity.code "
+            "ELSE r.valueQuantity.unit END)",
         },
     }
-    # Lesion sizes: each configured component, its length converted to mm (attenuation as is).
-    lengths = {u: v for u, v in fhir["length_to_mm"].items()}
+    # Lesion sizes: the component of each configured code (c_<column>), lengths in mm.
+    lengths = dict(fhir["length_to_mm"])
+    components = []
+    unit_checks = []
     for key, col in fhir["lesion_components"].items():
-        comp = component(key)
-        if col.endswith("_mm"):
-            cases = " ".join(
-                f"WHEN {_sql_str(unit)} THEN CASE WHEN {mul} = 1 AND {div} = 1 THEN raw "
-                f"ELSE coalesce(CAST(TRY_CAST(raw AS DOUBLE) * {mul} / {div} AS VARCHAR), raw) END"
-                for unit, (mul, div) in lengths.items()
+        comp = f"c_{col}"
+        components.append(
+            f"list_filter(r.component, lambda c: list_contains(coding_keys(c.code), "
+            f"{_sql_str(key)}))[1] AS {comp}"
+        )
+        raw = f"fhir_text(coalesce({comp}.valueQuantity.value, {comp}.valueString))"
+        if not col.endswith("_mm"):
+            columns["lesions"][col] = raw
+            continue
+        unit = f"coalesce({comp}.valueQuantity.code, {comp}.valueQuantity.unit, '')"
+        cases = " ".join(
+            f"WHEN {_sql_str(u)} THEN "
+            + (
+                raw
+                if (mul, div) == (1, 1)
+                else f"coalesce(CAST(TRY_CAST({raw} AS DOUBLE) * {mul} / {div} AS VARCHAR), {raw})"
             )
-            columns["lesions"][col] = (
-                f"(SELECT CASE WHEN raw IS NULL THEN NULL ELSE CASE unit {cases} END END "
-                f"FROM (SELECT fhir_text({comp}->'valueQuantity'->>'value') AS raw, "
-                f"coalesce({comp}->'valueQuantity'->>'code', {comp}->'valueQuantity'->>'unit') "
-                "AS unit))"
-            )
-        else:
-            columns["lesions"][col] = f"fhir_text({comp}->'valueQuantity'->>'value')"
+            for u, (mul, div) in lengths.items()
+        )
+        columns["lesions"][col] = (
+            f"CASE WHEN {comp}.valueQuantity.value IS NULL THEN {raw} "
+            f"ELSE CASE {unit} {cases} END END"
+        )
+        unit_checks.append(
+            f"CASE WHEN {comp}.valueQuantity.value IS NOT NULL AND NOT list_contains("
+            f"{_sql_list(list(lengths))}, {unit}) THEN '{col}' END"
+        )
+    sources = {d: "routed" for d in columns}
+    sources["lesions"] = f"(SELECT *, {', '.join(components)} FROM routed)"
     selects = {}
     for dataset, exprs in columns.items():
         ordered = ["patient_id", *INPUT_COLUMNS[dataset]]
         cols = ", ".join(f"{exprs.get(c, 'NULL::VARCHAR')} AS {c}" for c in ordered)
-        selects[dataset] = f"SELECT {cols}, source_row FROM routed WHERE dataset = '{dataset}'"
-    # Rows whose components carry a length unit that is not configured.
-    unit_checks = []
-    for key, col in fhir["lesion_components"].items():
-        if col.endswith("_mm"):
-            comp = component(key)
-            unit_checks.append(
-                f"CASE WHEN {comp}->'valueQuantity'->>'value' IS NOT NULL AND NOT list_contains("
-                f"{_sql_list(list(lengths))}, coalesce({comp}->'valueQuantity'->>'code', "
-                f"{comp}->'valueQuantity'->>'unit', '')) THEN '{col}' END"
-            )
+        selects[dataset] = (
+            f"SELECT {cols}, source_row FROM {sources[dataset]} WHERE dataset = '{dataset}'"
+        )
+    # Lesion rows whose measured components carry a length unit that is not configured.
     selects["lesion_bad_unit"] = (
-        "SELECT source_row, coalesce("
-        + ", ".join(unit_checks)
-        + ") AS column_name FROM routed WHERE dataset = 'lesions'"
+        f"SELECT source_row, coalesce({', '.join(unit_checks) or 'NULL'}) AS column_name "
+        f"FROM {sources['lesions']} WHERE dataset = 'lesions'"
     )
     return selects
 
 
-_ROUTE_SQL = """
-CREATE TEMP TABLE parsed AS
-SELECT source_row, full_url,
-       CASE WHEN json_valid(line) AND json_type(line::JSON) = 'OBJECT' THEN line::JSON END AS j
-FROM lines
-WHERE trim(line) <> '';
-
-CREATE TEMP TABLE bundle_patients AS
-SELECT full_url, j->>'id' AS patient_id FROM parsed
-WHERE full_url IS NOT NULL AND j->>'resourceType' = 'Patient';
-
-CREATE TEMP TABLE routed AS
-SELECT p.source_row, p.j, bp.patient_id AS bundle_patient,
-    CASE
-        WHEN p.j IS NULL OR p.j->>'resourceType' IS NULL THEN 'malformed'
-        WHEN p.j->>'resourceType' = 'Patient' THEN 'patients'
-        WHEN p.j->>'resourceType' = 'Procedure' THEN 'sessions'
-        WHEN p.j->>'resourceType' = 'ImagingStudy' THEN 'imaging'
-        WHEN p.j->>'resourceType' <> 'Observation' THEN 'other'
-        WHEN list_contains(getvariable('tumor_codes'), loinc_code(p.j->'code')) THEN 'lesions'
-        WHEN list_contains(list_transform(CAST(coalesce(p.j->'category', '[]') AS JSON[]),
-                 lambda c: list_contains(list_transform(CAST(coalesce(c->'coding', '[]')
-                     AS JSON[]), lambda x: x->>'code'), getvariable('lab_category'))), TRUE)
-          THEN 'labs'
-        ELSE 'unmapped'
-    END AS dataset,
-    p.j->>'resourceType' AS resource_type
-FROM parsed AS p
-LEFT JOIN bundle_patients AS bp
-    ON bp.full_url = p.j->'subject'->>'reference';
-"""
-
-
 def _read_file(path: Path, name: str, fhir: Mapping[str, Any]) -> list[Mapped]:
-    lines, is_bundle = _lines(path, name)
-    if "full_url" not in lines.column_names:
-        lines = lines.append_column("full_url", pa.nulls(lines.num_rows, pa.string()))
+    is_bundle = not name.lower().endswith(".ndjson")
     con = duckdb.connect(":memory:")
     try:
-        con.register("lines", lines)
         _macros(con, fhir)
-        con.execute(_ROUTE_SQL)
-        selects = _dataset_sql(fhir)
-        counts = dict(con.sql("SELECT dataset, count(*) FROM routed GROUP BY ALL").fetchall())
-        other = con.sql(
-            "SELECT resource_type, count(*) FROM routed WHERE dataset = 'other' GROUP BY ALL"
-        ).fetchall()
-        if other:
-            log.info(
-                "%s: %s resource(s) of types nelmtrack does not read (%s)",
-                name,
-                sum(n for _, n in other),
-                ", ".join(sorted(t for t, _ in other)),
+        blocks = [_bundle_entries(path, name)] if is_bundle else _ndjson_blocks(path, name)
+        sample = int(fhir["validate_sample"])
+        for block in blocks:
+            con.register("lines", block)
+            # References to a Patient entry's fullUrl (urn:uuid:…) resolve inside a Bundle.
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE bundle_patients AS "
+                "SELECT full_url, json_extract_string(line, '$.id') AS patient_id FROM lines "
+                "WHERE full_url IS NOT NULL "
+                "AND json_extract_string(line, '$.resourceType') = 'Patient'"
             )
-        mapped_counts = {d: n for d, n in counts.items() if d in INPUT_COLUMNS}
-        what = "entry" if is_bundle else "line"
-        con.execute(
-            f"""
-            CREATE TEMP TABLE lesion_bad_unit AS
-            SELECT * FROM ({selects["lesion_bad_unit"]}) WHERE column_name IS NOT NULL;
-            CREATE TEMP TABLE rejected AS
-            SELECT {_sql_str(_home_dataset(name, mapped_counts))} AS dataset, source_row,
-                   'malformed_row' AS reason_code, NULL::VARCHAR AS column_name,
-                   '{what} ' || source_row || ' is not a JSON object with a resourceType'
-                   AS reason
-            FROM routed WHERE dataset = 'malformed'
-            UNION ALL
-            SELECT 'labs', source_row, 'unmapped_code', 'test',
-                   'Observation: neither a tumour size (a code of fhir.tumor_size_codes) nor '
-                   || 'a lab result (category fhir.lab_category)'
-            FROM routed WHERE dataset = 'unmapped'
-            UNION ALL
-            SELECT 'lesions', source_row, 'unknown_unit', column_name,
-                   column_name || ': the component''s length unit is not one of '
-                   || 'fhir.length_to_mm'
-            FROM lesion_bad_unit
-            """
-        )
-        rejected_counts = dict(
-            con.sql("SELECT dataset, count(*) FROM rejected GROUP BY ALL").fetchall()
-        )
-        out = []
-        for dataset in INPUT_COLUMNS:
-            if not mapped_counts.get(dataset) and not rejected_counts.get(dataset):
-                continue
-            table = con.sql(
-                f"SELECT * FROM ({selects[dataset]}) "
-                "WHERE source_row NOT IN (SELECT source_row FROM lesion_bad_unit) "
-                "ORDER BY source_row"
-            ).to_arrow_table()
-            rejected_table = con.sql(
-                f"SELECT {', '.join(REJECTED_COLUMNS)} FROM rejected "
-                f"WHERE dataset = '{dataset}' ORDER BY source_row"
-            ).to_arrow_table()
-            table = _as_text(table, dataset)
-            out.append(
-                Mapped(
-                    dataset=dataset,
-                    name=name,
-                    table=table,
-                    rows_read=table.num_rows + rejected_table.num_rows,
-                    rejected=rejected_table.cast(REJECTED_SCHEMA),
+            con.execute(_ROUTE_SQL)
+            missing = sample - con.sql("SELECT count(*) FROM sample").fetchall()[0][0]
+            if missing > 0:
+                con.execute(
+                    "INSERT INTO sample SELECT l.source_row, l.line FROM lines AS l "
+                    "JOIN parsed AS p USING (source_row) WHERE p.r.resourceType IS NOT NULL "
+                    "AND strlen(l.line) <= ? ORDER BY l.source_row LIMIT ?",
+                    [int(fhir["validate_max_bytes"]), missing],
                 )
-            )
-        _validate(con, name, fhir)
+            con.unregister("lines")
+            con.execute("DROP TABLE parsed")
+        out = _mapped(con, name, is_bundle, fhir)
+        _validate(con, name)
         return out
     finally:
         con.close()
+
+
+def _mapped(
+    con: duckdb.DuckDBPyConnection, name: str, is_bundle: bool, fhir: Mapping[str, Any]
+) -> list[Mapped]:
+    """The routed resources of one file as one Mapped per dataset, rejections included."""
+    selects = _dataset_sql(fhir)
+    counts = dict(con.sql("SELECT dataset, count(*) FROM routed GROUP BY ALL").fetchall())
+    other = con.sql(
+        "SELECT resource_type, count(*) FROM routed WHERE dataset = 'other' GROUP BY ALL"
+    ).fetchall()
+    if other:
+        log.info(
+            "%s: %s resource(s) of types nelmtrack does not read (%s)",
+            name,
+            sum(n for _, n in other),
+            ", ".join(sorted(t for t, _ in other)),
+        )
+    mapped_counts = {d: n for d, n in counts.items() if d in INPUT_COLUMNS}
+    what = "entry" if is_bundle else "line"
+    con.execute(
+        f"""
+        CREATE TEMP TABLE lesion_bad_unit AS
+        SELECT * FROM ({selects["lesion_bad_unit"]}) WHERE column_name IS NOT NULL;
+        CREATE TEMP TABLE rejected AS
+        SELECT {_sql_str(_home_dataset(name, mapped_counts))} AS dataset, source_row,
+               'malformed_row' AS reason_code, NULL::VARCHAR AS column_name,
+               '{what} ' || source_row || ' is not a JSON object with a resourceType' AS reason
+        FROM routed WHERE dataset = 'malformed'
+        UNION ALL
+        SELECT 'labs', source_row, 'unmapped_code', 'test',
+               'Observation: neither a tumour size (a code of fhir.tumor_size_codes) nor '
+               || 'a lab result (category fhir.lab_category)'
+        FROM routed WHERE dataset = 'unmapped'
+        UNION ALL
+        SELECT 'lesions', source_row, 'unknown_unit', column_name,
+               column_name || ': the component''s length unit is not one of fhir.length_to_mm'
+        FROM lesion_bad_unit
+        """
+    )
+    rejected_counts = dict(
+        con.sql("SELECT dataset, count(*) FROM rejected GROUP BY ALL").fetchall()
+    )
+    out = []
+    for dataset in INPUT_COLUMNS:
+        if not mapped_counts.get(dataset) and not rejected_counts.get(dataset):
+            continue
+        table = con.sql(
+            f"SELECT * FROM ({selects[dataset]}) "
+            "WHERE source_row NOT IN (SELECT source_row FROM lesion_bad_unit) "
+            "ORDER BY source_row"
+        ).to_arrow_table()
+        rejected = con.sql(
+            f"SELECT {', '.join(REJECTED_COLUMNS)} FROM rejected "
+            f"WHERE dataset = '{dataset}' ORDER BY source_row"
+        ).to_arrow_table()
+        table = _as_text(table, dataset)
+        out.append(
+            Mapped(
+                dataset=dataset,
+                name=name,
+                table=table,
+                rows_read=table.num_rows + rejected.num_rows,
+                rejected=rejected.cast(REJECTED_SCHEMA),
+            )
+        )
+    return out
 
 
 def _as_text(table: pa.Table, dataset: str) -> pa.Table:
@@ -437,21 +536,16 @@ def _home_dataset(name: str, counts: Mapping[str, int]) -> str:
     return RESOURCE_DATASETS.get(stem, "patients")
 
 
-def _validate(con: duckdb.DuckDBPyConnection, name: str, fhir: Mapping[str, Any]) -> None:
-    """Advisory R4 validation of a sample (see the module notes); logs findings per file."""
-    sample = int(fhir["validate_sample"])
-    if sample <= 0:
+def _validate(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Advisory R4 validation of the sample (see the module notes); logs findings per file."""
+    rows = con.sql("SELECT line FROM sample ORDER BY source_row").fetchall()
+    if not rows:
         return
     try:
         from fhir.resources.R4B import get_fhir_model_class
     except ImportError:  # pragma: no cover - fhir.resources is a declared dependency
         log.warning("%s: fhir.resources is not installed; no FHIR validation", name)
         return
-    rows = con.execute(
-        "SELECT j::VARCHAR FROM routed WHERE j IS NOT NULL AND dataset <> 'other' "
-        "AND strlen(j::VARCHAR) <= ? ORDER BY source_row LIMIT ?",
-        [int(fhir["validate_max_bytes"]), sample],
-    ).fetchall()
     findings: Counter[str] = Counter()
     for (text,) in rows:
         resource = json.loads(text)
