@@ -230,3 +230,21 @@ def test_validation_is_advisory_and_names_fields_not_values(
     assert got[0].table.to_pylist()[0]["study_date"] == "yesterday"  # staging says bad_date
     assert "ImagingStudy: started" in caplog.text
     assert "SECRET-ID" not in caplog.text and "yesterday" not in caplog.text
+
+
+def test_crlf_lines_and_a_last_line_without_newline(tmp_path: Path, params: dict) -> None:
+    patients = [{"resourceType": "Patient", "id": f"P{i}"} for i in range(3)]
+    text = "\r\n".join(json.dumps(p) for p in patients)  # no newline after the last
+    (tmp_path / "Patient.ndjson").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (got,) = fhir.read([tmp_path / "Patient.ndjson"], tmp_path, params)
+    assert got.table["patient_id"].to_pylist() == ["P0", "P1", "P2"]
+    assert got.table["source_row"].to_pylist() == [1, 2, 3]
+    assert got.rows_read == 3
+
+
+def test_a_file_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path, params: dict) -> None:
+    from sources import SourceError
+
+    (tmp_path / "Patient.ndjson").write_bytes(b'{"resourceType": "Patient", "id": "\xff"}\n')
+    with pytest.raises(SourceError, match="Patient.ndjson is not valid UTF-8"):
+        fhir.read([tmp_path / "Patient.ndjson"], tmp_path, params)
