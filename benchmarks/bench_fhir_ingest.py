@@ -9,7 +9,8 @@ child process, so each peak RSS is its own.
     python benchmarks/bench_fhir_ingest.py [--patients 100000] [--work DIR] [--reuse]
 
 Prints one JSON line per form: {"form", "patients", "files", "bytes", "records",
-"seconds", "peak_rss_mb"}. A run of >= 10,000 patients goes through the shared
+"seconds", "cpu_seconds", "peak_rss_mb"} (CPU seconds of all threads: the machine
+may be shared). A run of >= 10,000 patients goes through the shared
 lock (``flock /work/bigrun.lock python benchmarks/bench_fhir_ingest.py …``).
 """
 
@@ -27,6 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def read_form(form: str, folder: Path) -> dict:
     """Read every file of ``folder`` as ingestion does; the numbers of this process."""
     from config import load_config
@@ -40,6 +46,7 @@ def read_form(form: str, folder: Path) -> dict:
 
     key = Pseudonymiser(b"benchmark key")
     start = time.perf_counter()
+    cpu_start = _cpu()
     records = 0
     if form == "csv":
         files = discover(folder)
@@ -60,6 +67,8 @@ def read_form(form: str, folder: Path) -> dict:
         "bytes": sum(p.stat().st_size for p in paths),
         "records": records,
         "seconds": round(seconds, 2),
+        # CPU seconds of the process (all threads): the machine may be shared
+        "cpu_seconds": round(_cpu() - cpu_start, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
