@@ -290,13 +290,8 @@ def _struct_type(con: duckdb.DuckDBPyConnection) -> str:
 
 
 _ROUTE_SQL = """
-CREATE OR REPLACE TEMP TABLE parsed AS
-SELECT source_row, full_url, try(json_transform(line, getvariable('structure'))) AS r
-FROM lines
-WHERE trim(line, ' \t\r') <> '';
-
 INSERT INTO routed
-SELECT p.source_row, p.r, bp.patient_id,
+SELECT p.source_row, p.r, {bundle_patient},
     CASE
         WHEN p.r IS NULL OR p.r.resourceType IS NULL THEN 'malformed'
         WHEN p.r.resourceType = 'Patient' THEN 'patients'
@@ -308,8 +303,9 @@ SELECT p.source_row, p.r, bp.patient_id,
         ELSE 'unmapped'
     END,
     p.r.resourceType
-FROM parsed AS p
-LEFT JOIN bundle_patients AS bp ON bp.full_url = p.r.subject.reference;
+FROM (SELECT source_row, full_url, try(json_transform(line, getvariable('structure'))) AS r
+      FROM lines WHERE trim(line, ' \t\r') <> '') AS p
+{join};
 """
 
 
@@ -427,24 +423,32 @@ def _read_file(path: Path, name: str, fhir: Mapping[str, Any]) -> list[Mapped]:
         sample = int(fhir["validate_sample"])
         for block in blocks:
             con.register("lines", block)
-            # References to a Patient entry's fullUrl (urn:uuid:…) resolve inside a Bundle.
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE bundle_patients AS "
-                "SELECT full_url, json_extract_string(line, '$.id') AS patient_id FROM lines "
-                "WHERE full_url IS NOT NULL "
-                "AND json_extract_string(line, '$.resourceType') = 'Patient'"
-            )
-            con.execute(_ROUTE_SQL)
+            if is_bundle:
+                # References to a Patient entry's fullUrl (urn:uuid:…) resolve inside a Bundle.
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE bundle_patients AS "
+                    "SELECT full_url, json_extract_string(line, '$.id') AS patient_id "
+                    "FROM lines WHERE full_url IS NOT NULL "
+                    "AND json_extract_string(line, '$.resourceType') = 'Patient'"
+                )
+                con.execute(
+                    _ROUTE_SQL.format(
+                        bundle_patient="bp.patient_id",
+                        join="LEFT JOIN bundle_patients AS bp "
+                        "ON bp.full_url = p.r.subject.reference",
+                    )
+                )
+            else:
+                con.execute(_ROUTE_SQL.format(bundle_patient="NULL", join=""))
             missing = sample - con.sql("SELECT count(*) FROM sample").fetchall()[0][0]
             if missing > 0:
                 con.execute(
                     "INSERT INTO sample SELECT l.source_row, l.line FROM lines AS l "
-                    "JOIN parsed AS p USING (source_row) WHERE p.r.resourceType IS NOT NULL "
+                    "JOIN routed AS r USING (source_row) WHERE r.dataset <> 'malformed' "
                     "AND strlen(l.line) <= ? ORDER BY l.source_row LIMIT ?",
                     [int(fhir["validate_max_bytes"]), missing],
                 )
             con.unregister("lines")
-            con.execute("DROP TABLE parsed")
         out = _mapped(con, name, is_bundle, fhir)
         _validate(con, name)
         return out
