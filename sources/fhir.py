@@ -4,11 +4,12 @@ A FHIR export is read like any other source file: every value becomes text in
 the contract's columns, with the file name and the record (the line of an
 ndjson file, the 1-based entry of a Bundle) as lineage, and staging does all
 typing, so a date that is not a date gets ``bad_date`` as it would in a CSV.
-Only what cannot become a contract row at all is rejected here, with a
-reason code: a line that is not a JSON resource (``malformed_row``), an
-Observation that is neither a tumour size nor a lab result (``unmapped_code``),
-a tumour-size component in a length unit that is not configured
-(``unknown_unit``).
+Only what cannot become a contract row at all is rejected here, with the
+reason codes the SDTM adapter uses for the same problems: a line that is not a
+JSON resource (``malformed_row``), a resource without a Patient subject
+(``no_subject``), an Observation that is neither a tumour size nor a lab result
+(``unmapped_test_code``), a tumour-size component in a length unit that is not
+configured (``unmapped_unit``).
 
 The files are flattened set-wise in DuckDB (its JSON functions over all the
 lines of a file at once), never resource by resource. Every code table is
@@ -49,9 +50,8 @@ Mapping (``ext:x`` = the extension ``fhir.extension_base + x``, any value[x]):
 
 Other resource types (Encounter, Condition, …) are not read; their number is
 logged per file. References are ``Patient/<id>`` (any base URL) or, in a
-Bundle, the ``fullUrl`` of a Patient entry. A resource without a usable
-subject gets an empty patient_id, which staging quarantines as
-``missing_required``.
+Bundle, the ``fullUrl`` of a Patient entry; a Patient without ``id`` gets an
+empty patient_id, which staging quarantines as ``missing_required``.
 
 Validation: ``fhir.resources`` (R4B models, which read R4) checks the first
 ``fhir.validate_sample`` resources of each file that are at most
@@ -484,14 +484,23 @@ def _mapped(
                '{what} ' || source_row || ' is not a JSON object with a resourceType' AS reason
         FROM routed WHERE dataset = 'malformed'
         UNION ALL
-        SELECT 'labs', source_row, 'unmapped_code', 'test',
+        SELECT 'labs', source_row, 'unmapped_test_code', 'test',
                'Observation: neither a tumour size (a code of fhir.tumor_size_codes) nor '
                || 'a lab result (category fhir.lab_category)'
         FROM routed WHERE dataset = 'unmapped'
         UNION ALL
-        SELECT 'lesions', source_row, 'unknown_unit', column_name,
+        SELECT dataset, source_row, 'no_subject', 'patient_id',
+               resource_type || ': no subject that references a Patient'
+        FROM routed
+        WHERE dataset IN ('sessions', 'imaging', 'lesions', 'labs')
+          AND coalesce(patient_ref(r), bundle_patient) IS NULL
+        UNION ALL
+        SELECT 'lesions', source_row, 'unmapped_unit', column_name,
                column_name || ': the component''s length unit is not one of fhir.length_to_mm'
         FROM lesion_bad_unit
+        WHERE source_row NOT IN (
+            SELECT source_row FROM routed WHERE dataset = 'lesions'
+              AND coalesce(patient_ref(r), bundle_patient) IS NULL)
         """
     )
     rejected_counts = dict(
@@ -503,7 +512,7 @@ def _mapped(
             continue
         table = con.sql(
             f"SELECT * FROM ({selects[dataset]}) "
-            "WHERE source_row NOT IN (SELECT source_row FROM lesion_bad_unit) "
+            "WHERE source_row NOT IN (SELECT source_row FROM rejected) "
             "ORDER BY source_row"
         ).to_arrow_table()
         rejected = con.sql(

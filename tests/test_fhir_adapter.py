@@ -159,20 +159,22 @@ def test_unmappable_records_are_rejected_with_a_reason(tmp_path: Path, params: d
     assert labs.rejected.to_pylist() == [
         {
             "source_row": 1,
-            "reason_code": "unmapped_code",
+            "reason_code": "unmapped_test_code",
             "column_name": "test",
             "reason": labs.rejected["reason"][0].as_py(),
         }
     ]
     lesions = got["lesions"]
-    # No subject: mapped with an empty patient_id, which staging quarantines (missing_required).
-    assert lesions.table.to_pylist()[0]["patient_id"] is None
-    assert lesions.table["source_row"].to_pylist() == [3]
+    assert lesions.table.num_rows == 0
     rejected = {
         (r["source_row"], r["reason_code"], r["column_name"]) for r in lesions.rejected.to_pylist()
     }
-    # The malformed line is counted with the file's main dataset (lesions: two records).
-    assert rejected == {(2, "malformed_row", None), (5, "unknown_unit", "longest_diameter_mm")}
+    # The malformed line is counted with the file's main dataset (lesions: three records).
+    assert rejected == {
+        (2, "malformed_row", None),
+        (3, "no_subject", "patient_id"),
+        (5, "unmapped_unit", "longest_diameter_mm"),
+    }
     assert lesions.rows_read == 3
     assert "1" not in "".join(lesions.rejected["reason"].to_pylist())  # no value echoed
 
