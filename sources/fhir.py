@@ -89,6 +89,7 @@ RESOURCE_DATASETS = {
 }
 REJECTED_COLUMNS = tuple(REJECTED_SCHEMA.names)
 NAME = "fhir"  # the adapter's name and config section (config/fhir.toml)
+VERSION = "1"  # bumped when the same files map differently (sources.adapters.fingerprint)
 # Each line is parsed once, into this structure (json_transform): only the elements the
 # mapping reads; scalars as text (a number keeps its JSON text, a boolean is true/false),
 # an element of another shape than expected becomes NULL.
