@@ -36,6 +36,9 @@ CONFIG_DIR = Path(__file__).parent
 OPERATIONAL_SECTIONS = frozenset({"run", "schedule"})
 PARAMETER_KEYS = frozenset({"value", "unit", "source", "min", "max"})
 UNIT_FACTORS = "unit_factors"  # the section of config/units.toml
+# Mapping tables a config file may extend with new codes (a sponsor's own TRTESTCD,
+# a local procedure code): any table below these sections. Their settings are not.
+OPEN_MAPPING_SECTIONS = ("sdtm", "fhir")
 
 
 class ConfigError(ValueError):
@@ -129,6 +132,9 @@ def _apply_override(
     for key, val in new.items():
         dotted = f"{where}.{key}".lstrip(".")
         if key not in into:
+            if dotted.count(".") >= 2 and dotted.split(".")[0] in OPEN_MAPPING_SECTIONS:
+                into[key] = val  # a new code in a mapping table (config/sdtm.toml)
+                continue
             raise ConfigError(f"unknown setting '{dotted}' in the config file")
         current = into[key]
         if _is_parameter(current):

@@ -236,10 +236,11 @@ def main() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "parquet", "fhir"]),
+    type=click.Choice(["csv", "parquet", "sdtm", "fhir"]),
     default="csv",
     show_default=True,
-    help="csv or parquet: the input contract; fhir: FHIR R4 Bulk Data ndjson (config/fhir.toml).",
+    help="The input contract as CSV or Parquet, CDISC SDTM domains (dm, pr, tu, tr, lb), "
+    "or FHIR R4 Bulk Data ndjson (config/fhir.toml).",
 )
 @click.option(
     "--id-style",
@@ -262,6 +263,10 @@ def _generate(out_dir: Path, patients: int, seed: int, fmt: str, id_style: str =
 
     from demo_cohort import generate as generate_cohort
 
+    if fmt == "sdtm":
+        from demo_cohort.sdtm import generate_sdtm
+
+        return generate_sdtm(out_dir, patients=patients, seed=seed, id_style=id_style)
     with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
         job = bar.add_task("generating", total=patients)
         return generate_cohort(
@@ -795,6 +800,36 @@ def dq(db: Path) -> None:
     finally:
         con.close()
     print_dq_summary(rows, console)
+
+
+@main.command()
+@click.option("--db", type=click.Path(path_type=Path), required=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--adam", is_flag=True, help="CDISC ADaM: ADRS and ADTTE (adam/export.py).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="TOML file overriding values of config/.",
+)
+def export(db: Path, out_dir: Path, adam: bool, config_file: Path | None) -> None:
+    """Write the warehouse's results as files (--adam: CDISC ADaM ADRS and ADTTE)."""
+    if not adam:
+        _say_error("this build exports --adam only (CDISC ADaM ADRS and ADTTE)")
+        raise SystemExit(2)
+    _export_adam(db, out_dir, config_file)
+
+
+def _export_adam(db: Path, out_dir: Path, config_file: Path | None) -> None:
+    """``export --adam``: ADRS and ADTTE as Parquet and CSV with define-like metadata."""
+    from adam import export_adam
+    from config import load_config
+
+    result = export_adam(db, out_dir, load_config(config_file))
+    console.print(
+        ", ".join(f"{name} {n:,} records" for name, n in result.records.items())
+        + f" → {out_dir} (Parquet, CSV, define.json, define.csv)"
+    )
 
 
 if __name__ == "__main__":

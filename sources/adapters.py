@@ -2,6 +2,7 @@
 
 An adapter is a module (``sources.sdtm``, ``sources.fhir``) with:
 
+- ``VERSION``: bumped when its code maps the same files differently;
 - ``NAME``: its name, also the config section whose values it receives
   (``[sdtm]`` in config/sdtm.toml; no section: an empty mapping);
 - ``claims(path: Path) -> bool``: whether it reads this file of the source
@@ -146,8 +147,12 @@ def claimed(root: Path, candidates: list[Path]) -> list[AdapterFiles]:
 
 
 def fingerprint(root: Path, group: AdapterFiles, params: Mapping, file_sha: dict[Path, str]) -> str:
-    """One sha256 over the adapter's name, its files' names and hashes, and its config."""
-    digest = hashlib.sha256(group.name.encode())
+    """One sha256 over the adapter's name and VERSION, its files' names and hashes, its config.
+
+    An adapter bumps its ``VERSION`` when a change of its code changes what it
+    maps, so that the next run maps the unchanged files again.
+    """
+    digest = hashlib.sha256(f"{group.name}\0{getattr(group.adapter, 'VERSION', '')}".encode())
     for path in group.paths:
         digest.update(f"\0{path.relative_to(root).as_posix()}\0{file_sha[path]}".encode())
     digest.update(json.dumps(params, sort_keys=True, default=str).encode())
