@@ -206,7 +206,11 @@ def _split_lines(data: bytes, name: str) -> pa.Array:
 
 
 def _bundle_entries(path: Path, name: str) -> pa.Table:
-    """(source_row, line, full_url) of a Bundle's entries; source_row is the 1-based entry."""
+    """(source_row, line, full_url) of a Bundle's entries; source_row is the 1-based entry.
+
+    A ``.json`` file holding one resource is one record (source_row 1); one without a
+    resourceType (a Bulk Data manifest) holds none and is logged as not read.
+    """
     try:
         text = decode(path, name, "")
     except FileError as exc:
@@ -217,10 +221,23 @@ def _bundle_entries(path: Path, name: str) -> pa.Table:
         if not con.sql("SELECT json_valid(getvariable('doc'))").fetchall()[0][0]:
             raise _source_error(f"file {name} is not valid JSON; nothing was loaded from it")
         kind = con.sql("SELECT getvariable('doc')::JSON->>'resourceType'").fetchall()[0][0]
-        if kind != "Bundle":
-            raise _source_error(
-                f"file {name} is not a FHIR Bundle (resourceType {kind or 'missing'}); "
-                "nothing was loaded from it"
+        if kind is None:
+            # A Bulk Data manifest ({"transactionTime", "output": […]}) or other JSON: no record.
+            log.warning("%s: not a FHIR resource or Bundle (no resourceType); not read", name)
+            return pa.table(
+                {
+                    "source_row": pa.array([], pa.int64()),
+                    "line": pa.array([], pa.string()),
+                    "full_url": pa.array([], pa.string()),
+                }
+            )
+        if kind != "Bundle":  # a single resource: one record
+            return pa.table(
+                {
+                    "source_row": pa.array([1], pa.int64()),
+                    "line": pa.array([text], pa.string()),
+                    "full_url": pa.nulls(1, pa.string()),
+                }
             )
         return con.sql(
             """

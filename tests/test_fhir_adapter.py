@@ -250,3 +250,15 @@ def test_a_file_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path, params: 
     (tmp_path / "Patient.ndjson").write_bytes(b'{"resourceType": "Patient", "id": "\xff"}\n')
     with pytest.raises(SourceError, match="Patient.ndjson is not valid UTF-8"):
         fhir.read([tmp_path / "Patient.ndjson"], tmp_path, params)
+
+
+def test_a_single_resource_json_is_one_record_and_a_manifest_none(
+    tmp_path: Path, params: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "p.json").write_text(json.dumps({"resourceType": "Patient", "id": "P5"}))
+    manifest = {"transactionTime": "2026-11-29T00:00:00Z", "output": [{"type": "Patient"}]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING, logger="sources.fhir"):
+        got = fhir.read([tmp_path / "p.json", tmp_path / "manifest.json"], tmp_path, params)
+    assert [(m.name, m.dataset, m.rows_read) for m in got] == [("p.json", "patients", 1)]
+    assert "manifest.json: not a FHIR resource" in caplog.text
