@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config import load_config
 from sources import fhir
@@ -262,3 +265,42 @@ def test_a_single_resource_json_is_one_record_and_a_manifest_none(
         got = fhir.read([tmp_path / "p.json", tmp_path / "manifest.json"], tmp_path, params)
     assert [(m.name, m.dataset, m.rows_read) for m in got] == [("p.json", "patients", 1)]
     assert "manifest.json: not a FHIR resource" in caplog.text
+
+
+_LINE_KINDS = {
+    "patient": json.dumps({"resourceType": "Patient", "id": "P1"}),
+    "lab": json.dumps(
+        {
+            "resourceType": "Observation",
+            "category": LAB,
+            "code": {"coding": [{"system": LOINC, "code": "1975-2"}]},
+            "subject": {"reference": "Patient/P1"},
+            "valueQuantity": {"value": 1.1, "unit": "mg/dL"},
+        }
+    ),
+    "vital": json.dumps({"resourceType": "Observation", "code": {"text": "pulse"}}),
+    "orphan": json.dumps({"resourceType": "Procedure", "code": {"text": "TAE"}}),
+    "garbage": "{not json",
+    "array": "[1, 2]",
+    "blank": "   ",
+    "encounter": json.dumps({"resourceType": "Encounter", "id": "E1"}),
+}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(sorted(_LINE_KINDS)), min_size=1, max_size=30))
+def test_every_line_is_loaded_or_rejected_exactly_once(kinds: list[str]) -> None:
+    """Invariant: each non-blank line of a read resource type is one loaded or rejected record."""
+    params = load_config().section("fhir")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "export.ndjson").write_text("\n".join(_LINE_KINDS[k] for k in kinds) + "\n")
+        got = fhir.read([root / "export.ndjson"], root, params)
+    seen = [
+        row
+        for m in got
+        for row in m.table["source_row"].to_pylist() + m.rejected["source_row"].to_pylist()
+    ]
+    expected = [i for i, k in enumerate(kinds, start=1) if k not in ("blank", "encounter")]
+    assert sorted(seen) == expected
+    assert sum(m.rows_read for m in got) == len(expected)
