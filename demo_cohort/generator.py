@@ -23,12 +23,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from contract import DATASETS, REQUIRED_VALUES, Action
+from demo_cohort.fhir import file_name as fhir_file_name
 from demo_cohort.model import build_chunk
 from demo_cohort.spoil import SpoiledFrame, spoil
 
 GENERATOR_DIR = "_generator"
 SPOIL_LOG = f"{GENERATOR_DIR}/spoiled_rows.csv"
-FORMATS = ("csv", "parquet")
+FORMATS = ("csv", "parquet", "fhir")
 ID_STYLES = ("study", "mrn")
 WRITE_SLICE_ROWS = 500_000
 
@@ -64,9 +65,21 @@ def _action(dataset: str, column: str | None) -> str:
     return Action.VALUE_NULLED.value
 
 
-def _write(result: SpoiledFrame, path: Path, fmt: str) -> None:
+def _write(result: SpoiledFrame, path: Path, fmt: str, dataset: str = "") -> None:
     """Write the rows in file order, a slice at a time (bounded memory, deterministic bytes)."""
     table = result.table
+    if fmt == "fhir":
+        from config import load_config
+        from demo_cohort.fhir import write_ndjson
+
+        slices = (
+            table.take(pa.array(result.file_order[start : start + WRITE_SLICE_ROWS]))
+            for start in range(0, len(result.file_order), WRITE_SLICE_ROWS)
+        )
+        cfg = load_config()
+        sections = {s: cfg.section(s) for s in ("fhir", "ingest", "labs")}
+        write_ndjson(dataset, list(slices), path, sections)
+        return
     if fmt == "parquet":
         writer = pq.ParquetWriter(path, table.schema)
     else:
@@ -91,6 +104,8 @@ def _remove_previous_output(out_dir: Path) -> None:
         for old in out_dir.glob(f"{dataset}_part*.*"):
             if old.suffix in (".csv", ".parquet"):
                 old.unlink()
+    for old in out_dir.glob("*_part*.ndjson"):
+        old.unlink()
     (out_dir / SPOIL_LOG).unlink(missing_ok=True)
 
 
@@ -105,7 +120,8 @@ def generate(
 ) -> GenerationSummary:
     """Write a synthetic source folder of ``patients`` patients into ``out_dir``.
 
-    ``fmt`` is "csv" or "parquet" (all columns text); ``id_style`` "study"
+    ``fmt`` is "csv", "parquet" (all columns text) or "fhir" (FHIR R4 ndjson,
+    one resource per row: ``demo_cohort.fhir``); ``id_style`` "study"
     gives ids like NELM-000123, "mrn" 8-digit MRN-like numbers. ``progress`` is
     called with (patients done, patients total) after every chunk.
     """
@@ -136,8 +152,11 @@ def generate(
         spoil_rng = np.random.default_rng(spoil_seed)
         for dataset in DATASETS:
             result = spoil(dataset, frames.pop(dataset), spoil_rng)
-            name = f"{dataset}_part{chunk + 1:03d}.{fmt}"
-            _write(result, out_dir / name, fmt)
+            if fmt == "fhir":
+                name = fhir_file_name(dataset, chunk + 1)
+            else:
+                name = f"{dataset}_part{chunk + 1:03d}.{fmt}"
+            _write(result, out_dir / name, fmt, dataset)
             files.append(name)
             rows[dataset] += result.table.num_rows
             spoiled.update(result.spoiled_reasons.tolist())

@@ -236,10 +236,11 @@ def main() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "parquet", "sdtm"]),
+    type=click.Choice(["csv", "parquet", "sdtm", "fhir"]),
     default="csv",
     show_default=True,
-    help="The input contract as CSV or Parquet, or CDISC SDTM domains (dm, pr, tu, tr, lb).",
+    help="The input contract as CSV or Parquet, CDISC SDTM domains (dm, pr, tu, tr, lb), "
+    "or FHIR R4 Bulk Data ndjson (config/fhir.toml).",
 )
 @click.option(
     "--id-style",
