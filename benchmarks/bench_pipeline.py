@@ -77,14 +77,17 @@ def prefect_api(result: dict[str, Any]) -> Iterator[None]:
     if os.environ.get("PREFECT_API_URL"):
         yield
         return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from flows.serve import start_local_server, stop_server
 
     t0 = time.perf_counter()
     server = start_local_server(600, temporary=True)
     result["prefect_server_start_seconds"] = round(time.perf_counter() - t0, 2)
-    os.environ["PREFECT_API_URL"] = server.api_url  # Dask worker processes inherit it
+    os.environ["PREFECT_API_URL"] = server.api_url  # for child processes (CLI, Dask workers)
     try:
-        yield
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         stop_server(server)
