@@ -162,6 +162,7 @@ def derive(
         # worker's DuckDB takes its machine's default.
         threads=0 if dask_address else max(1, cores // min(count, cores)),
     )
+    shards.remove_stale_folders(folder)
     try:
         with _timed(timings, "shard_inputs"):
             shard_inputs_task(ctx, folder, job)

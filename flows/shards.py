@@ -80,6 +80,16 @@ def run_folder(db_path: Path, shard_folder: str, run_id: str) -> Path:
     return base / f"{db_path.name}.shards-{run_id}"
 
 
+def remove_stale_folders(folder: Path) -> None:
+    """Delete the shard folders of earlier runs of the same warehouse that died before
+    cleaning up. Call only while holding the warehouse's run lock (then no other run of
+    it is writing there)."""
+    prefix = folder.name[: folder.name.index(".shards-")]  # the warehouse file's name
+    for stale in folder.parent.glob(f"{prefix}.shards-*"):
+        if stale != folder:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def write_inputs(
     con: duckdb.DuckDBPyConnection,
     folder: Path,

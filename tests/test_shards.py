@@ -172,3 +172,15 @@ def test_a_shard_task_run_twice_writes_the_same_files(
         assert result["rows"] == summary.shard_results[shard]["rows"]
     assert outputs() == before
     assert not list(folder.glob("outputs/*/.*"))  # no temporary file left
+
+
+def test_shard_folders_of_runs_that_died_are_removed(tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    dead = shards.run_folder(db, "", "20260101T000000Z-aaaaaa")
+    other_warehouse = shards.run_folder(tmp_path / "other.duckdb", "", "20260101T000000Z-bbbbbb")
+    current = shards.run_folder(db, "", "20260102T000000Z-cccccc")
+    for folder in (dead, other_warehouse, current):
+        (folder / "inputs").mkdir(parents=True)
+    shards.remove_stale_folders(current)
+    assert not dead.exists()
+    assert other_warehouse.exists() and current.exists()
