@@ -1,7 +1,9 @@
 """The Prefect flow of one batch run: one coarse task per stage.
 
 Each Prefect task run costs tens of milliseconds, so a task is a whole stage
-over all patients, never a patient. The flow's parameters are the source
+over all patients, never a patient; the per-patient work (responses, labs) is
+one task per patient shard (``flows/shards.py``), on Prefect's thread pool or a
+Dask cluster. The flow's parameters are the source
 folder, the warehouse path and options: no identifier ever reaches Prefect.
 """
 
@@ -53,8 +55,9 @@ def fault_point(point: str) -> None:
     """Die at once, as a power cut would, when the test hook names ``point``.
 
     ``ingest``: after the first file is written into the build; ``transforms``:
-    between the responses and the labs stage; ``publish``: after the build is
-    checkpointed and synced, just before the rename that publishes it.
+    after the shard tasks wrote their files, before the build loads them;
+    ``publish``: after the build is checkpointed and synced, just before the
+    rename that publishes it.
     """
     if os.environ.get(TEST_KILL_ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
