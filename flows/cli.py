@@ -313,7 +313,13 @@ def _run(verbose: bool, **params: object):  # noqa: ANN202
     with interrupted_by_signals():
         from flows.pipeline import preflight, run_flow
 
-        preflight(params["source"], params["db"], params["config_file"], bool(params.get("demo")))
+        preflight(
+            params["source"],
+            params["db"],
+            params["config_file"],
+            bool(params.get("demo")),
+            params.get("dask_address"),
+        )
         with (
             err_console.status("starting", spinner="dots") as status,
             prefect_api(params["config_file"]),

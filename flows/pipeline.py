@@ -85,11 +85,18 @@ class RunSummary:
 
 
 def preflight(
-    source: str | Path, db: str | Path, config_file: str | Path | None, demo: bool
+    source: str | Path,
+    db: str | Path,
+    config_file: str | Path | None,
+    demo: bool,
+    dask_address: str | None = None,
 ) -> None:
     """Catch the mistakes a user can make before Prefect starts (a few seconds saved, and
     one clear line instead of a failed flow run)."""
     cfg = load_config(config_file)
+    shards.check_dask_address(
+        cfg.value("run.dask_address") if dask_address is None else dask_address
+    )
     discover(source)
     db_path = Path(db).resolve()
     if not db_path.parent.is_dir():

@@ -29,6 +29,7 @@ import hashlib
 import os
 import pickle
 import shutil
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -61,6 +62,29 @@ def shard_sql(shards: int, column: str = "patient_key") -> str:
 def shard_of(patient_key: str, shards: int) -> int:
     """The shard of one patient, as ``shard_sql`` computes it (for tests and tools)."""
     return int(hashlib.md5(patient_key.encode()).hexdigest()[:8], 16) % shards
+
+
+def check_dask_address(address: str, timeout_s: float = 10.0) -> None:
+    """Refuse, before the run starts, a Dask scheduler address that is malformed or where
+    nothing answers (a connection is tried; nothing is sent)."""
+    if not address:
+        return
+    from flows.privacy import ConfigurationError
+
+    scheme, _, rest = address.partition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme != "tcp" or not host or not port.isdigit():
+        raise ConfigurationError(
+            f"the Dask address {address!r} is not of the form tcp://HOST:PORT "
+            "(--dask-address, run.dask_address)"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"no Dask scheduler answers at {address} ({exc.strerror or exc}); start the "
+            "cluster, or leave --dask-address out to run the shards on threads"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import duckdb
@@ -184,3 +185,16 @@ def test_shard_folders_of_runs_that_died_are_removed(tmp_path: Path) -> None:
     shards.remove_stale_folders(current)
     assert not dead.exists()
     assert other_warehouse.exists() and current.exists()
+
+
+def test_a_dask_address_where_nothing_answers_stops_the_run_before_it_starts() -> None:
+    from flows.privacy import ConfigurationError
+
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(ConfigurationError, match="no Dask scheduler answers at tcp://127.0.0.1"):
+        shards.check_dask_address(f"tcp://127.0.0.1:{port}")
+    with pytest.raises(ConfigurationError, match="not of the form tcp://HOST:PORT"):
+        shards.check_dask_address("scheduler:8786")
+    shards.check_dask_address("")  # none: threads
