@@ -57,6 +57,13 @@ GROUP BY patient_key, study_date
 """
 
 
+def floor_seconds(con: Any) -> float:
+    """Seconds of the floor query (``FLOOR_SQL``) on a connection holding lesion_measurements."""
+    t0 = time.perf_counter()
+    con.sql(FLOOR_SQL).fetchall()
+    return time.perf_counter() - t0
+
+
 def _timed(phases: dict[str, float], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """``function``, adding the seconds each call takes to ``phases[name]``."""
 
@@ -160,9 +167,7 @@ def main() -> None:
             sql = "SELECT count(DISTINCT patient_key) FROM raw.patients"
             patients = build.con.execute(sql).fetchall()[0][0]
 
-        t0 = time.perf_counter()
-        build.con.sql(FLOOR_SQL).fetchall()
-        floor = time.perf_counter() - t0
+        floor = floor_seconds(build.con)
 
         staged_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS before the response stage: {staged_peak_mb:.0f} MB", file=sys.stderr)

@@ -323,7 +323,13 @@ def _run(verbose: bool, **params: object):  # noqa: ANN202
     with interrupted_by_signals():
         from flows.pipeline import preflight, run_flow
 
-        preflight(params["source"], params["db"], params["config_file"], bool(params.get("demo")))
+        preflight(
+            params["source"],
+            params["db"],
+            params["config_file"],
+            bool(params.get("demo")),
+            params.get("dask_address"),
+        )
         with (
             err_console.status("starting", spinner="dots") as status,
             prefect_api(params["config_file"]),
@@ -416,6 +422,18 @@ def _print_file_rows(files, read: list[str], max_rows: int = 20) -> None:  # noq
     is_flag=True,
     help="Accept files or datasets that lost ingest.shrink_refuse_loss_pct of their rows or more.",
 )
+@click.option(
+    "--shards",
+    type=click.IntRange(1, 4096),
+    help="Patient shards: one Prefect task each [default: run.shards].",
+)
+@click.option(
+    "--dask-address",
+    metavar="tcp://HOST:PORT",
+    help="Run the shards on this existing dask.distributed cluster [default: run.dask_address; "
+    "none: Prefect's thread pool]. Its workers need nelmtrack installed, PREFECT_API_URL, and "
+    "run.shard_folder on a filesystem they share.",
+)
 @click.option("--verbose", is_flag=True, help="Show progress and Prefect's logs.")
 def run(
     source: Path,
@@ -424,6 +442,8 @@ def run(
     full_refresh: bool,
     prune: bool,
     accept_shrink: bool,
+    shards: int | None,
+    dask_address: str | None,
     verbose: bool,
 ) -> None:
     """One batch run: ingest, compute, check, publish atomically."""
@@ -436,6 +456,8 @@ def run(
         prune=prune,
         demo=False,
         accept_shrink=accept_shrink,
+        shards=shards,
+        dask_address=dask_address,
     )
     _print_summary(summary)
 

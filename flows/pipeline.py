@@ -1,24 +1,29 @@
 """The Prefect flow of one batch run: one coarse task per stage.
 
 Each Prefect task run costs tens of milliseconds, so a task is a whole stage
-over all patients, never a patient. The flow's parameters are the source
+over all patients, never a patient; the per-patient work (responses, labs) is
+one task per patient shard (``flows/shards.py``), on Prefect's thread pool or a
+Dask cluster. The flow's parameters are the source
 folder, the warehouse path and options: no identifier ever reaches Prefect.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NONE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from config import load_config
-from flows import stages
+from flows import shards, stages
 from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know them here)
     DEMO_PSEUDONYM_KEY,
     KEY_ENV,
@@ -28,6 +33,7 @@ from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know t
 )
 from flows.serve import STOP_FILE_ENV
 from sources import discover
+from transforms.derive import DeriveParams
 from warehouse import (
     WarehouseError,
     ledger,
@@ -50,8 +56,9 @@ def fault_point(point: str) -> None:
     """Die at once, as a power cut would, when the test hook names ``point``.
 
     ``ingest``: after the first file is written into the build; ``transforms``:
-    between the responses and the labs stage; ``publish``: after the build is
-    checkpointed and synced, just before the rename that publishes it.
+    after the shard tasks wrote their files, before the build loads them;
+    ``publish``: after the build is checkpointed and synced, just before the
+    rename that publishes it.
     """
     if os.environ.get(TEST_KILL_ENV) == point:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -72,14 +79,25 @@ class RunSummary:
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
     recomputed: bool = True
+    # Wall seconds of each stage of this run (benchmarks/bench_pipeline.py prints them).
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    # Per shard: rows per derived table and the seconds of its response and lab parts.
+    shard_results: list[dict] = field(default_factory=list)
 
 
 def preflight(
-    source: str | Path, db: str | Path, config_file: str | Path | None, demo: bool
+    source: str | Path,
+    db: str | Path,
+    config_file: str | Path | None,
+    demo: bool,
+    dask_address: str | None = None,
 ) -> None:
     """Catch the mistakes a user can make before Prefect starts (a few seconds saved, and
     one clear line instead of a failed flow run)."""
     cfg = load_config(config_file)
+    shards.check_dask_address(
+        cfg.value("run.dask_address") if dask_address is None else dask_address
+    )
     discover(source)
     db_path = Path(db).resolve()
     if not db_path.parent.is_dir():
@@ -102,14 +120,81 @@ def stage_task(ctx: stages.RunContext) -> dict[str, int]:
     return stages.stage(ctx)
 
 
-@_task(name="responses")
-def responses_task(ctx: stages.RunContext) -> None:
-    stages.responses(ctx)
+@_task(name="shard-inputs")
+def shard_inputs_task(ctx: stages.RunContext, folder: Path, job: shards.ShardJob) -> None:
+    shards.write_inputs(ctx.build.con, folder, job, stages.recomputed_patients(ctx))
 
 
-@_task(name="labs")
-def labs_task(ctx: stages.RunContext) -> None:
-    stages.labs(ctx)
+@_task(name="shard")
+def shard_task(folder: str, shard: int) -> dict:
+    """One patient shard's responses and labs (on a thread, or on a Dask worker)."""
+    return shards.run_shard(folder, shard)
+
+
+@flow(name="nelmtrack-shards", persist_result=False, log_prints=False)
+def shards_flow(folder: str, count: int) -> list[dict]:
+    """Every shard of one run, mapped onto the flow's task runner (threads or Dask)."""
+    return shard_task.map(unmapped(folder), range(count)).result()
+
+
+@_task(name="load-shards")
+def load_shards_task(ctx: stages.RunContext, folder: Path, count: int) -> None:
+    shards.load_outputs(
+        ctx.build.con, folder, count, ctx.build.run_id, stages.recomputed_patients(ctx)
+    )
+
+
+def shard_task_runner(count: int, dask_address: str) -> TaskRunner:
+    """Prefect's thread pool (one thread per core at most), or the dask.distributed
+    cluster at ``dask_address`` through prefect-dask."""
+    if dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=dask_address)
+    return ThreadPoolTaskRunner(max_workers=min(count, os.cpu_count() or 1))
+
+
+def derive(
+    ctx: stages.RunContext,
+    count: int,
+    dask_address: str,
+    timings: dict[str, float],
+    results: list[dict],
+) -> None:
+    """Responses and labs of the recomputed patients, in ``count`` patient shards."""
+    run = ctx.cfg.section("run")
+    folder = shards.run_folder(ctx.build.db_path, run["shard_folder"], ctx.build.run_id)
+    cores = os.cpu_count() or 1
+    job = shards.ShardJob(
+        shards=count,
+        params=DeriveParams.from_config(ctx.cfg),
+        memory_limit_mb=run["shard_memory_limit_mb"],
+        # On threads, the cores are shared by the shards running at once; a Dask
+        # worker's DuckDB takes its machine's default.
+        threads=0 if dask_address else max(1, cores // min(count, cores)),
+    )
+    shards.remove_stale_folders(folder)
+    try:
+        with _timed(timings, "shard_inputs"):
+            shard_inputs_task(ctx, folder, job)
+        with _timed(timings, "shards"):
+            runner = shard_task_runner(count, dask_address)
+            results += shards_flow.with_options(task_runner=runner)(str(folder), count)
+        fault_point("transforms")
+        with _timed(timings, "load_shards"):
+            load_shards_task(ctx, folder, count)
+    finally:
+        if not run["keep_shard_files"]:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t0, 3)
 
 
 @_task(name="quality")
@@ -145,9 +230,18 @@ def run_pipeline(
     demo: bool = False,
     progress: stages.Progress | None = None,
     accept_shrink: bool = False,
+    shards: int | None = None,
+    dask_address: str | None = None,
 ) -> RunSummary:
-    """One batch run, as plain Python (the flow below wraps it for Prefect)."""
+    """One batch run, as plain Python (the flow below wraps it for Prefect).
+
+    ``shards`` and ``dask_address`` override ``run.shards`` and ``run.dask_address``.
+    """
     cfg = load_config(config_file)
+    shard_count = shards or cfg.value("run.shards")
+    dask_address = cfg.value("run.dask_address") if dask_address is None else dask_address
+    timings: dict[str, float] = {}
+    shard_results: list[dict] = []
     pseudonymiser = pseudonymiser_for(cfg, demo)
     db_path = Path(db).resolve()
     docs_dir = db_path.parent / f"{db_path.stem}_dq"
@@ -172,18 +266,18 @@ def run_pipeline(
                 recompute_all=full_refresh or config_changed or build.schema_migrated,
                 fault_point=fault_point,
             )
-            report = ingest_task(ctx)
+            with _timed(timings, "ingest"):
+                report = ingest_task(ctx)
             recompute = report.anything_changed or config_changed or build.schema_migrated
             failed: list[str] = []
             if recompute:
-                stage_task(ctx)
-                say("computing responses")
-                responses_task(ctx)
-                fault_point("transforms")
-                say("computing labs, flags and eligibility")
-                labs_task(ctx)
+                with _timed(timings, "stage"):
+                    stage_task(ctx)
+                say(f"computing responses, labs, flags and eligibility ({shard_count} shards)")
+                derive(ctx, shard_count, dask_address, timings, shard_results)
                 say("checking data quality")
-                failed = quality_task(ctx, docs_build)
+                with _timed(timings, "quality"):
+                    failed = quality_task(ctx, docs_build)
             summary = RunSummary(
                 run_id=run_id,
                 db_path=str(db_path),
@@ -193,11 +287,14 @@ def run_pipeline(
                 quarantine_by_reason=dict(ledger.quarantine_by_reason(build.con)),
                 failed_checks=failed,
                 recomputed=recompute,
+                stage_seconds=timings,
+                shard_results=shard_results,
             )
             say("publishing")
-            publish_task(ctx, report)
-            if docs_build.exists():
-                publish_folder(docs_build, docs_dir)
+            with _timed(timings, "publish"):
+                publish_task(ctx, report)
+                if docs_build.exists():
+                    publish_folder(docs_build, docs_dir)
         except stages.QualityGateError as exc:
             build.abort()
             rejected = docs_dir.with_name(docs_dir.name + ".rejected")
@@ -222,6 +319,8 @@ def pipeline_flow(
     prune: bool = False,
     demo: bool = False,
     accept_shrink: bool = False,
+    shards: int | None = None,
+    dask_address: str | None = None,
 ) -> RunSummary:
     """Ingest the source folder, compute responses, labs and data quality, publish atomically."""
     summary = run_pipeline(
@@ -233,6 +332,8 @@ def pipeline_flow(
         demo,
         _PROGRESS.get(),
         accept_shrink=accept_shrink,
+        shards=shards,
+        dask_address=dask_address,
     )
     get_run_logger().info(describe_run(summary))
     return summary

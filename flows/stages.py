@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -531,8 +532,35 @@ def _write_derived(ctx: RunContext, name: str, table: pa.Table) -> None:
         ctx.build.replace_patients(name, stamped, CHANGED_PATIENTS)
 
 
+def recomputed_patients(ctx: RunContext) -> str | None:
+    """The table of the patient_keys this run recomputes, or None for every patient."""
+    return None if ctx.recompute_all else CHANGED_PATIENTS
+
+
+def apply_r1_quarantine(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Move the lesion rows listed in ``relation`` (transforms.derive.R1_QUARANTINE_COLUMNS)
+    from lesion_measurements to the quarantine.
+
+    R1: a target first seen after baseline is a data error, not a new target.
+    """
+    if not con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]:
+        return
+    con.execute(
+        "DELETE FROM lesion_measurements WHERE (source_file, source_row) IN "
+        f"(SELECT (source_file, source_row) FROM {relation})"
+    )
+    con.execute(
+        "INSERT INTO quarantine BY NAME SELECT s.run_id, 'lesions' AS dataset, q.* "
+        f"FROM {relation} q JOIN meta.source_files s ON s.path = q.source_file"
+    )
+
+
 def responses(ctx: RunContext) -> None:
-    """Responses under each criteria of ``response.criteria``, then best responses."""
+    """Responses under each criteria of ``response.criteria``, then best responses.
+
+    The whole build in this process, without shards: what ``benchmarks/bench_responses.py``
+    times. A run computes the same rows in patient shards (``flows/shards.py``).
+    """
     from transforms.responses import compute_best_responses, compute_timepoints
     from transforms.responses.best import assessments_from_warehouse_tables
 
@@ -545,20 +573,11 @@ def responses(ctx: RunContext) -> None:
         ctx.cfg.section("response"),
         rejected_targets=_rejected_targets(ctx),
     )
-    if result.quarantined.num_rows:
-        # R1: a target first seen after baseline is a data error, not a new target.
-        b.con.register("_bad", result.quarantined)
-        try:
-            b.con.execute(
-                "DELETE FROM lesion_measurements WHERE (source_file, source_row) IN "
-                "(SELECT (source_file, source_row) FROM _bad)"
-            )
-            b.con.execute(
-                "INSERT INTO quarantine BY NAME SELECT s.run_id, 'lesions' AS dataset, q.* "
-                "FROM _bad q JOIN meta.source_files s ON s.path = q.source_file"
-            )
-        finally:
-            b.con.unregister("_bad")
+    b.con.register("_bad", result.quarantined)
+    try:
+        apply_r1_quarantine(b.con, "_bad")
+    finally:
+        b.con.unregister("_bad")
     _write_derived(ctx, "timepoint_responses", result.timepoint_responses)
     _write_derived(ctx, "session_responses", result.session_responses)
     assessments, scopes = assessments_from_warehouse_tables(
@@ -574,7 +593,8 @@ def responses(ctx: RunContext) -> None:
 
 
 def labs(ctx: RunContext) -> None:
-    """NLR, prognostic flags and eligibility for every session."""
+    """NLR, prognostic flags and eligibility for every session (without shards, as
+    ``responses``)."""
     from transforms.labs import compute_lab_tables
 
     result = compute_lab_tables(

@@ -248,3 +248,9 @@ def test_one_dq_suite_per_dataset_and_per_checked_table() -> None:
     assert sorted(s.table for s in SUITES if s.side == "warehouse") == sorted(
         contract.CHECKED_TABLES
     )
+
+
+def test_the_shards_derive_exactly_the_contract_derived_tables() -> None:
+    from transforms.derive import DERIVED
+
+    assert set(DERIVED) == set(contract.DERIVED_TABLES)
