@@ -60,6 +60,7 @@ DERIVED_TABLES = (
     "nlr",
     "session_labs",
     "session_flags",
+    "survival",
 )
 # Temporary table of this run's build: the patients whose source rows changed (ingest),
 # or whose loaded rows changed with their files unchanged (stage).
@@ -610,6 +611,19 @@ def labs(ctx: RunContext) -> None:
     _write_derived(ctx, "nlr", result.nlr)
     _write_derived(ctx, "session_labs", result.session_labs)
     _write_derived(ctx, "session_flags", result.session_flags)
+    survival(ctx)
+
+
+def survival(ctx: RunContext) -> None:
+    """The survival mart (issue 10), from the facts, responses and labs just written.
+
+    Part of the labs stage (it needs both responses and session_labs); per
+    recomputed patient like every derived table.
+    """
+    from transforms.survival import INPUTS, compute_survival
+
+    tables = {name: _facts(ctx, name) for name in INPUTS}
+    _write_derived(ctx, "survival", compute_survival(tables, ctx.cfg.section("report")))
 
 
 def quality(ctx: RunContext, docs_dir: Path | None) -> list[str]:

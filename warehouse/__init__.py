@@ -31,7 +31,8 @@ import pyarrow as pa
 DDL_DIR = Path(__file__).parent / "ddl"
 # 2: timepoint_responses and session_responses gained sum_unit and the Choi density
 # columns, lesion_measurements viable_perpendicular_mm (EASL and Choi).
-SCHEMA_VERSION = 2
+# 3: the survival table (issue 10).
+SCHEMA_VERSION = 3
 _TABLE_RE = re.compile(r"CREATE TABLE (\w+) \((.*?)\n\);", re.DOTALL)
 
 
