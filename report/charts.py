@@ -35,14 +35,16 @@ MODALITY_STYLE = {  # marker and colour per modality (warehouse vocabulary)
 }
 GROUP_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#8172b3", "#c44e52", "#937860")
 _HEADER = re.compile(r"^.*?(?=<svg)", re.S)
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
 
 
 def to_svg(fig: Figure, salt: str) -> str:
-    """The figure as an inline ``<svg>`` element (no XML header, no date, unique ids)."""
+    """The figure as an inline ``<svg>`` element (no XML header or metadata, unique ids)."""
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
-    return _HEADER.sub("", buf.getvalue(), count=1)
+    # The XML header and the RDF metadata block (namespace addresses) are not needed inline.
+    return _METADATA.sub("", _HEADER.sub("", buf.getvalue(), count=1), count=1)
 
 
 def _figure(width: float = 7.5, height: float = 4.0) -> Figure:
