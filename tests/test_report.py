@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_helpers import REPO, cli_env, make_source, run_cli
+from pipeline_helpers import REPO, cli_env, run_cli
 
 from config import load_config
 from flows.privacy import DEMO_PSEUDONYM_KEY
