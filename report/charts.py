@@ -257,6 +257,26 @@ def _step_value(times: np.ndarray, survival: np.ndarray, at: np.ndarray) -> np.n
     return np.where(idx >= 0, survival[np.clip(idx, 0, None)], 1.0)
 
 
+#: Horizontal resolution at which a survival curve is drawn: a figure is about 700 pixels
+#: wide, so a curve of a large cohort (one step per distinct day) is drawn with at most
+#: this many steps, and censor ticks that fall in the same step are drawn once. The
+#: numbers (medians, number at risk) are computed from the full curve.
+DRAW_STEPS = 700
+
+
+def _thinned(
+    times: np.ndarray, values: list[np.ndarray], cell: float
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A step function starting at (0, 1), keeping the last step in each ``cell`` of time."""
+    if times.size == 0 or times[0] > 0:
+        times = np.concatenate([[0.0], times])
+        values = [np.concatenate([[1.0], v]) for v in values]
+    bins = np.floor(times / cell)
+    last = np.r_[bins[1:] != bins[:-1], True]
+    last[0] = True  # keep the start
+    return times[last], [v[last] for v in values]
+
+
 def kaplan_meier(
     curves: list[tuple[str, object]],
     at_times: np.ndarray,
@@ -269,15 +289,18 @@ def kaplan_meier(
     top, bottom = fig.subplots(
         2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 0.6 + 0.3 * len(curves)]}
     )
+    span = max((float(np.max(km.times, initial=0.0)) for _, km in curves), default=1.0)
+    cell = max(span, 1.0) / DRAW_STEPS
     for i, (label, km) in enumerate(curves):
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
-        times = np.concatenate([[0.0], np.asarray(km.times, dtype=float)])
-        surv = np.concatenate([[1.0], np.asarray(km.survival, dtype=float)])
-        lo = np.concatenate([[1.0], np.asarray(km.ci_lower, dtype=float)])
-        hi = np.concatenate([[1.0], np.asarray(km.ci_upper, dtype=float)])
+        times, (surv, lo, hi) = _thinned(
+            np.asarray(km.times, dtype=float),
+            [np.asarray(v, dtype=float) for v in (km.survival, km.ci_lower, km.ci_upper)],
+            cell,
+        )
         top.step(times, surv, where="post", color=colour, lw=1.4, label=label)
         top.fill_between(times, lo, hi, step="post", color=colour, alpha=0.12, lw=0)
-        censored = np.unique(np.asarray(km.censor_times, dtype=float))
+        censored = np.unique(np.round(np.asarray(km.censor_times, dtype=float) / cell) * cell)
         if censored.size:
             top.plot(
                 censored,
