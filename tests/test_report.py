@@ -455,3 +455,55 @@ def test_report_and_patient_page_open_offline_in_chromium(demo_run, tmp_path) ->
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert key not in page.read_text()
     assert np.isfinite(len(page.read_text()))
+
+
+def test_the_readme_km_median_query_equals_the_kaplan_meier_median() -> None:
+    """report/sql/km_median_pfs_by_flags.sql (the README's example) against report.stats."""
+    from report import stats
+
+    con = duckdb.connect()
+    _create_schema(con)
+    rng = np.random.default_rng(7)
+    n = 300
+    keys = [f"k{i}" for i in range(n)]
+    flags = rng.integers(0, 3, n)
+    days = rng.integers(10, 900, n)
+    days[:20] = 100  # ties, incl. a step that may sit on 0.5
+    events = rng.random(n) < 0.7
+    insert(
+        con,
+        "session_flags",
+        [
+            {
+                "patient_key": k,
+                "session_id": "s",
+                "session_number": 1,
+                "session_date": FIRST,
+                "modality": "TAE",
+                "n_negative_flags": int(f),
+            }
+            for k, f in zip(keys, flags, strict=True)
+        ],
+    )
+    insert(
+        con,
+        "best_responses",
+        [
+            {
+                "patient_key": k,
+                "criteria": "RECIST1.1",
+                "scope": "course",
+                "pfs_days": int(d),
+                "pfs_event": bool(e),
+            }
+            for k, d, e in zip(keys, days, events, strict=True)
+        ],
+    )
+    sql = (REPO / "report" / "sql" / "km_median_pfs_by_flags.sql").read_text()
+    got = con.sql(sql).fetchall()
+    assert [g for g, *_ in got] == [0, 1, 2]
+    for group, patients, progressions, median in got:
+        mask = flags == group
+        km = stats.kaplan_meier(days[mask], events[mask])
+        assert (patients, progressions) == (km.n, km.events)
+        assert median == pytest.approx(km.median, abs=1e-9)
