@@ -1,5 +1,5 @@
 -- The README's example (issue 10), runnable as it stands:
---   nelmtrack sql --db WAREHOUSE "$(cat report/sql/km_median_pfs_by_flags.sql)"
+--   nelmtrack sql --db WAREHOUSE -- "$(cat report/sql/km_median_pfs_by_flags.sql)"
 -- tests/test_report.py checks it against report.stats.kaplan_meier.
 -- Kaplan–Meier median PFS (days) by number of negative prognostic flags at the first session.
 -- A patient without progression (pfs_event = false) is censored: counted at risk until
