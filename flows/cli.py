@@ -824,13 +824,14 @@ def _patient_page(
     (when a key is configured). The identifier is never printed: an unknown one is reported
     as "no patient with a session matches"."""
     from flows.privacy import ConfigurationError, key_fingerprint, patient_keys
-    from report import write_patient_page
+    from report import require_survival, write_patient_page
     from warehouse import WarehouseError, open_read_only
 
     db = Path(db).resolve()
     out_dir = out_dir or db.parent / f"{db.stem}_report_patients"
     con = open_read_only(db)
     try:
+        require_survival(con, db)
         known = con.execute(
             "SELECT count(*) FROM survival WHERE patient_key = $k", {"k": given}
         ).fetchone()[0]

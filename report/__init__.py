@@ -37,6 +37,21 @@ def write_report(
     return index
 
 
+def require_survival(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    """A clear error for a warehouse published before the `survival` table existed."""
+    from warehouse import WarehouseError
+
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_name = 'survival'"
+    ).fetchone()[0]
+    if not found:
+        raise WarehouseError(
+            f"{db_path.name} was published before the survival table existed; run "
+            "`nelmtrack run` on it once (it adds the table), then `nelmtrack report`"
+        )
+
+
 def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
     row = con.execute("SELECT max(run_id) FROM pipeline_runs WHERE status = 'succeeded'").fetchone()
     return None if row is None else row[0]
@@ -55,6 +70,7 @@ def publish_report(db_path: Path, cfg: Config, out_dir: Path | None = None) -> P
     with run_lock(db_path, cfg.value("run.lock_wait_seconds")):
         con = open_read_only(db_path)
         try:
+            require_survival(con, db_path)
             staged = stage_folder(target, "cli")
             try:
                 write_report(con, cfg, staged, latest_run_id(con))
