@@ -59,6 +59,7 @@ WAREHOUSE_TABLES = (
     "nlr",
     "session_labs",
     "session_flags",
+    "survival",
 )
 # [dq] vocabularies of the public tables (warehouse contract).
 DQ_VOCABULARIES = (
@@ -153,6 +154,7 @@ def build_reference(config: Config, params: Mapping[str, Any]) -> Reference:
         "baseline_lookback_days": config.value("response.baseline_lookback_days"),
         "same_instant_agreement_rel": labs["same_instant_agreement_rel"],
         "nlr_elevated_above": labs["nlr_elevated_above"],
+        "landmark_days": config.value("report.landmark_days"),
         **{f"{a}_min": spec["physiological_min"] for a, spec in analytes.items()},
         **{f"{a}_max": spec["physiological_max"] for a, spec in analytes.items()},
         **{

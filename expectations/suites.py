@@ -1197,4 +1197,52 @@ WAREHOUSE_SUITES = (
     ),
 )
 
-SUITES = INPUT_SUITES + WAREHOUSE_SUITES
+SURVIVAL_SUITE = Suite(
+    "warehouse",
+    "survival",
+    (
+        COLUMNS_MATCH_DDL,
+        unique_key("patient_key"),
+        known("patient_known", "patient", "patients", "fatal", ("patients",)),
+        flag(
+            "patient_has_session",
+            "conformance.relational",
+            "fatal",
+            "the row's patient has a session (one row per patient with a session)",
+            requires=("sessions",),
+        ),
+        flag(
+            "session_patient_has_row",
+            "completeness",
+            "fatal",
+            "every patient with a session has a survival row",
+            requires=("sessions",),
+        ),
+        flag(
+            "first_session_is_earliest",
+            "conformance.computational",
+            "error",
+            "first_session_date and first_modality are those of the patient's earliest session",
+            requires=("sessions",),
+        ),
+        vocab("first_modality", "treatment_modality", "fatal"),
+        vocab("primary_site", "primary_site", "fatal"),
+        days_not_negative("os_days_not_negative", "os_days is not negative"),
+        flag("os_event_given", "completeness", "fatal", "os_event is true or false"),
+        flag(
+            "os_event_is_death",
+            "conformance.computational",
+            "error",
+            "os_event is true exactly when the patient has a death date",
+            requires=("patients",),
+        ),
+        flag(
+            "landmark_excludes_early_exits",
+            "conformance.computational",
+            "error",
+            "a patient dead or censored before report.landmark_days has no landmark responder "
+            "status",
+        ),
+    ),
+)
+SUITES = INPUT_SUITES + WAREHOUSE_SUITES + (SURVIVAL_SUITE,)

@@ -1,8 +1,9 @@
 """Survival and response statistics for the outcome report, from statsmodels.
 
-Every estimate comes from a well-kept library; this module only chooses the
-method, names the result and documents the choice, so a statistician can
-redo any number in R:
+Every estimate and standard error comes from a well-kept library; this
+module chooses the method, derives the confidence limits the documented
+way, names the result and documents the choice, so a statistician can redo
+any number in R:
 
 * **Kaplan–Meier** (``kaplan_meier``): ``statsmodels.duration.SurvfuncRight``
   (product-limit estimate, Greenwood standard error). The pointwise 95 %
@@ -11,13 +12,16 @@ redo any number in R:
   better behaved than the plain interval in the tails (Kalbfleisch & Prentice
   2002; SAS LIFETEST's default; R ``survfit(conf.type = "log-log")``; R's own
   default is ``"log"``).
-* **Median and its CI**: the median is the first time the curve is below
-  0.5; where it sits exactly at 0.5 over an interval it is the midpoint of
-  that interval (R ``survival``'s and SAS's rule). The CI is
-  Brookmeyer & Crowley (1982) with the same log-log transform, as
-  ``SurvfuncRight.quantile_ci(method="cloglog")`` computes it (SAS LIFETEST):
-  the event times at which S(t) = 0.5 is not rejected. Its limits are event
-  times; an upper limit the data cannot bound is ``None`` ("not reached").
+* **Median and its CI**: as R ``survival`` (``quantile.survfit``) reads
+  them: the median is the first event time the curve is at or below 0.5 (the
+  midpoint of an interval where it lies exactly on 0.5, R's and SAS's rule);
+  the CI limits are the first times the lower and the upper log-log band
+  reach 0.5 — Brookmeyer & Crowley's (1982) test-inversion interval with the
+  log-log transform. A limit never reached, or reached only where the band is
+  undefined, is ``None`` ("not reached"). statsmodels' ``quantile_ci`` was
+  not used for it: it returns no interval when the curve jumps past 0.5 with
+  its whole band (many subjects at one time), and an upper limit where the
+  band is undefined (S = 0), where R says NA.
 * **Median follow-up** (``median_follow_up``): reverse Kaplan–Meier
   (Schemper & Smith 1996): the KM of the censoring times, deaths censored.
   Unlike the median of observed times it is not shortened by early deaths.
@@ -118,23 +122,20 @@ def _arrays(durations: Sequence[float], events: Sequence[bool]) -> tuple[np.ndar
     return t, e
 
 
-def _median_from_curve(times: np.ndarray, surv: np.ndarray) -> float | None:
-    """First event time with S < 0.5; the midpoint of a step lying exactly on 0.5.
+def _first_at_half(times: np.ndarray, curve: np.ndarray) -> float | None:
+    """The first event time the curve is at or below 0.5 (R ``quantile.survfit``).
 
-    ``times``/``surv``: the curve at its event times only (statsmodels' surv_times).
+    Where the curve lies exactly on 0.5 over an interval, the midpoint of that
+    interval (R's and SAS's rule); None where it never reaches 0.5 ("not
+    reached"), or stays on 0.5 to the end. NaN (an undefined band) never counts.
+    ``times``/``curve``: the curve at its event times only.
     """
-    below = np.flatnonzero(surv < 0.5 - _HALF_TOLERANCE)
-    on_half = np.flatnonzero(np.abs(surv - 0.5) <= _HALF_TOLERANCE)
-    if on_half.size:
-        start = times[on_half[0]]
-        if below.size:
-            return float((start + times[below[0]]) / 2.0)
-        return None  # S stays at 0.5 to the end of follow-up: the median is not determined
+    below = np.flatnonzero(curve < 0.5 - _HALF_TOLERANCE)
+    on_half = np.flatnonzero(np.abs(curve - 0.5) <= _HALF_TOLERANCE)
+    if on_half.size and (not below.size or on_half[0] < below[0]):
+        later = below[below > on_half[0]]
+        return float((times[on_half[0]] + times[later[0]]) / 2.0) if later.size else None
     return float(times[below[0]]) if below.size else None
-
-
-def _finite_or_none(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
 
 
 def kaplan_meier(
@@ -172,9 +173,6 @@ def kaplan_meier(
     survival = np.where(before_first, 1.0, s_events[pick])
     ci_lower = np.where(before_first, 1.0, lower_events[pick])
     ci_upper = np.where(before_first, 1.0, upper_events[pick])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = fit.quantile_ci(0.5, alpha=alpha, method="cloglog")
     return KaplanMeier(
         times=times,
         survival=survival,
@@ -183,8 +181,11 @@ def kaplan_meier(
         censor_times=censor_times,
         n=n,
         events=int(e.sum()),
-        median=_median_from_curve(event_times, s_events),
-        median_ci=(_finite_or_none(lo), _finite_or_none(hi)),
+        median=_first_at_half(event_times, s_events),
+        median_ci=(
+            _first_at_half(event_times, lower_events),
+            _first_at_half(event_times, upper_events),
+        ),
     )
 
 

@@ -13,6 +13,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from config import load_config
+from transforms.survival import compute_survival
+
 DDL_DIR = Path(__file__).resolve().parents[1] / "warehouse" / "ddl"
 
 # Pseudonymous keys as the sources layer makes them (HMAC-SHA-256 hex); the
@@ -328,6 +331,8 @@ def clean_outputs() -> dict[str, pa.Table]:
     ]
     out = {t: con.sql(f"SELECT * FROM {t}").to_arrow_table() for t in tables}
     con.close()
+    survival = compute_survival(out, load_config().section("report"))
+    out["survival"] = survival.append_column("run_id", pa.array(["run-clean"] * len(survival)))
     return out
 
 

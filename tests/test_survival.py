@@ -231,3 +231,49 @@ def test_durations_are_never_negative(
     assert rows[P]["os_days"] >= 0
     assert rows[P]["os_event"] is (death is not None)
     assert rows[P]["first_session_date"] == day(min(session_days))
+
+
+def _warehouse(name: str, rows: list[dict]) -> pa.Table:
+    con = duckdb.connect()
+    try:
+        con.execute(DDL_TABLES[name])
+        schema = con.sql(f"SELECT * FROM {name}").to_arrow_table().schema
+    finally:
+        con.close()
+    return pa.Table.from_pylist([{"run_id": "r1", **r} for r in rows], schema)
+
+
+def test_dq_suite_passes_a_good_table_and_catches_broken_rows() -> None:
+    """os_days never negative, os_event given, one row per patient with a session."""
+    from expectations import run_quality_checks
+
+    patients = [patient(P, death_date=day(100)), patient(Q)]
+    sessions = [session(1, 0, key=P), session(1, 0, key=Q)]
+    good = survival(patients, sessions)
+    outputs = {
+        "patients": _warehouse("patients", patients),
+        "sessions": _warehouse("sessions", sessions),
+        "survival": _warehouse("survival", list(good.values())),
+    }
+    dq = load_config().section("dq")
+
+    def failures(outputs: dict[str, pa.Table]) -> set[str]:
+        outcome = run_quality_checks({}, outputs, "r1", dq, None)
+        return {
+            r["expectation"]
+            for r in outcome.results.to_pylist()
+            if r["suite"] == "warehouse.survival" and not r["success"]
+        }
+
+    assert failures(outputs) == set()
+    broken = [  # Q has no row; P has two, one with a negative duration, one with a status
+        {**good[P], "os_days": -3},
+        {**good[P], "first_modality": "TARE", "responder_at_landmark_mrecist": True},
+    ]
+    assert failures({**outputs, "survival": _warehouse("survival", broken)}) == {
+        "os_days_not_negative",
+        "is_duplicate_key",
+        "session_patient_has_row",
+        "first_session_is_earliest",
+        "landmark_excludes_early_exits",
+    }
