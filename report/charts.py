@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 
 RESPONSE_COLOURS = {
     "CR": "#1a7f37",
@@ -358,6 +359,11 @@ def forest(table: pd.DataFrame, salt: str) -> str:
     )
     ax.axvline(1.0, ls="--", color="#888888", lw=1)
     ax.set_xscale("log")
+    low = float(np.nanmin(table["ci_lower"].to_numpy(dtype=float), initial=1.0))
+    high = float(np.nanmax(table["ci_upper"].to_numpy(dtype=float), initial=1.0))
+    ticks = [2.0**k for k in range(-6, 7) if low / 2 <= 2.0**k <= high * 2]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(y, list(table["covariate"]), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("hazard ratio for death (95 % CI, log scale)")

@@ -87,7 +87,7 @@ class CohortReport:
             mask = sd.groups == g
             km = stats.kaplan_meier(sd.durations[mask], sd.events[mask])
             med = median_text(km.median, km.median_ci)
-            curves.append((f"{g} (n={km.n:,}, {km.events:,} events)", km))
+            curves.append((f"{g} (n={km.n:,}, {km.events:,} events): median {med}", km))
             at_risk.append(np.asarray(stats.number_at_risk(sd.durations[mask], at_times)))
             rows.append((g, int(km.n), int(km.events), med))
         note = ""
