@@ -507,3 +507,12 @@ def test_the_readme_km_median_query_equals_the_kaplan_meier_median() -> None:
         km = stats.kaplan_meier(days[mask], events[mask])
         assert (patients, progressions) == (km.n, km.events)
         assert median == pytest.approx(km.median, abs=1e-9)
+
+
+def test_an_empty_warehouse_gives_a_report_that_says_so(tmp_path) -> None:
+    con = duckdb.connect()
+    _create_schema(con)
+    text = write_report(con, load_config(), tmp_path, RUN).read_text()
+    assert "<figure" not in text
+    assert "0 patients with at least one session" in text
+    assert "no patient to show" in text
