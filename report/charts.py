@@ -16,6 +16,7 @@ import re
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
@@ -66,7 +67,24 @@ def waterfall(bars: pd.DataFrame, pr_pct: float, pd_pct: float, salt: str) -> st
     fig = _figure()
     ax = fig.subplots()
     colours = [RESPONSE_COLOURS.get(b, "#8c8c8c") for b in bars["bor"]]
-    ax.bar(np.arange(len(bars)), bars["pct_change"], width=0.9, color=colours, linewidth=0)
+    # One collection of rectangles, not a patch per bar: the same picture, drawn at once.
+    x = np.arange(len(bars), dtype=float)
+    height = bars["pct_change"].to_numpy(dtype=float)
+    left, right = x - 0.45, x + 0.45
+    verts = np.stack(
+        [
+            np.column_stack([left, np.zeros_like(x)]),
+            np.column_stack([left, height]),
+            np.column_stack([right, height]),
+            np.column_stack([right, np.zeros_like(x)]),
+        ],
+        axis=1,
+    )
+    ax.add_collection(PolyCollection(verts, facecolors=colours, linewidths=0))
+    ax.set_xlim(-1, len(bars))
+    low, high = float(np.nanmin(height, initial=0.0)), float(np.nanmax(height, initial=0.0))
+    pad = 0.05 * max(high - low, 1.0)
+    ax.set_ylim(min(low, pr_pct) - pad, max(high, pd_pct) + pad)
     ax.axhline(pr_pct, ls="--", color="#1a7f37", lw=1)
     ax.axhline(pd_pct, ls="--", color="#d1495b", lw=1)
     ax.axhline(0, color="#333333", lw=0.6)
