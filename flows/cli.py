@@ -151,8 +151,8 @@ class _Cli(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except click.exceptions.Exit:
-            raise
+        except (click.exceptions.Exit, click.ClickException):
+            raise  # click's own: a usage error prints its one line and exits 2
         except Interrupted as exc:
             err_console.print(
                 f"stopped by {exc}: nothing was published, the warehouse is as it was",
@@ -893,6 +893,32 @@ def dq(db: Path) -> None:
     finally:
         con.close()
     print_dq_summary(rows, console)
+
+
+@main.command()
+@click.option("--db", type=click.Path(path_type=Path), required=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv"]),
+    default="parquet",
+    show_default=True,
+    help="csv flattens list columns to ';'-joined items",
+)
+@click.option(
+    "--tables",
+    multiple=True,
+    help="Public tables to export (comma-separated or repeated) [default: all]",
+)
+def export(db: Path, out_dir: Path, fmt: str, tables: tuple[str, ...]) -> None:
+    """Write the public tables to Parquet or CSV files, for R, pandas or a spreadsheet."""
+    from warehouse.export import export_tables
+
+    names = [t.strip() for item in tables for t in item.split(",") if t.strip()]
+    exported = export_tables(db, out_dir, fmt, names or None)
+    rows = sum(t.rows for t in exported)
+    console.print(f"exported {len(exported)} tables ({rows:,} rows) as {fmt} to {out_dir}")
 
 
 if __name__ == "__main__":

@@ -107,10 +107,16 @@ class CoxResult:
     converged: bool
 
 
+def _floats(values: Sequence[object]) -> np.ndarray:
+    """Numbers or booleans (numpy, pandas nullable or plain) as float, a missing one as NaN."""
+    series = pd.Series(np.asarray(values, dtype=object) if not hasattr(values, "dtype") else values)
+    return series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
 def _arrays(durations: Sequence[float], events: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
     """Durations as float and events as 0/1; refuse what would silently bias a curve."""
-    t = np.asarray(durations, dtype=float)
-    e = np.asarray(events, dtype=float)
+    t = _floats(durations)
+    e = _floats(events)
     if t.shape != e.shape or t.ndim != 1:
         raise ValueError("durations and events must be one-dimensional and of the same length")
     if np.isnan(t).any() or np.isnan(e).any():
@@ -208,7 +214,11 @@ def median_follow_up(
 def logrank(
     durations: Sequence[float], events: Sequence[bool], groups: Sequence[object]
 ) -> LogRank:
-    """Log-rank test of equal survival across the groups (k − 1 degrees of freedom)."""
+    """Log-rank test of equal survival across the groups (k − 1 degrees of freedom).
+
+    NaN statistic and p-value when it cannot be computed: fewer than two
+    groups, no event, or a variance of zero (no group comparison at any event).
+    """
     t, e = _arrays(durations, events)
     g = np.asarray(groups, dtype=object)
     if g.shape != t.shape:
@@ -219,7 +229,10 @@ def logrank(
     k = int(codes.max()) + 1 if codes.size else 0
     if k < 2 or e.sum() == 0:
         return LogRank(statistic=math.nan, df=max(k - 1, 0), p_value=math.nan)
-    statistic, p_value = survdiff(t, e.astype(int), codes)
+    try:
+        statistic, p_value = survdiff(t, e.astype(int), codes)
+    except np.linalg.LinAlgError:  # no information (e.g. one subject at risk at each event)
+        return LogRank(statistic=math.nan, df=k - 1, p_value=math.nan)
     return LogRank(statistic=float(statistic), df=k - 1, p_value=float(p_value))
 
 
@@ -244,6 +257,24 @@ def _drop_reason(x: pd.Series, events: np.ndarray, min_events: int) -> str | Non
     return None
 
 
+def _independent(x: pd.DataFrame) -> tuple[list[str], list[tuple[str, str]]]:
+    """Covariates in order, less each one that is a linear combination of those before it.
+
+    Such a covariate (two flags always equal among the complete cases, say) has
+    no hazard ratio of its own: the model cannot be fitted with both.
+    """
+    kept: list[str] = []
+    dropped: list[tuple[str, str]] = []
+    centred = x - x.mean()
+    for c in x.columns:
+        if np.linalg.matrix_rank(centred[[*kept, c]].to_numpy(dtype=float)) > len(kept):
+            kept.append(c)
+        else:
+            names = ", ".join(kept) or "the intercept"
+            dropped.append((c, f"collinear (a combination of {names} among the complete cases)"))
+    return kept, dropped
+
+
 def cox_ph(
     frame: pd.DataFrame,
     duration: str,
@@ -257,7 +288,9 @@ def cox_ph(
     A covariate with no variation, or (binary) with fewer than ``min_events``
     events with or without it, is dropped before fitting and named in
     ``dropped`` with the reason: its HR would be unstable or infinite. Rows
-    with a missing value in a kept covariate are left out (complete cases).
+    with a missing value in a kept covariate are left out (complete cases);
+    among them, a covariate that is a linear combination of earlier ones is
+    dropped too (collinear).
     Booleans are coded 1/0, so a binary flag's HR compares flag vs no flag.
     """
     t_all, e_all = _arrays(
@@ -279,8 +312,12 @@ def cox_ph(
     if not kept:
         return CoxResult(pd.DataFrame(columns=columns), dropped, 0, 0, converged=True)
     complete = data[kept].notna().all(axis=1).to_numpy()
-    x = data.loc[complete, kept].to_numpy(dtype=float)
     t, e = t_all[complete], e_all[complete]
+    kept, collinear = _independent(data.loc[complete, kept])
+    dropped += collinear
+    if not kept:
+        return CoxResult(pd.DataFrame(columns=columns), dropped, int(t.size), int(e.sum()), True)
+    x = data.loc[complete, kept].to_numpy(dtype=float)
     if e.sum() == 0:
         dropped += [(c, "no events among the complete cases") for c in kept]
         return CoxResult(pd.DataFrame(columns=columns), dropped, int(t.size), 0, converged=True)

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binomtest, chi2, norm
 
 from report.stats import (
@@ -349,13 +351,16 @@ def test_synthetic_with_ties_against_second_implementation() -> None:
 
 
 def test_cox_drops_covariates_without_variation_or_with_too_few_events() -> None:
-    g = gehan().assign(constant=1, rare=0)
+    g = gehan()
+    g = g.assign(constant=1, rare=0, treated=1 - g.placebo)
     g.loc[0, "rare"] = 1  # one 6-MP patient, one event
-    result = cox_ph(g, "time", "event", ["placebo", "constant", "rare"], min_events=5)
+    covariates = ["placebo", "constant", "rare", "treated"]
+    result = cox_ph(g, "time", "event", covariates, min_events=5)
     assert list(result.table.covariate) == ["placebo"]
     reasons = dict(result.dropped)
     assert reasons["constant"] == "no variation"
     assert reasons["rare"].startswith("too few events (1 with")
+    assert reasons["treated"].startswith("collinear (a combination of placebo")
 
 
 def test_bad_input_is_refused_in_one_line() -> None:
@@ -365,3 +370,34 @@ def test_bad_input_is_refused_in_one_line() -> None:
         kaplan_meier([1, 2], [1, 2])
     with pytest.raises(ValueError, match="missing"):
         logrank([1, 2], [1, 1], ["a", None])
+    with pytest.raises(ValueError, match="missing"):
+        kaplan_meier(pd.Series([1, 2]), pd.Series([True, None], dtype="boolean"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 60), st.booleans(), st.sampled_from("ab")),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_invariants_of_curves_and_tests(rows: list[tuple[int, bool, str]]) -> None:
+    """S is a non-increasing step in [0, 1] inside its band; the median inside its CI."""
+    time = np.array([r[0] for r in rows], float)
+    event = np.array([r[1] for r in rows])
+    km = kaplan_meier(time, event)
+    assert np.all(np.diff(km.survival) <= 1e-15)
+    assert np.all((km.survival >= 0) & (km.survival <= 1))
+    defined = ~np.isnan(km.ci_lower)
+    assert np.all(km.ci_lower[defined] <= km.survival[defined] + 1e-12)
+    assert np.all(km.survival[defined] <= km.ci_upper[defined] + 1e-12)
+    lower, upper = km.median_ci
+    if km.median is not None and lower is not None:
+        assert lower <= km.median
+    if km.median is not None and upper is not None:
+        assert km.median <= upper
+    at_risk = number_at_risk(time, km.times)
+    assert at_risk[0] == len(rows) and np.all(np.diff(at_risk) <= 0)
+    result = logrank(time, event, [r[2] for r in rows])
+    assert np.isnan(result.p_value) or 0.0 <= result.p_value <= 1.0
