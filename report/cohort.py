@@ -92,13 +92,12 @@ class CohortReport:
             rows.append((g, int(km.n), int(km.events), med))
         note = ""
         if len(groups) > 1:
-            try:
-                lr = stats.logrank(sd.durations, sd.events, sd.groups.astype(str))
-                note = (
-                    f"Log-rank test: χ² = {lr.statistic:.2f}, df = {lr.df}, {p_text(lr.p_value)}."
-                )
-            except np.linalg.LinAlgError:  # too few events for the variance matrix
-                note = "Log-rank test: not computable (too few events in a group)."
+            lr = stats.logrank(sd.durations, sd.events, sd.groups.astype(str))
+            note = (
+                f"Log-rank test: χ² = {lr.statistic:.2f}, df = {lr.df}, {p_text(lr.p_value)}."
+                if np.isfinite(lr.p_value)
+                else "Log-rank test: not computable (too few events in a group)."
+            )
         svg = charts.kaplan_meier(curves, at_times, at_risk, xlabel, salt=fig_id)
         tab = table(("group", "patients", "events", "median (95 % CI)"), rows)
         return figure(fig_id, title, svg, sd.used, sd.left_out_text(), note) + tab

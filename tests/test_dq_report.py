@@ -49,7 +49,7 @@ def test_report_has_a_summary_page_and_data_docs(docs) -> None:
     assert "conformance.relational" in index and "plausibility.temporal" in index
     assert "must not be published" in index
     assert (docs / "data_docs" / "index.html").is_file()
-    assert len(list((docs / "data_docs" / "validations").rglob("*.html"))) == 16
+    assert len(list((docs / "data_docs" / "validations").rglob("*.html"))) == 17
 
 
 def test_summary_page_links_into_existing_data_docs_pages(docs) -> None:
