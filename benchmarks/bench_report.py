@@ -7,6 +7,7 @@ others), "peak_rss_mb", "report_mb", "figures"}. Issue 10's aims for the 100,000
 cohort: <= 60 s and a report < 20 MB.
 
     flock /work/bigrun.lock python benchmarks/bench_report.py --db WAREHOUSE [--out DIR]
+        [--scratch DIR [--prepare-only]]
 
 The warehouse is opened read-only. A warehouse built before the `survival`
 table existed (an older run) is first copied to a scratch folder and given
@@ -68,9 +69,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=None, help="keep the report here")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=None,
+        help="keep the copy given a survival table here (reuse it with --db next time)",
+    )
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="only make that copy (not timed)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
-        db = with_survival(args.db.resolve(), Path(tmp))
+        scratch = args.scratch or Path(tmp)
+        scratch.mkdir(parents=True, exist_ok=True)
+        db = with_survival(args.db.resolve(), scratch)
+        if args.prepare_only:
+            print(db)
+            return
         out = args.out or Path(tmp) / "report"
         cfg = load_config()
         con = open_read_only(db)
