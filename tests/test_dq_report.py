@@ -49,6 +49,7 @@ def test_report_has_a_summary_page_and_data_docs(docs) -> None:
     assert "conformance.relational" in index and "plausibility.temporal" in index
     assert "must not be published" in index
     assert (docs / "data_docs" / "index.html").is_file()
+    # one page per suite: 5 input datasets, 12 public tables (survival included)
     assert len(list((docs / "data_docs" / "validations").rglob("*.html"))) == 17
 
 
