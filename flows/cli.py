@@ -382,6 +382,8 @@ def _print_summary(summary, demo: bool = False) -> None:  # noqa: ANN001
         console.print(f"data-quality checks failing (non-fatal): {len(summary.failed_checks)}")
     if summary.docs_dir:
         console.print(f"data-quality report: {Path(summary.docs_dir) / 'index.html'}")
+    if summary.report_dir:
+        console.print(f"outcome report: {Path(summary.report_dir) / 'index.html'}")
 
 
 def _print_file_rows(files, read: list[str], max_rows: int = 20) -> None:  # noqa: ANN001
@@ -805,6 +807,107 @@ def _print_table(result, fmt: str) -> None:  # noqa: ANN001
 
 def _cell_text(value: object) -> str:
     return _json_text(value) if isinstance(value, dict | list) else str(value)
+
+
+@main.command()
+@click.option("--db", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder to write into [default: <db stem>_report/ beside the warehouse; with "
+    "--patient, <db stem>_report_patients/].",
+)
+@click.option(
+    "--patient",
+    default=None,
+    help="Write one patient's page: a patient_key, or a source identifier when the "
+    "pseudonymisation key is configured (as for `nelmtrack key`).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="TOML file overriding values of config/ (as given to run).",
+)
+def report(db: Path, out_dir: Path | None, patient: str | None, config_file: Path | None) -> None:
+    """Write the outcome report of a warehouse (responses, survival, prognostic flags).
+
+    Every `run` and `demo` writes it too. The report names patients by a report
+    number only and shows no date; it opens offline (static SVG, no script).
+    """
+    from config import load_config
+    from report import publish_report
+
+    cfg = load_config(config_file)
+    if patient is None:
+        index = publish_report(db, cfg, out_dir)
+        console.print(f"outcome report: {index}")
+        return
+    page = _patient_page(db, cfg, config_file, patient, out_dir)
+    console.print(f"patient page: {page}")
+
+
+def _patient_page(
+    db: Path, cfg, config_file: Path | None, given: str, out_dir: Path | None
+) -> Path:  # noqa: ANN001, E501
+    """The page of the patient whose patient_key is ``given``, or whose source identifier is
+    (when a key is configured). The identifier is never printed: an unknown one is reported
+    as "no patient with a session matches"."""
+    from flows.privacy import ConfigurationError, key_fingerprint, patient_keys
+    from report import require_survival, write_patient_page
+    from warehouse import WarehouseError, open_read_only
+
+    db = Path(db).resolve()
+    out_dir = out_dir or db.parent / f"{db.stem}_report_patients"
+    con = open_read_only(db)
+    try:
+        require_survival(con, db)
+        known = con.execute(
+            "SELECT count(*) FROM survival WHERE patient_key = $k", {"k": given}
+        ).fetchone()[0]
+        key = given
+        if not known:
+            pseudonymiser = _configured_pseudonymiser(cfg, config_file)
+            if pseudonymiser is not False:
+                recorded = con.execute("SELECT fingerprint FROM meta.key_check").fetchall()
+                if recorded and recorded[0][0] != key_fingerprint(pseudonymiser):
+                    raise ConfigurationError(
+                        f"{db.name} was built with another pseudonymisation key: the "
+                        "identifier cannot be matched"
+                    )
+                key = patient_keys(pseudonymiser, [given])[0] or ""
+        page = write_patient_page(con, cfg, key, out_dir)
+    finally:
+        con.close()
+    if page is None:
+        raise WarehouseError(
+            "no patient with a session matches the given patient_key or identifier"
+        )
+    return page
+
+
+def _configured_pseudonymiser(cfg, config_file: Path | None):  # noqa: ANN001, ANN202
+    """The pseudonymiser as `run` finds it, or False when no key is configured."""
+    from flows.privacy import (
+        KEY_ENV,
+        key_block_name,
+        needs_prefect,
+        pseudonymiser_for,
+    )
+
+    if not (
+        os.environ.get(KEY_ENV)
+        or key_block_name(cfg)
+        or cfg.value("privacy.identifiers_already_pseudonymous")
+    ):
+        return False
+    if needs_prefect(cfg):
+        _quiet_prefect(verbose=False)
+        with prefect_api(config_file):
+            return pseudonymiser_for(cfg, demo=False)
+    return pseudonymiser_for(cfg, demo=False)
 
 
 @main.command()

@@ -32,6 +32,7 @@ from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know t
     pseudonymiser_for,
 )
 from flows.serve import STOP_FILE_ENV
+from report import report_dir_for
 from sources import discover
 from transforms.derive import DeriveParams
 from warehouse import (
@@ -75,6 +76,7 @@ class RunSummary:
     db_path: str
     docs_dir: str | None
     report: stages.IngestReport
+    report_dir: str | None = None
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
@@ -202,6 +204,11 @@ def quality_task(ctx: stages.RunContext, docs_dir: Path | None) -> list[str]:
     return stages.quality(ctx, docs_dir)
 
 
+@_task(name="report")
+def report_task(ctx: stages.RunContext, out_dir: Path) -> None:
+    stages.outcome_report(ctx, out_dir)
+
+
 class ServeStopping(Exception):
     """``nelmtrack serve`` is stopping: a run it started publishes nothing."""
 
@@ -245,6 +252,7 @@ def run_pipeline(
     pseudonymiser = pseudonymiser_for(cfg, demo)
     db_path = Path(db).resolve()
     docs_dir = db_path.parent / f"{db_path.stem}_dq"
+    report_dir = report_dir_for(db_path)
     say = progress or (lambda message: None)
     with run_lock(db_path, cfg.value("run.lock_wait_seconds")):
         check_serve_running()
@@ -252,6 +260,7 @@ def run_pipeline(
         build = start_build(db_path, run_id, full_refresh=full_refresh)
         # The report is written beside the published one and swapped in after the warehouse.
         docs_build = stage_folder(docs_dir, run_id)
+        report_build = stage_folder(report_dir, run_id)
         try:
             config_changed = ledger.last_config_hash(build.con) != cfg.hash
             ctx = stages.RunContext(
@@ -278,6 +287,11 @@ def run_pipeline(
                 say("checking data quality")
                 with _timed(timings, "quality"):
                     failed = quality_task(ctx, docs_build)
+            report_due = recompute or not report_dir.exists()
+            if report_due:
+                say("writing the outcome report")
+                with _timed(timings, "report"):
+                    report_task(ctx, report_build)
             summary = RunSummary(
                 run_id=run_id,
                 db_path=str(db_path),
@@ -289,14 +303,18 @@ def run_pipeline(
                 recomputed=recompute,
                 stage_seconds=timings,
                 shard_results=shard_results,
+                report_dir=str(report_dir) if report_due else None,
             )
             say("publishing")
             with _timed(timings, "publish"):
                 publish_task(ctx, report)
                 if docs_build.exists():
                     publish_folder(docs_build, docs_dir)
+                if report_build.exists():
+                    publish_folder(report_build, report_dir)
         except stages.QualityGateError as exc:
             build.abort()
+            shutil.rmtree(report_build, ignore_errors=True)
             rejected = docs_dir.with_name(docs_dir.name + ".rejected")
             if docs_build.exists():
                 publish_folder(docs_build, rejected)
@@ -306,6 +324,7 @@ def run_pipeline(
         except BaseException:
             build.abort()
             shutil.rmtree(docs_build, ignore_errors=True)
+            shutil.rmtree(report_build, ignore_errors=True)
             raise
     return summary
 

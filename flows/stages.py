@@ -622,6 +622,17 @@ def survival(ctx: RunContext) -> None:
     _write_derived(ctx, "survival", compute_survival(tables, ctx.cfg.section("report")))
 
 
+def outcome_report(ctx: RunContext, out_dir: Path) -> None:
+    """The outcome report (issue 10) of this build, written before it is published.
+
+    It reads the build itself, so the report and the warehouse published together
+    always show the same run; a run that is rejected publishes neither.
+    """
+    from report import write_report
+
+    write_report(ctx.build.con, ctx.cfg, out_dir, ctx.build.run_id)
+
+
 def quality(ctx: RunContext, docs_dir: Path | None) -> list[str]:
     """Validate inputs and outputs; store one row per expectation; stop on a fatal failure."""
     from expectations import run_quality_checks

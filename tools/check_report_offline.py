@@ -1,10 +1,14 @@
 """Open the data-quality report in headless Chromium and fail unless it is fully offline.
 
 Usage: ``python tools/check_report_offline.py DOCS_DIR [--screenshot PNG] [--chromium PATH]``
+or ``python tools/check_report_offline.py --page NAME=HTML … [--figures CSS] [--screenshot PNG]``
 
-DOCS_DIR is the folder given to ``run_quality_checks(docs_dir=...)``. The
+DOCS_DIR is the folder given to ``run_quality_checks(docs_dir=...)``: the
 script opens ``index.html``, the Data Docs home page and one Data Docs
-validation page, listens to the DevTools protocol over
+validation page. ``--page`` names the pages to open instead (the outcome
+report: its index and a patient page); with ``--figures``, every element the
+CSS selector matches must render with a non-zero width and height, and there
+must be at least one. The script listens to the DevTools protocol over
 ``--remote-debugging-pipe`` (Python stdlib only) and reports
 
 * every request whose URL is not file:, data:, blob: or about: (the page tried
@@ -13,9 +17,9 @@ validation page, listens to the DevTools protocol over
 * every resource that failed to load (a missing local asset),
 * every JavaScript exception and console error,
 
-then saves a screenshot of each page (``<PNG stem>-index.png``,
-``<PNG stem>-data-docs.png``, ``<PNG stem>-validation.png``). Exit status 0
-means no problem was found.
+then saves a screenshot of each page (``<PNG stem>-<name>.png``: ``-index``,
+``-data-docs``, ``-validation`` for the DQ report). Exit status 0 means no
+problem was found.
 """
 
 from __future__ import annotations
@@ -177,7 +181,29 @@ def problems_of(events: list[dict[str, Any]], session: str) -> list[str]:
     return found
 
 
-def check_page(browser: DevTools, page: Path, screenshot: Path) -> list[str]:
+#: JavaScript returning [id, width, height] of every element a CSS selector matches.
+_SIZES = """JSON.stringify(Array.from(document.querySelectorAll(%s)).map(e => {
+  const r = e.getBoundingClientRect();
+  return [(e.closest('figure') || e).id || e.tagName, r.width, r.height];
+}))"""
+
+
+def figure_problems(browser: DevTools, session: str, selector: str) -> list[str]:
+    """Every element ``selector`` matches must have a non-zero size; there must be one."""
+    reply = browser.send(
+        "Runtime.evaluate",
+        {"expression": _SIZES % json.dumps(selector), "returnByValue": True},
+        session=session,
+    )
+    sizes = json.loads(reply["result"]["value"])
+    if not sizes:
+        return [f"no element matches {selector}"]
+    return [f"figure {name} renders with size {w}x{h}" for name, w, h in sizes if w <= 0 or h <= 0]
+
+
+def check_page(
+    browser: DevTools, page: Path, screenshot: Path, figures: str | None = None
+) -> list[str]:
     """Load one page from the file system, save a screenshot, return its problems."""
     target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
@@ -193,10 +219,11 @@ def check_page(browser: DevTools, page: Path, screenshot: Path) -> list[str]:
     browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
     browser.wait_for("Page.loadEventFired", session, timeout=30.0)
     browser.drain(SETTLE_SECONDS)
+    sized = figure_problems(browser, session, figures) if figures else []
     shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
     screenshot.write_bytes(base64.b64decode(shot["data"]))
     browser.send("Target.closeTarget", {"targetId": target})
-    return problems_of(browser.events, session)
+    return problems_of(browser.events, session) + sized
 
 
 def report_pages(docs_dir: Path) -> dict[str, Path]:
@@ -210,7 +237,19 @@ def report_pages(docs_dir: Path) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("docs_dir", type=Path, help="folder holding index.html and data_docs/")
+    parser.add_argument(
+        "docs_dir", type=Path, nargs="?", help="folder holding index.html and data_docs/"
+    )
+    parser.add_argument(
+        "--page",
+        action="append",
+        default=[],
+        metavar="NAME=HTML",
+        help="open this page instead of the DQ report's (repeatable)",
+    )
+    parser.add_argument(
+        "--figures", default=None, help="CSS selector of elements that must have a size"
+    )
     parser.add_argument(
         "--screenshot",
         type=Path,
@@ -220,22 +259,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args(argv)
 
-    pages = report_pages(args.docs_dir)
+    if args.page:
+        pages = {name: Path(path) for name, _, path in (p.partition("=") for p in args.page)}
+    elif args.docs_dir:
+        pages = report_pages(args.docs_dir)
+    else:
+        parser.error("give DOCS_DIR or --page")
     missing = [str(p) for p in pages.values() if not p.is_file()]
-    if missing or "validation" not in pages:
+    if missing or ("validation" not in pages and not args.page):
         print(
             f"report incomplete: missing {missing or 'a Data Docs validation page'}",
             file=sys.stderr,
         )
         return 2
-    stem = args.screenshot or args.docs_dir / "offline-check.png"
+    stem = args.screenshot or (args.docs_dir or Path(".")) / "offline-check.png"
     failures = []
     with tempfile.TemporaryDirectory(prefix="nelmtrack-chromium-") as profile:
         browser = DevTools(args.chromium, profile)
         try:
             for name, page in pages.items():
                 shot = stem.with_name(f"{stem.stem}-{name}.png")
-                problems = check_page(browser, page, shot)
+                problems = check_page(browser, page, shot, args.figures)
                 print(f"{name}: {page} -> {shot} ({len(problems)} problem(s))")
                 failures += [f"{name}: {p}" for p in problems]
         finally:
