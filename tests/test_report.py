@@ -28,7 +28,7 @@ from config import load_config
 from flows.privacy import DEMO_PSEUDONYM_KEY
 from report import data, write_patient_page, write_report
 from report.cohort import thresholds_pct
-from warehouse import _create_schema
+from warehouse.schema import create_schema
 
 CHROMIUM = Path("/usr/bin/chromium")
 RUN = "run-test"
@@ -49,7 +49,7 @@ def hand_made_warehouse() -> duckdb.DuckDBPyConnection:
     kd: cTACE, alive at day 100; no baseline study (no best response row).
     """
     con = duckdb.connect()
-    _create_schema(con)
+    create_schema(con)
     src = {"source_file": "x.csv", "source_row": 1}
     patients = [
         ("ka", "TAE", 400, True, "pancreas"),
@@ -465,7 +465,7 @@ def test_the_readme_km_median_query_equals_the_kaplan_meier_median() -> None:
     from report import stats
 
     con = duckdb.connect()
-    _create_schema(con)
+    create_schema(con)
     rng = np.random.default_rng(7)
     n = 300
     keys = [f"k{i}" for i in range(n)]
@@ -514,7 +514,7 @@ def test_the_readme_km_median_query_equals_the_kaplan_meier_median() -> None:
 
 def test_an_empty_warehouse_gives_a_report_that_says_so(tmp_path) -> None:
     con = duckdb.connect()
-    _create_schema(con)
+    create_schema(con)
     text = write_report(con, load_config(), tmp_path, RUN).read_text()
     assert "<figure" not in text
     assert "0 patients with at least one session" in text
