@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from config import Config
+from config.params import DeriveParams
 from flows.privacy import ConfigurationError, key_fingerprint
 from sources import (
     DATASETS,
@@ -38,7 +39,7 @@ from transforms.staging import (
     run_date_at_site,
     stage_dataset,
 )
-from warehouse import Build, open_read_only
+from warehouse import PUBLIC_COLUMNS, Build, open_read_only
 
 Progress = Callable[[str], None]
 
@@ -519,97 +520,98 @@ def stage(ctx: RunContext) -> dict[str, int]:
     return {dataset: loaded[dataset] for dataset in FACT_TABLE}
 
 
-def _facts(ctx: RunContext, name: str) -> pa.Table:
-    """A fact table's rows the derived tables are computed from.
+def _has_rejected_targets(ctx: RunContext) -> bool:
+    return bool(
+        ctx.build.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+            [REJECTED_TARGETS],
+        ).fetchall()[0][0]
+    )
+
+
+def _input_views(ctx: RunContext) -> None:
+    """The derive inputs (transforms.derive.INPUTS) as temp views over the build's fact tables.
 
     Only patients with a row in ``patients`` (a derived row never names a patient
-    the warehouse does not know), and only those this run recomputes.
+    the warehouse does not know), and only those this run recomputes; nothing is
+    copied out of the build.
     """
-    recomputed = f"patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
-    changed = "" if ctx.recompute_all else f" AND {recomputed}"
-    return ctx.build.con.sql(
-        f"SELECT * FROM {name} WHERE patient_key IN (SELECT patient_key FROM patients){changed}"
-    ).to_arrow_table()
+    from transforms.derive import INPUTS
 
-
-def _rejected_targets(ctx: RunContext) -> pa.Table | None:
-    """The rejected lesion target rows staging set aside, of the patients recomputed."""
     con = ctx.build.con
-    if not con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
-        [REJECTED_TARGETS],
-    ).fetchall()[0][0]:
-        return None
-    recomputed = f"patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
-    changed = "" if ctx.recompute_all else f" WHERE {recomputed}"
-    return con.sql(f"SELECT * FROM {REJECTED_TARGETS}{changed}").to_arrow_table()
+    where = "patient_key IN (SELECT patient_key FROM patients)"
+    if not ctx.recompute_all:
+        where += f" AND patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
+    for view in INPUTS:
+        if view == "in_rejected_targets":
+            source = REJECTED_TARGETS if _has_rejected_targets(ctx) else None
+        else:
+            source = view.removeprefix("in_")
+        if source is None:  # no rejected targets this run: an empty relation of lesion rows
+            body = "SELECT * EXCLUDE (run_id) FROM lesion_measurements WHERE FALSE"
+        elif source == REJECTED_TARGETS:
+            changed = f" WHERE patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
+            body = f"SELECT * FROM {source}{'' if ctx.recompute_all else changed}"
+        else:
+            body = f"SELECT * FROM {source} WHERE {where}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}")
 
 
-def _write_derived(ctx: RunContext, name: str, table: pa.Table) -> None:
-    """Store a derived table's new rows: all of them, or those of the recomputed patients."""
-    stamped = _stamp(table, ctx.build.run_id)
+def _write_derived(ctx: RunContext, name: str, relation: str) -> None:
+    """Store a derived table's new rows straight from ``relation`` (a mart in the build).
+
+    All of them on a full recompute; otherwise the rows of the recomputed
+    patients replace theirs, and every other row keeps its run_id.
+    """
+    con = ctx.build.con
+    columns = [c for c in PUBLIC_COLUMNS[name] if c != "run_id"]
+    listed = ", ".join(columns)
     if ctx.recompute_all:
-        ctx.build.replace_table(name, stamped)
+        con.execute(f"DELETE FROM {name}")
     else:
-        ctx.build.replace_patients(name, stamped, CHANGED_PATIENTS)
+        con.execute(
+            f"DELETE FROM {name} WHERE patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
+        )
+    con.execute(
+        f"INSERT INTO {name} ({listed}, run_id) SELECT {listed}, ? FROM {relation}",
+        [ctx.build.run_id],
+    )
+    con.execute(f"DROP TABLE {relation}")
 
 
 def responses(ctx: RunContext) -> None:
-    """Responses under each criteria of ``response.criteria``, then best responses."""
-    from transforms.responses import compute_best_responses, compute_timepoints
-    from transforms.responses.best import assessments_from_warehouse_tables
+    """Responses under each criteria of ``response.criteria``, then best responses.
 
-    b = ctx.build
-    sessions = _facts(ctx, "sessions")
-    result = compute_timepoints(
-        sessions,
-        _facts(ctx, "imaging_studies"),
-        _facts(ctx, "lesion_measurements"),
-        ctx.cfg.section("response"),
-        rejected_targets=_rejected_targets(ctx),
+    The models run inside the build database over views of the recomputed
+    patients' facts (transforms.derive); the marts go straight into the public tables.
+    """
+    from transforms.derive import R1_QUARANTINE, RESPONSE_OUTPUTS, derive_responses
+
+    con = ctx.build.con
+    _input_views(ctx)
+    derive_responses(con, DeriveParams.from_config(ctx.cfg))
+    # R1: a target first seen after baseline is a data error, not a new target.
+    con.execute(
+        "DELETE FROM lesion_measurements WHERE (source_file, source_row) IN "
+        f"(SELECT (source_file, source_row) FROM {R1_QUARANTINE})"
     )
-    if result.quarantined.num_rows:
-        # R1: a target first seen after baseline is a data error, not a new target.
-        b.con.register("_bad", result.quarantined)
-        try:
-            b.con.execute(
-                "DELETE FROM lesion_measurements WHERE (source_file, source_row) IN "
-                "(SELECT (source_file, source_row) FROM _bad)"
-            )
-            b.con.execute(
-                "INSERT INTO quarantine BY NAME SELECT s.run_id, 'lesions' AS dataset, q.* "
-                "FROM _bad q JOIN meta.source_files s ON s.path = q.source_file"
-            )
-        finally:
-            b.con.unregister("_bad")
-    _write_derived(ctx, "timepoint_responses", result.timepoint_responses)
-    _write_derived(ctx, "session_responses", result.session_responses)
-    assessments, scopes = assessments_from_warehouse_tables(
-        result.timepoint_responses, result.session_responses, sessions
+    con.execute(
+        "INSERT INTO quarantine BY NAME SELECT s.run_id, 'lesions' AS dataset, q.* "
+        f"FROM {R1_QUARANTINE} q JOIN meta.source_files s ON s.path = q.source_file"
     )
-    best = compute_best_responses(
-        assessments,
-        scopes,
-        _facts(ctx, "patients"),
-        {**ctx.cfg.section("best_response"), "criteria": ctx.cfg.value("response.criteria")},
-    )
-    _write_derived(ctx, "best_responses", best)
+    con.execute(f"DROP TABLE {R1_QUARANTINE}")
+    for name, relation in RESPONSE_OUTPUTS.items():
+        _write_derived(ctx, name, relation)
 
 
 def labs(ctx: RunContext) -> None:
-    """NLR, prognostic flags and eligibility for every session."""
-    from transforms.labs import compute_lab_tables
+    """NLR, prognostic flags and eligibility for every session, inside the build database."""
+    from transforms.derive import LAB_OUTPUTS, derive_labs
 
-    result = compute_lab_tables(
-        _facts(ctx, "lab_results"),
-        _facts(ctx, "sessions"),
-        _facts(ctx, "imaging_studies"),
-        _facts(ctx, "patients"),
-        ctx.cfg.section("labs"),
-    )
-    _write_derived(ctx, "nlr", result.nlr)
-    _write_derived(ctx, "session_labs", result.session_labs)
-    _write_derived(ctx, "session_flags", result.session_flags)
+    _input_views(ctx)
+    derive_labs(ctx.build.con, DeriveParams.from_config(ctx.cfg))
+    for name, relation in LAB_OUTPUTS.items():
+        _write_derived(ctx, name, relation)
 
 
 def quality(ctx: RunContext, docs_dir: Path | None) -> list[str]:
@@ -674,13 +676,6 @@ def last_config_hash(build: Build) -> str | None:
         "SELECT config_hash FROM pipeline_runs ORDER BY started_at DESC LIMIT 1"
     ).fetchall()
     return rows[0][0] if rows else None
-
-
-def _stamp(table: pa.Table, run_id: str) -> pa.Table:
-    """Derived rows carry the run that produced them."""
-    if "run_id" in table.column_names:
-        table = table.drop_columns(["run_id"])
-    return table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))
 
 
 def dataset_counts(build: Build) -> dict[str, dict[str, int]]:

@@ -1,0 +1,80 @@
+"""Every derived table of a run, computed on one DuckDB connection.
+
+:func:`derive_tables` is what a patient shard runs (on an in-memory DuckDB
+over its Parquet files) and what the build's stages run over the changed
+patients: the response, best-response and lab marts, and the R1 quarantine
+rows, all from the same models (``transforms/models``).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from config.params import DeriveParams
+from transforms.engine import MART_PREFIX, run_models
+
+#: Input relations ``con`` must hold (tables or views), with the columns of the
+#: public fact tables in warehouse/ddl/10_facts.sql (``run_id`` optional, extra
+#: columns ignored). Only the patients to compute, and only those in ``patients``.
+INPUTS = (
+    "in_patients",  # patients
+    "in_sessions",  # sessions
+    "in_imaging_studies",  # imaging_studies
+    "in_lesion_measurements",  # lesion_measurements (loaded rows)
+    # lesion target rows staging rejected for their measurement (same columns, sizes
+    # null; may be empty): R1 keeps their lesion, R3/R6 make the sums that need them NE
+    "in_rejected_targets",
+    "in_lab_results",  # lab_results, with collected_has_time
+)
+
+#: Public table -> the temp table derive_tables leaves in ``con`` (``mart_<table>``).
+#: The response marts also carry has_target_disease and progression_date_hint
+#: (not public columns); none carries run_id.
+RESPONSE_OUTPUTS = {
+    "timepoint_responses": MART_PREFIX + "timepoint_responses",
+    "session_responses": MART_PREFIX + "session_responses",
+    "best_responses": MART_PREFIX + "best_responses",
+}
+LAB_OUTPUTS = {
+    "nlr": MART_PREFIX + "nlr",
+    "session_labs": MART_PREFIX + "session_labs",
+    "session_flags": MART_PREFIX + "session_flags",
+}
+OUTPUTS = {**RESPONSE_OUTPUTS, **LAB_OUTPUTS}
+#: The R1 quarantine rows (response-criteria R1, reason code target_after_baseline):
+#: source_file, source_row, column_name, reason_code, action, reason; the lesion rows
+#: to remove from lesion_measurements and to add to quarantine (dataset 'lesions').
+R1_QUARANTINE = MART_PREFIX + "quarantine_r1"
+
+
+def _marts(relations: dict[str, str] | tuple[str, ...]) -> list[str]:
+    return [name.removeprefix(MART_PREFIX) for name in relations]
+
+
+def derive_responses(con: duckdb.DuckDBPyConnection, params: DeriveParams) -> None:
+    """The response marts and the R1 quarantine rows (inputs: all of INPUTS but labs)."""
+    run_models(
+        con,
+        [*_marts(tuple(RESPONSE_OUTPUTS.values())), "quarantine_r1"],
+        [params.response, params.best_response],
+    )
+
+
+def derive_labs(con: duckdb.DuckDBPyConnection, params: DeriveParams) -> None:
+    """The lab marts (inputs: in_patients, in_sessions, in_imaging_studies, in_lab_results)."""
+    run_models(con, _marts(tuple(LAB_OUTPUTS.values())), [params.labs])
+
+
+def derive_tables(con: duckdb.DuckDBPyConnection, params: DeriveParams) -> None:
+    """Create every derived table of the patients in the inputs, as temp tables in ``con``.
+
+    Inputs: the relations named in :data:`INPUTS`. Outputs: the temp tables of
+    :data:`OUTPUTS` (``mart_timepoint_responses``, ``mart_session_responses``,
+    ``mart_best_responses``, ``mart_nlr``, ``mart_session_labs``,
+    ``mart_session_flags``: the public tables' columns without run_id) and
+    :data:`R1_QUARANTINE` (``mart_quarantine_r1``). ``params`` is
+    ``DeriveParams.from_config(cfg)``. Every result depends only on the rows of
+    the patient it names, so shards of patients may be derived apart.
+    """
+    derive_responses(con, params)
+    derive_labs(con, params)
