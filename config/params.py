@@ -172,3 +172,29 @@ class DeriveParams:
 
     def all(self) -> tuple[TransformParams, ...]:
         return (self.response, self.best_response, self.labs)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The build connection's DuckDB resources (config section ``engine``)."""
+
+    memory_limit_gb: float
+    threads: int  # 0: DuckDB's default, one per core
+    temp_directory: str  # "": DuckDB's default, beside the database file
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> EngineSettings:
+        section = cfg.section("engine")
+        return cls(
+            memory_limit_gb=float(section["memory_limit_gb"]),
+            threads=int(section["threads"]),
+            temp_directory=str(section["temp_directory"]),
+        )
+
+    def apply(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Bound ``con``'s memory (spilling beyond it to the temp directory) and threads."""
+        con.execute(f"SET memory_limit = '{int(self.memory_limit_gb * 1024)}MB'")
+        if self.threads:
+            con.execute(f"SET threads = {int(self.threads)}")
+        if self.temp_directory:
+            con.execute("SET temp_directory = ?", [self.temp_directory])

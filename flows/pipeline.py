@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from config import load_config
+from config.params import EngineSettings
 from flows import stages
 from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know them here)
     DEMO_PSEUDONYM_KEY,
@@ -154,7 +155,9 @@ def run_pipeline(
     with run_lock(db_path, cfg.value("run.lock_wait_seconds")):
         check_serve_running()
         run_id = stages.new_run_id()
-        build = start_build(db_path, run_id, full_refresh=full_refresh)
+        build = start_build(
+            db_path, run_id, full_refresh=full_refresh, engine=EngineSettings.from_config(cfg)
+        )
         # The report is written beside the published one and swapped in after the warehouse.
         docs_build = stage_folder(docs_dir, run_id)
         try:
