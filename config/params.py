@@ -101,8 +101,20 @@ def best_response_params(
     return TransformParams("best_response", {**defaults, **(overrides or {})})
 
 
-def lab_params(section: Mapping[str, Any]) -> TransformParams:
-    """The labs' variables from ``cfg.section("labs")``: scalars, lists, and its tables."""
+def lab_params(section: Mapping[str, Any], cfg: Config | None = None) -> TransformParams:
+    """The labs' variables from ``cfg.section("labs")``: scalars, lists, and its tables.
+
+    The session baseline study (B3) the flags read is the responses' one, under one
+    setting, ``response.baseline_lookback_days`` (from ``cfg``; the default config
+    when None), unless ``section`` names it.
+    """
+    lookback = section.get("baseline_lookback_days")
+    if lookback is None:
+        if cfg is None:
+            from config import load_config
+
+            cfg = load_config()
+        lookback = cfg.value("response.baseline_lookback_days")
     analytes = section["analytes"]
     ki67 = f"{section['hint_ki67_tare_min_pct']:g}"
     tables = {
@@ -150,6 +162,7 @@ def lab_params(section: Mapping[str, Any]) -> TransformParams:
             **tables,
             "flag_analytes": list(analytes),
             "pre_session_analytes": list(PRE_SESSION_ANALYTES),
+            "baseline_lookback_days": lookback,
         },
     )
 
@@ -167,7 +180,7 @@ class DeriveParams:
         return cls(
             response=response_params(cfg.section("response")),
             best_response=best_response_params(cfg=cfg),
-            labs=lab_params(cfg.section("labs")),
+            labs=lab_params(cfg.section("labs"), cfg),
         )
 
     def all(self) -> tuple[TransformParams, ...]:

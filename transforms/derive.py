@@ -52,7 +52,7 @@ def _marts(relations: dict[str, str] | tuple[str, ...]) -> list[str]:
 
 
 def derive_responses(con: duckdb.DuckDBPyConnection, params: DeriveParams) -> None:
-    """The response marts and the R1 quarantine rows (inputs: all of INPUTS but labs)."""
+    """The response marts and the R1 quarantine rows (inputs: INPUTS; labs only numbered)."""
     run_models(
         con,
         [*_marts(tuple(RESPONSE_OUTPUTS.values())), "quarantine_r1"],

@@ -216,6 +216,8 @@ def compute_timepoints(
         "in_sessions": _select(sessions, SESSION_COLUMNS, "sessions"),
         "in_imaging_studies": _select(imaging_studies, STUDY_COLUMNS, "imaging_studies"),
         "in_lesion_measurements": lesions,
+        # the patient numbering (intermediate/patient_ids) also counts lab-only patients
+        "in_lab_results": pa.table({"patient_key": pa.array([], pa.string())}),
         "in_rejected_targets": (
             lesions.schema.empty_table()
             if rejected_targets is None

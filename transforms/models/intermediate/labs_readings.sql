@@ -1,4 +1,4 @@
--- depends_on: labs_patient_ids
+-- depends_on: patient_ids
 -- reads: in_lab_results
 -- L4: one reading per analyte and instant. Results of one analyte at the same
 -- instant (same collected_at; the same day when one of them has no time, so a

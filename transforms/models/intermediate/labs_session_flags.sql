@@ -13,7 +13,7 @@ WITH last_readings AS (
         s.session_seq,
         r.analyte,
         arg_max({'value': r.value, 'qualifier': r.qualifier}, r.collected_at) AS reading
-    FROM session_context AS s
+    FROM labs_session_context AS s
     JOIN lab_readings AS r
         ON r.pid = s.pid
         AND r.collected_at >= (s.session_date - getvariable('lab_lookback_days')::INTEGER)::TIMESTAMP
@@ -45,7 +45,7 @@ post_readings AS (
         r.analyte,
         r.value,
         lab_ge(r.value, r.qualifier, getvariable('post_bilirubin_min_mg_dl')) AS bilirubin_high
-    FROM session_context AS s
+    FROM labs_session_context AS s
     JOIN lab_readings AS r
         ON r.pid = s.pid
         AND r.analyte IN ('bilirubin', 'albumin')
@@ -85,7 +85,7 @@ inputs AS (
         pl.bilirubin_post_max,
         pl.albumin_post_min,
         pl.post_bilirubin_high
-    FROM session_context AS s
+    FROM labs_session_context AS s
     LEFT JOIN pre_labs AS l ON l.session_seq = s.session_seq
     LEFT JOIN session_nlr AS n ON n.session_seq = s.session_seq
     LEFT JOIN in_patients AS p ON p.patient_key = s.patient_key

@@ -20,7 +20,7 @@ WITH bounds AS (
                 getvariable('nlr_6m_to_days')
             )::INTEGER
         ) AS followup_end
-    FROM session_context
+    FROM labs_session_context
 ),
 draws AS (
     -- every NLR draw from the look-back start to the end of the follow-up
@@ -59,7 +59,7 @@ windows AS (
 ),
 sessions_pre AS (
     SELECT s.*, p.last_draw.nlr AS nlr_pre
-    FROM session_context AS s
+    FROM labs_session_context AS s
     LEFT JOIN pre AS p ON p.session_seq = s.session_seq
 )
 SELECT

@@ -1,5 +1,5 @@
--- depends_on:
--- reads: in_imaging_studies, in_sessions
+-- depends_on: patient_ids, session_context
+-- reads: in_imaging_studies
 -- The scopes a response is computed in: the course (B2: baseline before the
 -- first session, follow-ups open-ended) and, for every session, the scopes
 -- `overall`, `in_field` and `out_field` (B3, F1, F2: baseline before that
@@ -7,12 +7,9 @@
 -- published; it decides out_of_field_progression. The baseline is the last
 -- study on or before the session date within the look-back (closed interval,
 -- B6); none gives a null baseline_date.
--- Patients are numbered (pid, in patient_key order) so that the joins and
--- groupings below compare integers, not 20-character strings. Only patients
--- with a session have scopes, so only they get a pid.
+-- The patients numbered in patient_ids: only those with a session have scopes.
 CREATE OR REPLACE TEMP TABLE resp_patients AS
-SELECT patient_key, row_number() OVER (ORDER BY patient_key) AS pid
-FROM (SELECT DISTINCT patient_key FROM in_sessions WHERE patient_key IS NOT NULL);
+SELECT patient_key, pid FROM patient_ids WHERE has_session;
 
 CREATE OR REPLACE TEMP TABLE resp_studies AS
 SELECT DISTINCT p.pid, i.study_date
@@ -20,26 +17,13 @@ FROM in_imaging_studies AS i
 JOIN resp_patients AS p ON p.patient_key = i.patient_key;
 
 -- One row per session, in patient and session order (session_key), with its
--- baseline (B3) and the date of the next session (end of its follow-ups).
+-- baseline (B3) and the date of the next session (end of its follow-ups): the
+-- shared session context.
 CREATE OR REPLACE TEMP TABLE resp_sessions AS
-WITH ordered AS (
-    SELECT
-        p.pid, s.session_id, s.session_number, s.modality, s.session_date, s.treated_segments,
-        lead(s.session_date) OVER w AS next_session_date,
-        row_number() OVER w AS session_order,
-        row_number() OVER (ORDER BY p.pid, s.session_date, s.session_number, s.session_id)
-            AS session_key
-    FROM in_sessions AS s
-    JOIN resp_patients AS p ON p.patient_key = s.patient_key
-    WINDOW w AS (PARTITION BY p.pid ORDER BY s.session_date, s.session_number, s.session_id)
-)
 SELECT
-    o.*,
-    CASE WHEN o.session_date - st.study_date <= getvariable('baseline_lookback_days')
-         THEN st.study_date END AS baseline_date
-FROM ordered AS o
-ASOF LEFT JOIN resp_studies AS st
-    ON o.pid = st.pid AND o.session_date >= st.study_date;
+    pid, session_id, session_number, modality, session_date, treated_segments,
+    next_session_date, session_order, session_key, baseline_date
+FROM session_context;
 
 CREATE OR REPLACE TEMP TABLE resp_scopes AS
 WITH scopes AS (

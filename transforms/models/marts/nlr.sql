@@ -1,4 +1,4 @@
--- depends_on: labs_nlr_draws, labs_patient_ids
+-- depends_on: labs_nlr_draws, patient_ids
 -- reads:
 -- nlr (warehouse contract) without run_id: one row per NLR draw (N1).
 SELECT
