@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from config import Config
-from config.params import DeriveParams
+from config.params import DeriveParams, lab_params
 from flows.privacy import ConfigurationError, key_fingerprint
 from sources import (
     DATASETS,
@@ -406,7 +406,7 @@ def _restore_r1_of_unchanged_patients(ctx: RunContext) -> None:
     con.execute("DROP TABLE _kept_r1")
 
 
-def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table, kept_r1: bool) -> None:
+def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table | str, kept_r1: bool) -> None:
     """Add to CHANGED_PATIENTS the patients whose loaded rows differ from the published ones.
 
     Ingestion lists the patients whose source rows changed; a row can also be
@@ -424,7 +424,13 @@ def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table, kept_r1: b
             "JOIN raw.lesions r USING (source_file, source_row)"
         )
     con = ctx.build.con
-    con.register("_now", facts.select(["patient_key", "source_file", "source_row"]))
+    if isinstance(facts, str):  # a relation of the build (staged in the build)
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _now AS "
+            f"SELECT patient_key, source_file, source_row FROM {facts}"
+        )
+    else:
+        con.register("_now", facts.select(["patient_key", "source_file", "source_row"]))
     try:
         # Per patient, the count and a sum of row hashes of the lineage: about eight
         # times cheaper than comparing the rows themselves (0.6 s for 4M rows).
@@ -445,13 +451,49 @@ def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table, kept_r1: b
             """
         )
     finally:
-        con.unregister("_now")
+        if isinstance(facts, str):
+            con.execute("DROP VIEW _now")
+        else:
+            con.unregister("_now")
+
+
+def _normalise_labs_in_build(ctx: RunContext, staged: pa.Table, kept_r1: bool) -> pa.Table:
+    """L1-L3 inside the build: the lab rows go straight into lab_results; returns the quarantine.
+
+    The staged rows (Arrow, from stage_dataset) are scanned once by the staging
+    models (staging/labs_classified, stg_lab_results, stg_lab_quarantine); the
+    facts never come back out of the build.
+    """
+    from transforms.engine import run_models
+    from transforms.labs import with_collected_has_time
+
+    con = ctx.build.con
+    con.register("in_labs_staged", with_collected_has_time(staged))
+    try:
+        run_models(
+            con,
+            ["stg_lab_results", "stg_lab_quarantine"],
+            [lab_params(ctx.cfg.section("labs"), ctx.cfg)],
+        )
+    finally:
+        con.unregister("in_labs_staged")
+    _note_changed_facts(ctx, "lab_results", "stg_lab_results", kept_r1)
+    columns = [c for c in PUBLIC_COLUMNS["lab_results"] if c != "run_id"]
+    con.execute("DELETE FROM lab_results")
+    con.execute(
+        f"INSERT INTO lab_results ({', '.join(columns)}, run_id) "
+        f"SELECT {', '.join('f.' + c for c in columns)}, s.run_id FROM stg_lab_results f "
+        "JOIN meta.source_files s ON s.path = f.source_file"
+    )
+    quarantine = con.table("stg_lab_quarantine").to_arrow_table()
+    con.execute("DROP TABLE stg_lab_results")
+    con.execute("DROP TABLE labs_classified")
+    con.execute("DROP TABLE stg_lab_quarantine")
+    return quarantine
 
 
 def stage(ctx: RunContext) -> dict[str, int]:
     """Type and check every source row: good rows become facts, bad rows the quarantine."""
-    from transforms.labs import normalise_labs
-
     kept_r1 = _keep_r1_of_unchanged_patients(ctx)
     ingest_params = ctx.cfg.section("ingest")
     run_date = run_date_at_site(ingest_params, ctx.started_at)
@@ -494,12 +536,16 @@ def stage(ctx: RunContext) -> dict[str, int]:
         if dataset == "patients":
             continue  # written once its death dates are checked against sessions and studies
         if dataset == "labs":
-            facts, lab_quarantine = normalise_labs(facts, ctx.cfg.section("labs"))
+            lab_quarantine = _normalise_labs_in_build(ctx, facts, kept_r1)
             quarantines.append(
                 lab_quarantine.append_column(
                     "dataset", pa.array(["labs"] * lab_quarantine.num_rows, pa.string())
                 )
             )
+            loaded[dataset] = ctx.build.con.execute("SELECT count(*) FROM lab_results").fetchall()[
+                0
+            ][0]
+            continue
         _note_changed_facts(ctx, FACT_TABLE[dataset], facts, kept_r1)
         loaded[dataset] = ctx.build.replace_table(FACT_TABLE[dataset], _with_run_ids(ctx, facts))
     malformed = ctx.build.con.sql(

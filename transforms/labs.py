@@ -73,7 +73,7 @@ def _settings(params: Mapping[str, Any] | TransformParams) -> TransformParams:
     return params if isinstance(params, TransformParams) else lab_params(params)
 
 
-def _with_collected_has_time(labs: pa.Table) -> pa.Table:
+def with_collected_has_time(labs: pa.Table) -> pa.Table:
     """Add an all-NULL ``collected_has_time`` (unknown: midnight means date-only) if absent."""
     if "collected_has_time" in labs.column_names:
         return labs
@@ -94,7 +94,7 @@ def normalise_labs(
     are none of the configured analytes are kept as reported (analyte = the
     test lower-cased and trimmed) and never quarantined.
     """
-    with in_memory({"in_labs_staged": _with_collected_has_time(labs)}) as con:
+    with in_memory({"in_labs_staged": with_collected_has_time(labs)}) as con:
         run_models(con, ["stg_lab_results", "stg_lab_quarantine"], [_settings(params)])
         results = con.table("stg_lab_results").to_arrow_table()
         quarantine = con.table("stg_lab_quarantine").to_arrow_table()
@@ -114,7 +114,7 @@ def compute_lab_tables(
     ``lab_results`` may also carry ``collected_has_time`` (see the module notes).
     """
     tables = {
-        "in_lab_results": _with_collected_has_time(lab_results),
+        "in_lab_results": with_collected_has_time(lab_results),
         "in_sessions": sessions,
         "in_imaging_studies": imaging_studies,
         "in_patients": patients,
