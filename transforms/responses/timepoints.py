@@ -8,8 +8,10 @@ ordered by the model runner (``transforms.engine``) from the dependencies each f
 declares; the rules sit in these models:
 
 =========================== ==============================================
+``patient_ids``             the patients numbered (shared with the labs)
+``session_context``         sessions in order, next session, session baseline (B3, B6; shared)
 ``resp_rules``              the criteria as rows of measure, thresholds and rule ids, macros
-``resp_scopes``             patients numbered, course and session scopes with baselines (B2, B3)
+``resp_scopes``             course and session scopes with baselines (B2, B3)
 ``resp_lesion_rows``        R1: targets first seen after the course baseline
 ``resp_lesion_sizes``       R2/M1/A1/C1: a lesion's fragments read together
 ``resp_scope_studies``      the studies of each scope (B4-B6)
