@@ -354,14 +354,25 @@ def _raw(ctx: RunContext, dataset: str) -> pa.Table:
     return table
 
 
-def _with_run_ids(ctx: RunContext, table: pa.Table) -> pa.Table:
-    """Each source row carries the run that ingested its file."""
+def _load_with_run_ids(ctx: RunContext, name: str, table: pa.Table) -> int:
+    """Make public table ``name`` hold ``table``'s rows, each with the run that ingested its file.
+
+    The rows go from the Arrow table straight into the build (one scan, no copy
+    with the run ids added); columns the table lacks are null, extra ones dropped.
+    """
     con = ctx.build.con
+    given = set(table.column_names)
+    select = ", ".join(
+        "s.run_id" if c == "run_id" else (f"f.{c}" if c in given else f"NULL AS {c}")
+        for c in PUBLIC_COLUMNS[name]
+    )
     con.register("_facts", table)
     try:
-        return con.sql(
-            "SELECT f.*, s.run_id FROM _facts f JOIN meta.source_files s ON s.path = f.source_file"
-        ).to_arrow_table()
+        con.execute(f"DELETE FROM {name}")
+        return con.execute(
+            f"INSERT INTO {name} SELECT {select} FROM _facts f "
+            "JOIN meta.source_files s ON s.path = f.source_file"
+        ).fetchall()[0][0]
     finally:
         con.unregister("_facts")
 
@@ -530,9 +541,7 @@ def stage(ctx: RunContext) -> dict[str, int]:
             )
             quarantines.append(death.quarantine)
             _note_changed_facts(ctx, "patients", death.facts, kept_r1)
-            loaded["patients"] = ctx.build.replace_table(
-                "patients", _with_run_ids(ctx, death.facts)
-            )
+            loaded["patients"] = _load_with_run_ids(ctx, "patients", death.facts)
         if dataset == "patients":
             continue  # written once its death dates are checked against sessions and studies
         if dataset == "labs":
@@ -547,7 +556,7 @@ def stage(ctx: RunContext) -> dict[str, int]:
             ][0]
             continue
         _note_changed_facts(ctx, FACT_TABLE[dataset], facts, kept_r1)
-        loaded[dataset] = ctx.build.replace_table(FACT_TABLE[dataset], _with_run_ids(ctx, facts))
+        loaded[dataset] = _load_with_run_ids(ctx, FACT_TABLE[dataset], facts)
     malformed = ctx.build.con.sql(
         "SELECT dataset, source_file, source_row, NULL::VARCHAR AS column_name, "
         "'malformed_row' AS reason_code, 'row_rejected' AS action, "
@@ -557,7 +566,7 @@ def stage(ctx: RunContext) -> dict[str, int]:
     quarantine = pa.concat_tables(
         [q.select(list(QUARANTINE_COLUMNS)) for q in (*quarantines, malformed)]
     )
-    ctx.build.replace_table("quarantine", _with_run_ids(ctx, quarantine))
+    _load_with_run_ids(ctx, "quarantine", quarantine)
     if kept_r1:
         _restore_r1_of_unchanged_patients(ctx)
         loaded["lesions"] = ctx.build.con.execute(
