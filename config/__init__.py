@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_DIR = Path(__file__).parent
-OPERATIONAL_SECTIONS = frozenset({"run", "schedule"})
+OPERATIONAL_SECTIONS = frozenset({"run", "schedule", "engine"})
 PARAMETER_KEYS = frozenset({"value", "unit", "source", "min", "max"})
 UNIT_FACTORS = "unit_factors"  # the section of config/units.toml
 # Mapping tables a config file may extend with new codes (a sponsor's own TRTESTCD,

@@ -23,6 +23,7 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from config import load_config
+from config.params import EngineSettings
 from flows import shards, stages
 from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know them here)
     DEMO_PSEUDONYM_KEY,
@@ -122,6 +123,11 @@ def stage_task(ctx: stages.RunContext) -> dict[str, int]:
     return stages.stage(ctx)
 
 
+@_task(name="derive")
+def derive_in_build_task(ctx: stages.RunContext) -> None:
+    stages.derive_in_build(ctx)
+
+
 @_task(name="shard-inputs")
 def shard_inputs_task(ctx: stages.RunContext, folder: Path, job: shards.ShardJob) -> None:
     shards.write_inputs(ctx.build.con, folder, job, stages.recomputed_patients(ctx))
@@ -163,7 +169,16 @@ def derive(
     timings: dict[str, float],
     results: list[dict],
 ) -> None:
-    """Responses and labs of the recomputed patients, in ``count`` patient shards."""
+    """Every derived table of the recomputed patients, in ``count`` patient shards.
+
+    One shard on threads (the default) is derived inside the build database, with
+    nothing copied out; more shards, or a Dask cluster, go through Parquet files,
+    each shard a task of its own (``flows/shards.py``). Both run the same models.
+    """
+    if count == 1 and not dask_address:
+        with _timed(timings, "derive"):
+            derive_in_build_task(ctx)
+        return
     run = ctx.cfg.section("run")
     folder = shards.run_folder(ctx.build.db_path, run["shard_folder"], ctx.build.run_id)
     cores = os.cpu_count() or 1
@@ -257,7 +272,9 @@ def run_pipeline(
     with run_lock(db_path, cfg.value("run.lock_wait_seconds")):
         check_serve_running()
         run_id = stages.new_run_id()
-        build = start_build(db_path, run_id, full_refresh=full_refresh)
+        build = start_build(
+            db_path, run_id, full_refresh=full_refresh, engine=EngineSettings.from_config(cfg)
+        )
         # The report is written beside the published one and swapped in after the warehouse.
         docs_build = stage_folder(docs_dir, run_id)
         report_build = stage_folder(report_dir, run_id)

@@ -39,16 +39,19 @@ from typing import Any
 import duckdb
 
 from transforms.derive import (
-    DERIVED,
-    INPUT_TABLES,
-    OPTIONAL_INPUTS,
-    OUTPUT_TABLES,
+    OUTPUTS,
     R1_QUARANTINE,
+    SOURCES,
     DeriveParams,
     derive_labs,
     derive_responses,
     derive_survival,
 )
+
+#: The shard files of the R1 rows (transforms.derive.R1_QUARANTINE).
+R1_FILE = "quarantine_r1"
+#: Every file a shard writes: one per derived public table, and the R1 rows.
+OUTPUT_FILES = (*OUTPUTS, R1_FILE)
 
 JOB_FILE = "job.pickle"
 # Shard files are read by their list; their folder names (shard=<k>) are no column.
@@ -132,22 +135,21 @@ def write_inputs(
     schema = staging / "schema"
     schema.mkdir(parents=True)
     changed = f"patient_key IN (SELECT patient_key FROM {recomputed})" if recomputed else "TRUE"
-    for table in INPUT_TABLES:
-        if not _exists(con, table):
-            if table in OPTIONAL_INPUTS:
-                continue
-            raise RuntimeError(f"the build has no table {table}")
-        known = (
-            "TRUE"
-            if table in OPTIONAL_INPUTS
-            else ("patient_key IN (SELECT patient_key FROM patients)")
-        )
-        rows = f"SELECT * FROM {table} WHERE {known} AND {changed}"
-        empty = _quoted(f"{schema / table}.parquet")
-        con.execute(f"COPY (SELECT * FROM {table} LIMIT 0) TO {empty} (FORMAT parquet)")
+    for view, table in SOURCES.items():
+        if _exists(con, table):
+            known = (
+                "TRUE"
+                if view == "in_rejected_targets"
+                else "patient_key IN (SELECT patient_key FROM patients)"
+            )
+            source = f"SELECT * FROM {table} WHERE {known} AND {changed}"
+        else:  # no rejected targets this run: an empty relation of lesion rows
+            source = "SELECT * EXCLUDE (run_id) FROM lesion_measurements WHERE FALSE"
+        empty = _quoted(f"{schema / view}.parquet")
+        con.execute(f"COPY (SELECT * FROM ({source}) LIMIT 0) TO {empty} (FORMAT parquet)")
         con.execute(
-            f"COPY (SELECT *, {shard_sql(job.shards)} AS shard FROM ({rows})) "
-            f"TO {_quoted(staging / table)} (FORMAT parquet, PARTITION_BY (shard))"
+            f"COPY (SELECT *, {shard_sql(job.shards)} AS shard FROM ({source})) "
+            f"TO {_quoted(staging / view)} (FORMAT parquet, PARTITION_BY (shard))"
         )
     (staging / JOB_FILE).write_bytes(pickle.dumps(job))
     target = folder / "inputs"
@@ -198,14 +200,12 @@ def run_shard(folder: str | Path, shard: int) -> dict[str, Any]:
         con.execute(f"SET memory_limit = '{int(job.memory_limit_mb)}MB'")
         if job.threads:
             con.execute(f"SET threads = {int(job.threads)}")
-        for table in INPUT_TABLES:
-            schema = inputs / "schema" / f"{table}.parquet"
-            if not schema.exists():
-                continue  # an optional input the build did not have
-            files = [str(schema), *sorted(map(str, (inputs / table / f"shard={shard}").glob("*")))]
+        for view in SOURCES:
+            schema = inputs / "schema" / f"{view}.parquet"
+            files = [str(schema), *sorted(map(str, (inputs / view / f"shard={shard}").glob("*")))]
             listed = ", ".join(_quoted(f) for f in files)
             con.execute(
-                f"CREATE TEMP VIEW {table} AS "
+                f"CREATE TEMP VIEW {view} AS "
                 f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false)"
             )
         seconds = {}
@@ -219,17 +219,18 @@ def run_shard(folder: str | Path, shard: int) -> dict[str, Any]:
         derive_survival(con, job.params)
         seconds["survival"] = time.perf_counter() - t0
         rows = {}
-        for table in OUTPUT_TABLES:
-            have = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        relations = {**OUTPUTS, R1_FILE: R1_QUARANTINE}
+        for table, relation in relations.items():
+            have = [r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall()]
             columns = ", ".join(_output_columns(table, have))
             target = output_file(folder, shard, table)
             temporary = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
             con.execute(
-                f"COPY (SELECT {columns} FROM {table} ORDER BY ALL) TO {_quoted(temporary)} "
+                f"COPY (SELECT {columns} FROM {relation} ORDER BY ALL) TO {_quoted(temporary)} "
                 "(FORMAT parquet)"
             )
             os.replace(temporary, target)
-            rows[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+            rows[table] = con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
         return {"shard": shard, "rows": rows, "seconds": seconds}
     finally:
         con.close()
@@ -251,13 +252,13 @@ def load_outputs(
 
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _r1 AS SELECT * FROM {_PARQUET}",
-        [files(R1_QUARANTINE)],
+        [files(R1_FILE)],
     )
     from flows.stages import apply_r1_quarantine
 
     apply_r1_quarantine(con, "_r1")
     con.execute("DROP TABLE _r1")
-    for table in DERIVED:
+    for table in OUTPUTS:
         if recomputed is None:
             con.execute(f"DELETE FROM {table}")
         else:

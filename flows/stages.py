@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from config import Config
+from config.params import DeriveParams, lab_params
 from contract import CHECKED_TABLES, DATASETS, FACT_TABLES, Action, ReasonCode
 from flows.privacy import ConfigurationError, key_fingerprint
 from sources import (
@@ -40,7 +41,7 @@ from transforms.staging import (
     run_date_at_site,
     stage_dataset,
 )
-from warehouse import Build, ledger, open_read_only
+from warehouse import PUBLIC_COLUMNS, Build, ledger, open_read_only
 from warehouse.ledger import CHANGED_PATIENTS, FileRows
 
 Progress = Callable[[str], None]
@@ -329,14 +330,25 @@ def _raw(ctx: RunContext, dataset: str) -> pa.Table:
     return table
 
 
-def _with_run_ids(ctx: RunContext, table: pa.Table) -> pa.Table:
-    """Each source row carries the run that ingested its file."""
+def _load_with_run_ids(ctx: RunContext, name: str, table: pa.Table) -> int:
+    """Make public table ``name`` hold ``table``'s rows, each with the run that ingested its file.
+
+    The rows go from the Arrow table straight into the build (one scan, no copy
+    with the run ids added); columns the table lacks are null, extra ones dropped.
+    """
     con = ctx.build.con
+    given = set(table.column_names)
+    select = ", ".join(
+        "s.run_id" if c == "run_id" else (f"f.{c}" if c in given else f"NULL AS {c}")
+        for c in PUBLIC_COLUMNS[name]
+    )
     con.register("_facts", table)
     try:
-        return con.sql(
-            "SELECT f.*, s.run_id FROM _facts f JOIN meta.source_files s ON s.path = f.source_file"
-        ).to_arrow_table()
+        con.execute(f"DELETE FROM {name}")
+        return con.execute(
+            f"INSERT INTO {name} SELECT {select} FROM _facts f "
+            "JOIN meta.source_files s ON s.path = f.source_file"
+        ).fetchall()[0][0]
     finally:
         con.unregister("_facts")
 
@@ -381,7 +393,7 @@ def _restore_r1_of_unchanged_patients(ctx: RunContext) -> None:
     con.execute("DROP TABLE _kept_r1")
 
 
-def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table, kept_r1: bool) -> None:
+def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table | str, kept_r1: bool) -> None:
     """Add to CHANGED_PATIENTS the patients whose loaded rows differ from the published ones.
 
     Ingestion lists the patients whose source rows changed; a row can also be
@@ -399,7 +411,13 @@ def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table, kept_r1: b
             "JOIN raw.lesions r USING (source_file, source_row)"
         )
     con = ctx.build.con
-    con.register("_now", facts.select(["patient_key", "source_file", "source_row"]))
+    if isinstance(facts, str):  # a relation of the build (staged in the build)
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _now AS "
+            f"SELECT patient_key, source_file, source_row FROM {facts}"
+        )
+    else:
+        con.register("_now", facts.select(["patient_key", "source_file", "source_row"]))
     try:
         # Per patient, the count and a sum of row hashes of the lineage: about eight
         # times cheaper than comparing the rows themselves (0.6 s for 4M rows).
@@ -420,13 +438,49 @@ def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table, kept_r1: b
             """
         )
     finally:
-        con.unregister("_now")
+        if isinstance(facts, str):
+            con.execute("DROP VIEW _now")
+        else:
+            con.unregister("_now")
+
+
+def _normalise_labs_in_build(ctx: RunContext, staged: pa.Table, kept_r1: bool) -> pa.Table:
+    """L1-L3 inside the build: the lab rows go straight into lab_results; returns the quarantine.
+
+    The staged rows (Arrow, from stage_dataset) are scanned once by the staging
+    models (staging/labs_classified, stg_lab_results, stg_lab_quarantine); the
+    facts never come back out of the build.
+    """
+    from transforms.engine import run_models
+    from transforms.labs import with_collected_has_time
+
+    con = ctx.build.con
+    con.register("in_labs_staged", with_collected_has_time(staged))
+    try:
+        run_models(
+            con,
+            ["stg_lab_results", "stg_lab_quarantine"],
+            [lab_params(ctx.cfg.section("labs"), ctx.cfg)],
+        )
+    finally:
+        con.unregister("in_labs_staged")
+    _note_changed_facts(ctx, "lab_results", "stg_lab_results", kept_r1)
+    columns = [c for c in PUBLIC_COLUMNS["lab_results"] if c != "run_id"]
+    con.execute("DELETE FROM lab_results")
+    con.execute(
+        f"INSERT INTO lab_results ({', '.join(columns)}, run_id) "
+        f"SELECT {', '.join('f.' + c for c in columns)}, s.run_id FROM stg_lab_results f "
+        "JOIN meta.source_files s ON s.path = f.source_file"
+    )
+    quarantine = con.table("stg_lab_quarantine").to_arrow_table()
+    con.execute("DROP TABLE stg_lab_results")
+    con.execute("DROP TABLE labs_classified")
+    con.execute("DROP TABLE stg_lab_quarantine")
+    return quarantine
 
 
 def stage(ctx: RunContext) -> dict[str, int]:
     """Type and check every source row: good rows become facts, bad rows the quarantine."""
-    from transforms.labs import normalise_labs
-
     kept_r1 = _keep_r1_of_unchanged_patients(ctx)
     ingest_params = ctx.cfg.section("ingest")
     run_date = run_date_at_site(ingest_params, ctx.started_at)
@@ -463,20 +517,22 @@ def stage(ctx: RunContext) -> dict[str, int]:
             )
             quarantines.append(death.quarantine)
             _note_changed_facts(ctx, "patients", death.facts, kept_r1)
-            loaded["patients"] = ctx.build.replace_table(
-                "patients", _with_run_ids(ctx, death.facts)
-            )
+            loaded["patients"] = _load_with_run_ids(ctx, "patients", death.facts)
         if dataset == "patients":
             continue  # written once its death dates are checked against sessions and studies
         if dataset == "labs":
-            facts, lab_quarantine = normalise_labs(facts, ctx.cfg.section("labs"))
+            lab_quarantine = _normalise_labs_in_build(ctx, facts, kept_r1)
             quarantines.append(
                 lab_quarantine.append_column(
                     "dataset", pa.array(["labs"] * lab_quarantine.num_rows, pa.string())
                 )
             )
+            loaded[dataset] = ctx.build.con.execute("SELECT count(*) FROM lab_results").fetchall()[
+                0
+            ][0]
+            continue
         _note_changed_facts(ctx, FACT_TABLE[dataset], facts, kept_r1)
-        loaded[dataset] = ctx.build.replace_table(FACT_TABLE[dataset], _with_run_ids(ctx, facts))
+        loaded[dataset] = _load_with_run_ids(ctx, FACT_TABLE[dataset], facts)
     # Malformed CSV lines, and records an adapter could not map (their own reason code).
     malformed = ctx.build.con.sql(
         "SELECT dataset, source_file, source_row, column_name, "
@@ -488,7 +544,7 @@ def stage(ctx: RunContext) -> dict[str, int]:
     quarantine = pa.concat_tables(
         [q.select(list(QUARANTINE_COLUMNS)) for q in (*quarantines, malformed)]
     )
-    ctx.build.replace_table("quarantine", _with_run_ids(ctx, quarantine))
+    _load_with_run_ids(ctx, "quarantine", quarantine)
     if kept_r1:
         _restore_r1_of_unchanged_patients(ctx)
         loaded["lesions"] = ctx.build.con.execute(
@@ -497,39 +553,63 @@ def stage(ctx: RunContext) -> dict[str, int]:
     return {dataset: loaded[dataset] for dataset in FACT_TABLE}
 
 
-def _facts(ctx: RunContext, name: str) -> pa.Table:
-    """A fact table's rows the derived tables are computed from.
+def _has_rejected_targets(ctx: RunContext) -> bool:
+    return bool(
+        ctx.build.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+            [REJECTED_TARGETS],
+        ).fetchall()[0][0]
+    )
+
+
+def _input_views(ctx: RunContext) -> None:
+    """The derive inputs (transforms.derive.INPUTS) as temp views over the build's fact tables.
 
     Only patients with a row in ``patients`` (a derived row never names a patient
-    the warehouse does not know), and only those this run recomputes.
+    the warehouse does not know), and only those this run recomputes; nothing is
+    copied out of the build.
     """
-    recomputed = f"patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
-    changed = "" if ctx.recompute_all else f" AND {recomputed}"
-    return ctx.build.con.sql(
-        f"SELECT * FROM {name} WHERE patient_key IN (SELECT patient_key FROM patients){changed}"
-    ).to_arrow_table()
+    from transforms.derive import INPUTS
 
-
-def _rejected_targets(ctx: RunContext) -> pa.Table | None:
-    """The rejected lesion target rows staging set aside, of the patients recomputed."""
     con = ctx.build.con
-    if not con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
-        [REJECTED_TARGETS],
-    ).fetchall()[0][0]:
-        return None
-    recomputed = f"patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
-    changed = "" if ctx.recompute_all else f" WHERE {recomputed}"
-    return con.sql(f"SELECT * FROM {REJECTED_TARGETS}{changed}").to_arrow_table()
+    where = "patient_key IN (SELECT patient_key FROM patients)"
+    if not ctx.recompute_all:
+        where += f" AND patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
+    for view in INPUTS:
+        if view == "in_rejected_targets":
+            source = REJECTED_TARGETS if _has_rejected_targets(ctx) else None
+        else:
+            source = view.removeprefix("in_")
+        if source is None:  # no rejected targets this run: an empty relation of lesion rows
+            body = "SELECT * EXCLUDE (run_id) FROM lesion_measurements WHERE FALSE"
+        elif source == REJECTED_TARGETS:
+            changed = f" WHERE patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
+            body = f"SELECT * FROM {source}{'' if ctx.recompute_all else changed}"
+        else:
+            body = f"SELECT * FROM {source} WHERE {where}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}")
 
 
-def _write_derived(ctx: RunContext, name: str, table: pa.Table) -> None:
-    """Store a derived table's new rows: all of them, or those of the recomputed patients."""
-    stamped = _stamp(table, ctx.build.run_id)
+def _write_derived(ctx: RunContext, name: str, relation: str) -> None:
+    """Store a derived table's new rows straight from ``relation`` (a mart in the build).
+
+    All of them on a full recompute; otherwise the rows of the recomputed
+    patients replace theirs, and every other row keeps its run_id.
+    """
+    con = ctx.build.con
+    columns = [c for c in PUBLIC_COLUMNS[name] if c != "run_id"]
+    listed = ", ".join(columns)
     if ctx.recompute_all:
-        ctx.build.replace_table(name, stamped)
+        con.execute(f"DELETE FROM {name}")
     else:
-        ctx.build.replace_patients(name, stamped, CHANGED_PATIENTS)
+        con.execute(
+            f"DELETE FROM {name} WHERE patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
+        )
+    con.execute(
+        f"INSERT INTO {name} ({listed}, run_id) SELECT {listed}, ? FROM {relation}",
+        [ctx.build.run_id],
+    )
+    con.execute(f"DROP TABLE {relation}")
 
 
 def recomputed_patients(ctx: RunContext) -> str | None:
@@ -555,71 +635,24 @@ def apply_r1_quarantine(con: duckdb.DuckDBPyConnection, relation: str) -> None:
     )
 
 
-def responses(ctx: RunContext) -> None:
-    """Responses under each criteria of ``response.criteria``, then best responses.
+def derive_in_build(ctx: RunContext) -> None:
+    """Every derived table of the recomputed patients, computed inside the build database.
 
-    The whole build in this process, without shards: what ``benchmarks/bench_responses.py``
-    times. A run computes the same rows in patient shards (``flows/shards.py``).
+    The models (``transforms.derive.derive_tables``) run over temp views of the
+    recomputed patients' facts; the R1 rows leave ``lesion_measurements`` for the
+    quarantine and the marts go straight into the public tables: nothing is
+    copied out of the build. This is a run with one shard on threads; more shards,
+    or Dask, take the same models through Parquet files (``flows/shards.py``).
     """
-    from transforms.responses import compute_best_responses, compute_timepoints
-    from transforms.responses.best import assessments_from_warehouse_tables
+    from transforms.derive import OUTPUTS, R1_QUARANTINE, derive_tables
 
-    b = ctx.build
-    sessions = _facts(ctx, "sessions")
-    result = compute_timepoints(
-        sessions,
-        _facts(ctx, "imaging_studies"),
-        _facts(ctx, "lesion_measurements"),
-        ctx.cfg.section("response"),
-        rejected_targets=_rejected_targets(ctx),
-    )
-    b.con.register("_bad", result.quarantined)
-    try:
-        apply_r1_quarantine(b.con, "_bad")
-    finally:
-        b.con.unregister("_bad")
-    _write_derived(ctx, "timepoint_responses", result.timepoint_responses)
-    _write_derived(ctx, "session_responses", result.session_responses)
-    assessments, scopes = assessments_from_warehouse_tables(
-        result.timepoint_responses, result.session_responses, sessions
-    )
-    best = compute_best_responses(
-        assessments,
-        scopes,
-        _facts(ctx, "patients"),
-        {**ctx.cfg.section("best_response"), "criteria": ctx.cfg.value("response.criteria")},
-    )
-    _write_derived(ctx, "best_responses", best)
-
-
-def labs(ctx: RunContext) -> None:
-    """NLR, prognostic flags and eligibility for every session (without shards, as
-    ``responses``)."""
-    from transforms.labs import compute_lab_tables
-
-    result = compute_lab_tables(
-        _facts(ctx, "lab_results"),
-        _facts(ctx, "sessions"),
-        _facts(ctx, "imaging_studies"),
-        _facts(ctx, "patients"),
-        ctx.cfg.section("labs"),
-    )
-    _write_derived(ctx, "nlr", result.nlr)
-    _write_derived(ctx, "session_labs", result.session_labs)
-    _write_derived(ctx, "session_flags", result.session_flags)
-    survival(ctx)
-
-
-def survival(ctx: RunContext) -> None:
-    """The survival mart (issue 10), from the facts, responses and labs just written.
-
-    Part of the labs stage (it needs both responses and session_labs); per
-    recomputed patient like every derived table.
-    """
-    from transforms.survival import INPUTS, compute_survival
-
-    tables = {name: _facts(ctx, name) for name in INPUTS}
-    _write_derived(ctx, "survival", compute_survival(tables, ctx.cfg.section("report")))
+    con = ctx.build.con
+    _input_views(ctx)
+    derive_tables(con, DeriveParams.from_config(ctx.cfg))
+    apply_r1_quarantine(con, R1_QUARANTINE)
+    con.execute(f"DROP TABLE {R1_QUARANTINE}")
+    for name, relation in OUTPUTS.items():
+        _write_derived(ctx, name, relation)
 
 
 def outcome_report(ctx: RunContext, out_dir: Path) -> None:
@@ -665,10 +698,3 @@ def record_run(ctx: RunContext, report: IngestReport, status: str) -> None:
         read_files=report.read_files,
         rows_read=report.rows_read,
     )
-
-
-def _stamp(table: pa.Table, run_id: str) -> pa.Table:
-    """Derived rows carry the run that produced them."""
-    if "run_id" in table.column_names:
-        table = table.drop_columns(["run_id"])
-    return table.append_column("run_id", pa.array([run_id] * table.num_rows, pa.string()))

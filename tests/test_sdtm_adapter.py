@@ -307,7 +307,7 @@ def test_pharmaverse_recist_responses_through_the_stages(tmp_path):
     )
     stages.ingest(ctx)
     stages.stage(ctx)
-    stages.responses(ctx)
+    stages.derive_in_build(ctx)
     rows = build.con.execute(
         f"""
         SELECT rs.RSSTRESC, o.overall_response

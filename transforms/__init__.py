@@ -1,7 +1,12 @@
-"""Pure, set-based transforms: tables in, tables out.
+"""Pure, set-based transforms: relations in, relations out.
 
-A transform knows nothing of Prefect, files or the warehouse. It receives
-Arrow tables (or anything DuckDB can scan), runs SQL over all patients at
-once in a private in-memory DuckDB, and returns Arrow tables. SQL lives in
-``transforms/sql/<name>.sql``, one model per file, dbt style.
+A transform knows nothing of Prefect, files or the warehouse. Its rules are SQL
+models under ``transforms/models/{staging,intermediate,marts}/`` (one file per
+model, dependencies declared in the file, dbt style), run by
+``transforms.engine.run_models`` on a DuckDB connection it is given: the build
+database in the pipeline (``transforms.derive``), an in-memory DuckDB holding
+Arrow tables in the Arrow-level wrappers and the tests. Parameters arrive as
+DuckDB variables from one frozen ``config.params.TransformParams`` per transform.
+Staging of the source text (``transforms/staging.py``, ``transforms/sql/stg_*``)
+still runs over Arrow tables in a private session.
 """

@@ -1,9 +1,10 @@
-"""The lab lookup tables (labs-and-flags L1/L3) built from ``[labs]`` of config/labs.toml.
+"""The lab lookup tables (labs-and-flags L1/L3) as Arrow tables, for the data-quality suites.
 
-One definition for the lab normaliser (``transforms.labs``) and the
-data-quality suites (``expectations.runner``, which registers them with a
-``ref_`` prefix): test aliases, unit spellings, unit conversions and the
-analytes' canonical units and physiological ranges.
+One definition: the model ``transforms/models/staging/lab_lookups.sql`` over the
+variables ``config.params.lab_params`` builds from ``[labs]``. The lab
+normaliser runs that model where the lab rows are; the data-quality suites
+(``expectations.runner``, which registers these tables with a ``ref_``
+prefix) take its result from here.
 """
 
 from __future__ import annotations
@@ -13,45 +14,18 @@ from typing import Any
 
 import pyarrow as pa
 
+from config.params import lab_params
+from transforms.engine import in_memory, run_models
+
+#: The lookup relations of the model that the suites check values against.
+LOOKUPS = ("test_aliases", "unit_aliases", "unit_conversions", "analytes")
+
 
 def lab_lookup_tables(params: Mapping[str, Any]) -> dict[str, pa.Table]:
     """``test_aliases``, ``unit_aliases``, ``unit_conversions`` and ``analytes`` as Arrow tables.
 
     ``params`` is ``load_config().section("labs")``.
     """
-    analytes = params["analytes"]
-    conversions = [
-        (analyte, family, float(multiply), float(divide))
-        for analyte, by_family in params["unit_conversions"].items()
-        for family, (multiply, divide) in by_family.items()
-    ]
-    return {
-        "test_aliases": pa.table(
-            {
-                "alias": list(params["test_aliases"]),
-                "analyte": list(params["test_aliases"].values()),
-            }
-        ),
-        "unit_aliases": pa.table(
-            {
-                "spelling": list(params["unit_aliases"]),
-                "unit_family": list(params["unit_aliases"].values()),
-            }
-        ),
-        "unit_conversions": pa.table(
-            {
-                "analyte": [c[0] for c in conversions],
-                "unit_family": [c[1] for c in conversions],
-                "multiply": [c[2] for c in conversions],
-                "divide": [c[3] for c in conversions],
-            }
-        ),
-        "analytes": pa.table(
-            {
-                "analyte": list(analytes),
-                "canonical_unit": [a["canonical_unit"] for a in analytes.values()],
-                "physiological_min": [float(a["physiological_min"]) for a in analytes.values()],
-                "physiological_max": [float(a["physiological_max"]) for a in analytes.values()],
-            }
-        ),
-    }
+    with in_memory({}) as con:
+        run_models(con, ["lab_lookups"], [lab_params(params)])
+        return {name: con.table(name).to_arrow_table() for name in LOOKUPS}

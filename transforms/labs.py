@@ -2,8 +2,11 @@
 
 Rules L1-L4, N1-N6, P1-P9, G1-G9 and H1-H3 of ``shared/spec/labs-and-flags.md``.
 Every threshold, window, alias and unit factor comes from ``config/labs.toml``
-(``params`` is ``load_config().section("labs")``); the SQL models
-``transforms/sql/labs_*.sql`` do the work over all patients at once.
+(``params`` is ``load_config().section("labs")``, made one frozen parameter
+object by :func:`config.params.lab_params`); the SQL models under
+``transforms/models/`` (``staging/lab_lookups``, ``staging/labs_classified``,
+``intermediate/labs_*``, ``marts/nlr``, ``marts/session_labs``,
+``marts/session_flags``) do the work over all patients at once.
 
 Two choices the spec leaves open, taken here so that a flag is never decided
 by a value that does not say so:
@@ -26,11 +29,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.lab_lookups import lab_lookup_tables
+from config.params import PRE_SESSION_ANALYTES as PRE_SESSION_ANALYTES
+from config.params import TransformParams, lab_params
+from transforms.engine import in_memory, mart, run_models
 from transforms.sqlrun import SqlSession
 
-# Analytes whose last value before a session feeds P1, P2 and G1-G5.
-PRE_SESSION_ANALYTES = ("bilirubin", "albumin", "creatinine", "ldh", "ast", "platelets")
+#: The marts of the lab tables (transforms/models/marts/).
+MARTS = ("nlr", "session_labs", "session_flags")
 
 FLAG_COLUMNS = (
     "flag_bilirubin_ge_2",
@@ -64,19 +69,20 @@ class LabTables:
     session_flags: pa.Table
 
 
-def _sql_variables(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Scalar and list parameters, passed to SQL as variables; tables are registered instead."""
-    return {name: value for name, value in params.items() if not isinstance(value, Mapping)}
+def _settings(params: Mapping[str, Any] | TransformParams) -> TransformParams:
+    return params if isinstance(params, TransformParams) else lab_params(params)
 
 
-def _with_collected_has_time(labs: pa.Table) -> pa.Table:
+def with_collected_has_time(labs: pa.Table) -> pa.Table:
     """Add an all-NULL ``collected_has_time`` (unknown: midnight means date-only) if absent."""
     if "collected_has_time" in labs.column_names:
         return labs
     return labs.append_column("collected_has_time", pa.nulls(labs.num_rows, pa.bool_()))
 
 
-def normalise_labs(labs: pa.Table, params: Mapping[str, Any]) -> tuple[pa.Table, pa.Table]:
+def normalise_labs(
+    labs: pa.Table, params: Mapping[str, Any] | TransformParams
+) -> tuple[pa.Table, pa.Table]:
     """L1-L3: recognise tests, read censored values, convert units once, quarantine the rest.
 
     ``labs`` holds the staged rows (patient_key, collected_at, test, value, unit,
@@ -88,26 +94,11 @@ def normalise_labs(labs: pa.Table, params: Mapping[str, Any]) -> tuple[pa.Table,
     are none of the configured analytes are kept as reported (analyte = the
     test lower-cased and trimmed) and never quarantined.
     """
-    labs = _with_collected_has_time(labs)
-    tables = {"labs_staged": labs, **lab_lookup_tables(params)}
-    with SqlSession(tables=tables, params=_sql_variables(params)) as sql:
-        sql.run_model("labs_classified")
-        results = sql.run_model("labs_results")
-        quarantine = sql.run_model("labs_quarantine")
+    with in_memory({"in_labs_staged": with_collected_has_time(labs)}) as con:
+        run_models(con, ["stg_lab_results", "stg_lab_quarantine"], [_settings(params)])
+        results = con.table("stg_lab_results").to_arrow_table()
+        quarantine = con.table("stg_lab_quarantine").to_arrow_table()
     return results, quarantine
-
-
-def _modality_hint_rules(params: Mapping[str, Any]) -> pa.Table:
-    """H1-H3 as data: rule id, hint and the reason text shown with it."""
-    ki67 = f"{params['hint_ki67_tare_min_pct']:g}"
-    rules = params["modality_hint_rules"]
-    return pa.table(
-        {
-            "rule_id": list(rules),
-            "hint": pa.array([r.get("hint") for r in rules.values()], pa.string()),
-            "reason": [r["reason"].replace("{ki67}", ki67) for r in rules.values()],
-        }
-    )
 
 
 def compute_lab_tables(
@@ -115,7 +106,7 @@ def compute_lab_tables(
     sessions: pa.Table,
     imaging_studies: pa.Table,
     patients: pa.Table,
-    params: Mapping[str, Any],
+    params: Mapping[str, Any] | TransformParams,
 ) -> LabTables:
     """N1-N6, P1-P9, G1-G9, H1-H3 over all patients and sessions at once.
 
@@ -123,25 +114,14 @@ def compute_lab_tables(
     ``lab_results`` may also carry ``collected_has_time`` (see the module notes).
     """
     tables = {
-        "lab_results": _with_collected_has_time(lab_results),
-        "sessions": sessions,
-        "imaging_studies": imaging_studies,
-        "patients": patients,
-        "modality_hint_rules": _modality_hint_rules(params),
+        "in_lab_results": with_collected_has_time(lab_results),
+        "in_sessions": sessions,
+        "in_imaging_studies": imaging_studies,
+        "in_patients": patients,
     }
-    variables = {
-        **_sql_variables(params),
-        "flag_analytes": list(params["analytes"]),
-        "pre_session_analytes": list(PRE_SESSION_ANALYTES),
-    }
-    with SqlSession(tables=tables, params=variables) as sql:
-        sql.run_model("labs_macros")
-        sql.run_model("labs_patient_ids")
-        sql.run_model("labs_readings")
-        nlr = sql.run_model("labs_nlr")
-        sql.run_model("labs_session_context")
-        session_labs = sql.run_model("labs_session_labs")
-        session_flags = sql.run_model("labs_session_flags")
+    with in_memory(tables) as con:
+        run_models(con, MARTS, [_settings(params)])
+        nlr, session_labs, session_flags = (mart(con, name).to_arrow_table() for name in MARTS)
     return LabTables(nlr=nlr, session_labs=session_labs, session_flags=session_flags)
 
 

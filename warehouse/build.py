@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -29,6 +30,9 @@ from warehouse import ledger
 from warehouse.errors import WarehouseError
 from warehouse.publish import publish_file
 from warehouse.schema import PUBLIC_COLUMNS, PUBLIC_TABLES, create_schema, upgrade
+
+if TYPE_CHECKING:
+    from config.params import EngineSettings
 
 
 @contextlib.contextmanager
@@ -206,7 +210,12 @@ class Build:
         self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
 
 
-def start_build(db_path: str | Path, run_id: str, full_refresh: bool = False) -> Build:
+def start_build(
+    db_path: str | Path,
+    run_id: str,
+    full_refresh: bool = False,
+    engine: EngineSettings | None = None,
+) -> Build:
     """Copy the published warehouse (or start an empty one) into a private build file.
 
     Call only while holding ``run_lock``: any ``.building-*`` file left beside
@@ -235,6 +244,8 @@ def start_build(db_path: str | Path, run_id: str, full_refresh: bool = False) ->
         con = _connect(path, read_only=False)
         create_schema(con)
         migrated = False
+    if engine is not None:  # memory limit, spilling, threads (config section engine)
+        engine.apply(con)
     return Build(db_path=db, path=path, con=con, run_id=run_id, schema_migrated=migrated)
 
 

@@ -4,8 +4,11 @@ One function serves both our warehouse and the pharmaverse oracle, so it
 knows nothing of imaging studies or sessions: it takes dated overall
 responses per (patient, criteria, scope), the scopes with their start dates
 and event windows, and the patients' death dates. All the work is set-based
-SQL in ``transforms/sql/best_responses.sql``; the thresholds come from
-``config/best_response.toml`` (section ``best_response``) and reach SQL as
+SQL, the mart ``transforms/models/marts/best_responses.sql`` (its inputs from
+``intermediate/best_assessments`` and ``intermediate/best_scopes`` in the pipeline);
+the thresholds come from ``config/best_response.toml`` (section
+``best_response``) as one frozen parameter object
+(:func:`config.params.best_response_params`) and reach SQL as
 ``getvariable(...)``, so a user changes them in a config file, not in code.
 """
 
@@ -17,8 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from config import load_config
-from transforms.sqlrun import SqlSession
+from config.params import TransformParams, best_response_params
+from transforms.engine import in_memory, mart, run_models
 
 CONFIG_SECTION = "best_response"
 
@@ -57,20 +60,6 @@ BEST_RESPONSE_SCHEMA = pa.schema(
 )
 
 
-def _settings(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The config defaults overridden by ``params``; an unknown key is an error.
-
-    The criteria are those the timepoint engine computes (``response.criteria``):
-    one setting enables a criteria everywhere.
-    """
-    cfg = load_config()
-    defaults = {**cfg.section(CONFIG_SECTION), "criteria": cfg.value("response.criteria")}
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown best-response parameter(s): {', '.join(unknown)}")
-    return {**defaults, **params}
-
-
 def _require(table: pa.Table, columns: tuple[str, ...], what: str) -> None:
     missing = [c for c in columns if c not in table.column_names]
     if missing:
@@ -89,7 +78,7 @@ def compute_best_responses(
     assessments: pa.Table,
     scopes: pa.Table,
     patients: pa.Table,
-    params: Mapping[str, Any],
+    params: Mapping[str, Any] | TransformParams,
 ) -> pa.Table:
     """Rows of ``best_responses`` (without ``run_id``), one per patient, criteria and scope.
 
@@ -107,17 +96,16 @@ def compute_best_responses(
     _require(assessments, ASSESSMENT_COLUMNS, "assessments")
     _require(scopes, SCOPE_COLUMNS, "scopes")
     _require(patients, PATIENT_COLUMNS, "patients")
-    settings = _settings(params)
-    _check_vocabulary(assessments, settings["response_ranking"])
-    with SqlSession(
-        tables={
-            "assessments": assessments.select(list(ASSESSMENT_COLUMNS)),
-            "scopes": scopes.select(list(SCOPE_COLUMNS)),
-            "patients": patients.select(list(PATIENT_COLUMNS)),
-        },
-        params=settings,
-    ) as sql:
-        result = sql.run_model("best_responses")
+    settings = params if isinstance(params, TransformParams) else best_response_params(params)
+    _check_vocabulary(assessments, settings.values["response_ranking"])
+    tables = {
+        "best_assessments": assessments.select(list(ASSESSMENT_COLUMNS)),
+        "best_scopes": scopes.select(list(SCOPE_COLUMNS)),
+        "in_patients": patients.select(list(PATIENT_COLUMNS)),
+    }
+    with in_memory(tables) as con:
+        run_models(con, ["best_responses"], [settings], provided=tables)
+        result = mart(con, "best_responses").to_arrow_table()
     return result.cast(BEST_RESPONSE_SCHEMA)
 
 
@@ -139,15 +127,19 @@ def assessments_from_warehouse_tables(
     session; scope ``<session_id>`` comes from the ``overall`` rows of
     ``session_responses``, starts at that session and ends its event window at
     the next one (E5). ``has_target_disease`` / ``progression_date_hint`` are
-    used when the tables carry them (see ``best_assessments_from_warehouse.sql``).
+    used when the tables carry them (see ``intermediate/best_assessments.sql``).
     """
-    with SqlSession(
-        tables={
-            "timepoint_responses": _with_optional_columns(timepoint_responses),
-            "session_responses": _with_optional_columns(session_responses),
-            "sessions": sessions,
-        }
-    ) as sql:
-        assessments = sql.run_model("best_assessments_from_warehouse")
-        scopes = sql.run_model("best_scopes_from_warehouse")
+    tables = {
+        "mart_timepoint_responses": _with_optional_columns(timepoint_responses),
+        "mart_session_responses": _with_optional_columns(session_responses),
+        "in_sessions": sessions,
+    }
+    with in_memory(tables) as con:
+        run_models(
+            con,
+            ["best_assessments", "best_scopes"],
+            provided=["timepoint_responses", "session_responses"],
+        )
+        assessments = con.table("best_assessments").to_arrow_table()
+        scopes = con.table("best_scopes").to_arrow_table()
     return assessments, scopes

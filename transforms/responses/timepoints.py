@@ -2,11 +2,16 @@
 
 Rules B1–B6, R1–R15, M1–M6, A1–A5, C1–C6, F1–F3 and X1 of ``shared/spec/response-criteria.md``
 are set-based DuckDB SQL over all patients at once, one model per file in
-``transforms/sql/resp_*.sql``, run in this order:
+``transforms/models/`` (``staging/resp_lesion_input``, ``intermediate/resp_*``,
+``marts/timepoint_responses``, ``marts/session_responses``, ``marts/quarantine_r1``),
+ordered by the model runner (``transforms.engine``) from the dependencies each file
+declares; the rules sit in these models:
 
 =========================== ==============================================
+``patient_ids``             the patients numbered (shared with the labs)
+``session_context``         sessions in order, next session, session baseline (B3, B6; shared)
 ``resp_rules``              the criteria as rows of measure, thresholds and rule ids, macros
-``resp_scopes``             patients numbered, course and session scopes with baselines (B2, B3)
+``resp_scopes``             course and session scopes with baselines (B2, B3)
 ``resp_lesion_rows``        R1: targets first seen after the course baseline
 ``resp_lesion_sizes``       R2/M1/A1/C1: a lesion's fragments read together
 ``resp_scope_studies``      the studies of each scope (B4-B6)
@@ -48,28 +53,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from transforms.sqlrun import SqlSession
+from config.params import RESPONSE_PARAMETERS, TransformParams, response_params
+from transforms.engine import in_memory, mart, run_models
 
 #: The ``response`` config parameters the SQL reads with getvariable().
-PARAMETERS = (
-    "baseline_lookback_days",
-    "too_small_mm",
-    "nodal_normal_short_axis_mm",
-    "recist_pr_max_fraction_of_baseline",
-    "recist_pd_min_fraction_of_nadir",
-    "recist_pd_min_increase_mm",
-    "mrecist_pr_max_fraction_of_baseline",
-    "mrecist_pd_min_fraction_of_nadir",
-    "mrecist_pd_min_increase_mm",
-    "easl_pr_max_fraction_of_baseline",
-    "easl_pd_above_fraction_of_nadir",
-    "easl_pd_min_increase_mm2",
-    "choi_pr_max_fraction_of_baseline",
-    "choi_pd_min_fraction_of_nadir",
-    "choi_pd_min_increase_mm",
-    "choi_density_pr_max_fraction_of_baseline",
-    "criteria",
-)
+PARAMETERS = RESPONSE_PARAMETERS
 
 SESSION_COLUMNS = (
     "patient_key",
@@ -103,21 +91,8 @@ OPTIONAL_LESION_COLUMNS = {
     "attenuation_hu": pa.float64(),
 }
 
-MODELS = (
-    "resp_rules",
-    "resp_scopes",
-    "resp_lesion_rows",
-    "resp_lesion_sizes",
-    "resp_scope_studies",
-    "resp_scope_lesions",
-    "resp_new_lesions",
-    "resp_scope_sums",
-    "resp_target_response",
-    "resp_nontarget_response",
-    "resp_reason_lists",
-    "resp_overall",
-    "resp_reasons",
-)
+#: The marts of the responses (transforms/models/marts/).
+MARTS = ("timepoint_responses", "session_responses", "quarantine_r1")
 
 _SUM = pa.decimal128(10, 1)
 
@@ -208,25 +183,6 @@ def _select(table: pa.Table, columns: tuple[str, ...], what: str) -> pa.Table:
     return table.select(list(columns))
 
 
-def _parameters(params: Mapping[str, Any]) -> dict[str, Any]:
-    missing = [name for name in PARAMETERS if name not in params]
-    if missing:
-        raise ValueError(f"response parameter(s) missing: {', '.join(missing)}")
-    return {name: params[name] for name in PARAMETERS}
-
-
-# The lesion rows the models read: the loaded rows, and the target rows staging
-# rejected for their measurement (measurement_rejected): such a lesion is a target
-# at that study without a size, so R1 keeps its follow-ups and R3/R6 make a sum
-# that needs it not evaluable, rather than smaller.
-_LESION_ROWS = """
-CREATE OR REPLACE TEMP VIEW lesion_measurements AS
-SELECT *, FALSE AS measurement_rejected FROM lesion_facts
-UNION ALL BY NAME
-SELECT *, TRUE AS measurement_rejected FROM rejected_targets
-"""
-
-
 def _with_optional_lesion_columns(lesions: pa.Table) -> pa.Table:
     """The optional lesion columns (EASL, Choi) as nulls where an input lacks them."""
     for name, type_ in OPTIONAL_LESION_COLUMNS.items():
@@ -235,24 +191,11 @@ def _with_optional_lesion_columns(lesions: pa.Table) -> pa.Table:
     return lesions
 
 
-def _check_criteria(sql: SqlSession) -> None:
-    """A criteria name the engine does not know would silently give no rows; stop instead."""
-    unknown = sql.query(
-        "SELECT name FROM (SELECT unnest(getvariable('criteria')) AS name) "
-        "WHERE name NOT IN (SELECT criteria FROM resp_criteria_all) ORDER BY name"
-    )["name"].to_pylist()
-    if unknown:
-        known = sql.query("SELECT criteria FROM resp_criteria_all")["criteria"].to_pylist()
-        raise ValueError(
-            f"response.criteria: unknown criteria {', '.join(unknown)} (known: {', '.join(known)})"
-        )
-
-
 def compute_timepoints(
     sessions: pa.Table,
     imaging_studies: pa.Table,
     lesion_measurements: pa.Table,
-    params: Mapping[str, Any],
+    params: Mapping[str, Any] | TransformParams,
     rejected_targets: pa.Table | None = None,
 ) -> TimepointResult:
     """Responses at every study, for the course and each session, under each enabled criteria.
@@ -261,7 +204,10 @@ def compute_timepoints(
     are ignored); diameters may carry more than one decimal, they are read as
     exact DECIMAL(18,3); ``viable_perpendicular_mm`` and ``attenuation_hu`` may be
     absent (null: EASL and Choi then give NE where they need them). ``params`` is
-    ``load_config().section("response")``; its ``criteria`` lists the criteria computed.
+    ``load_config().section("response")`` (or its :func:`config.params.response_params`);
+    its ``criteria`` lists the criteria computed. The same models run inside the
+    build database in the pipeline (``transforms.derive``); this wrapper loads the
+    Arrow tables into an in-memory DuckDB under the input names they read.
     ``rejected_targets`` (same columns; sizes null) are target rows the
     ingestion rejected for their measurement (``transforms.staging``).
     """
@@ -269,10 +215,12 @@ def compute_timepoints(
         _with_optional_lesion_columns(lesion_measurements), LESION_COLUMNS, "lesion_measurements"
     )
     tables = {
-        "sessions": _select(sessions, SESSION_COLUMNS, "sessions"),
-        "imaging_studies": _select(imaging_studies, STUDY_COLUMNS, "imaging_studies"),
-        "lesion_facts": lesions,
-        "rejected_targets": (
+        "in_sessions": _select(sessions, SESSION_COLUMNS, "sessions"),
+        "in_imaging_studies": _select(imaging_studies, STUDY_COLUMNS, "imaging_studies"),
+        "in_lesion_measurements": lesions,
+        # the patient numbering (intermediate/patient_ids) also counts lab-only patients
+        "in_lab_results": pa.table({"patient_key": pa.array([], pa.string())}),
+        "in_rejected_targets": (
             lesions.schema.empty_table()
             if rejected_targets is None
             else _select(
@@ -280,15 +228,12 @@ def compute_timepoints(
             )
         ),
     }
-    with SqlSession(tables=tables, params=_parameters(params)) as sql:
-        sql.run_script(_LESION_ROWS)
-        for model in MODELS:
-            sql.run_model(model)
-            if model == "resp_rules":
-                _check_criteria(sql)
-        timepoints = sql.run_model("resp_timepoints_out")
-        session_rows = sql.run_model("resp_sessions_out")
-        quarantined = sql.run_model("resp_quarantine_out")
+    settings = params if isinstance(params, TransformParams) else response_params(params)
+    with in_memory(tables) as con:
+        run_models(con, MARTS, [settings])
+        timepoints = mart(con, "timepoint_responses").to_arrow_table()
+        session_rows = mart(con, "session_responses").to_arrow_table()
+        quarantined = mart(con, "quarantine_r1").to_arrow_table()
     return TimepointResult(
         timepoint_responses=timepoints.cast(TIMEPOINT_SCHEMA),
         session_responses=session_rows.cast(SESSION_SCHEMA),

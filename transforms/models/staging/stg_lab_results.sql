@@ -1,0 +1,21 @@
+-- depends_on: labs_classified
+-- reads:
+-- L1-L3: the rows of lab_results (lineage kept): every row of labs_classified
+-- that is not quarantined. Runs after labs_classified. collected_has_time is
+-- passed on for L4 (the warehouse keeps it only if lab_results has the column).
+SELECT
+    patient_key,
+    collected_at,
+    analyte,
+    value,
+    unit,
+    qualifier,
+    value_raw,
+    unit_raw,
+    test_raw,
+    source_file,
+    source_row,
+    collected_has_time
+FROM labs_classified
+WHERE reason_code IS NULL
+ORDER BY source_file, source_row
