@@ -180,6 +180,8 @@ def test_every_code_literal_in_sql_and_inline_sql_is_a_reason_code() -> None:
     """SQL models write their codes as literals (plain SQL); each must be a ReasonCode member."""
     sources = [
         *(REPO / "transforms" / "sql").glob("*.sql"),
+        *(REPO / "transforms" / "models").rglob("*.sql"),
+        *(REPO / "sources").glob("*.py"),
         *(REPO / "transforms").rglob("*.py"),
         *(REPO / "flows").glob("*.py"),
         *(REPO / "warehouse").glob("*.py"),
@@ -190,7 +192,7 @@ def test_every_code_literal_in_sql_and_inline_sql_is_a_reason_code() -> None:
     assert unknown == {}
     # the scan sees the models that emit codes, so it cannot pass by finding nothing
     assert found["labs_classified.sql"] == {"bad_number", "unknown_unit", "out_of_range"}
-    assert found["resp_quarantine_out.sql"] == {"target_after_baseline"}
+    assert found["quarantine_r1.sql"] == {"target_after_baseline"}
 
 
 def test_staging_checks_use_reason_codes() -> None:

@@ -3,7 +3,9 @@ changed patients sharded on an incremental run, and shard tasks that can run twi
 
 The cohort is the generated one whose digests main recorded before the one-engine
 refactor (tests/expected/pre_refactor_digests.json, "patients=300,seed=42"): every run
-here must reproduce them exactly.
+here must reproduce them exactly. One shard on threads is the default run, derived
+inside the build by the SQL models (issue 11's digest gate); more shards and Dask take
+the same models through Parquet files.
 """
 
 from __future__ import annotations
