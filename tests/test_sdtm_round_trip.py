@@ -17,6 +17,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from contract import DERIVED_TABLES
 from flows.cli import main
 from tools.table_digests import table_digests
 from warehouse import PUBLIC_COLUMNS
@@ -24,14 +25,8 @@ from warehouse import PUBLIC_COLUMNS
 pytestmark = pytest.mark.slow  # generates 300 patients twice and runs the pipeline twice
 
 PATIENTS = 300
-DERIVED = (
-    "timepoint_responses",
-    "session_responses",
-    "best_responses",
-    "nlr",
-    "session_labs",
-    "session_flags",
-)
+# Responses, labs, flags and the survival mart: every derived table (contract).
+DERIVED = DERIVED_TABLES
 FACTS = ("patients", "sessions", "imaging_studies", "lesion_measurements", "lab_results")
 LINEAGE = ("run_id", "source_file", "source_row")
 # Adapter rejection -> the staging reason the CSV run gives the same row.
