@@ -26,21 +26,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from transforms.labs import FLAG_COLUMNS
+
 #: Best overall responses that count as objective response, and as disease control.
 #: NON-CR/NON-PD (non-target disease only) is counted with SD, as RECIST 1.1 does for DCR.
 OBJECTIVE_RESPONSE = ("CR", "PR")
 DISEASE_CONTROL = ("CR", "PR", "SD", "NON-CR/NON-PD")
 NLR_TIMEPOINTS = ("nlr_pre", "nlr_1m", "nlr_3m", "nlr_6m")
-#: The negative prognostic flags of session_flags (labs-and-flags P1–P7), in Cox model order.
-PROGNOSTIC_FLAGS = (
-    "flag_bilirubin_ge_2",
-    "flag_albumin_le_3_5",
-    "flag_burden_ge_70",
-    "flag_ascites",
-    "flag_extrahepatic",
-    "flag_systemic_ge_3",
-    "flag_nlr_elevated",
-)
+#: The negative prognostic flags going into a session (labs-and-flags P1–P7; not the
+#: post-session bilirubin), in the order of session_flags and of the Cox model.
+PROGNOSTIC_FLAGS = tuple(c for c in FLAG_COLUMNS if not c.startswith("flag_post_"))
 PATIENT_NUMBERS = "report_patient_numbers"
 
 

@@ -13,18 +13,7 @@ from config import Config
 from report import charts, data
 from report.cohort import CRITERIA, FLAG_LABELS, thresholds_pct
 from report.html import esc, figure, page, table
-
-ELIGIBILITY = (
-    "elig_creatinine",
-    "elig_ldh",
-    "elig_ast",
-    "elig_platelets",
-    "elig_bilirubin",
-    "elig_burden",
-    "elig_portal_vein",
-    "elig_biliary",
-    "elig_lvef",
-)
+from transforms.labs import ELIGIBILITY_COLUMNS as ELIGIBILITY
 
 
 def patient_number(con: duckdb.DuckDBPyConnection, patient_key: str) -> int | None:
