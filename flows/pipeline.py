@@ -58,7 +58,8 @@ def fault_point(point: str) -> None:
     """Die at once, as a power cut would, when the test hook names ``point``.
 
     ``ingest``: after the first file is written into the build; ``transforms``:
-    after the shard tasks wrote their files, before the build loads them;
+    after the derived tables are computed (in the build, or by the shard tasks
+    into their files, before the build loads them);
     ``publish``: after the build is checkpointed and synced, just before the
     rename that publishes it.
     """
@@ -178,6 +179,7 @@ def derive(
     if count == 1 and not dask_address:
         with _timed(timings, "derive"):
             derive_in_build_task(ctx)
+        fault_point("transforms")
         return
     run = ctx.cfg.section("run")
     folder = shards.run_folder(ctx.build.db_path, run["shard_folder"], ctx.build.run_id)

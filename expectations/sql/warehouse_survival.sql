@@ -7,7 +7,10 @@ SELECT patient_key FROM survival GROUP BY patient_key HAVING count(*) > 1;
 CREATE OR REPLACE TEMP TABLE dq_wh_survival_first_sessions AS
 SELECT patient_key, min(session_date) AS first_session_date,
     list(DISTINCT modality) FILTER (WHERE session_date = first_day) AS first_modalities
-FROM (SELECT *, min(session_date) OVER (PARTITION BY patient_key) AS first_day FROM wh_sessions_once)
+-- Derived rows exist only for patients the warehouse knows (a session of an unknown
+-- patient is flagged by the sessions suite, not here).
+FROM (SELECT *, min(session_date) OVER (PARTITION BY patient_key) AS first_day FROM wh_sessions_once
+      WHERE patient_key IN (SELECT patient_key FROM wh_patients_once))
 GROUP BY patient_key;
 
 CREATE OR REPLACE TEMP VIEW dq_frame AS
