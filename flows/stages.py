@@ -479,9 +479,36 @@ def _normalise_labs_in_build(ctx: RunContext, staged: pa.Table, kept_r1: bool) -
     return quarantine
 
 
+def _note_held_values(ctx: RunContext) -> None:
+    """Add to CHANGED_PATIENTS the patients with a row or value held back as dated after the
+    previous run's day (``date_after_run``).
+
+    Their files are unchanged, and a nulled value (a last-contact date, say) that loads
+    now leaves the row's lineage as it was, so the lineage comparison of
+    ``_note_changed_facts`` cannot see it; the survival mart reads such values.
+    """
+    if ctx.recompute_all:
+        return
+    con = ctx.build.con
+    for dataset in DATASETS:
+        if not ctx.build.raw_exists(dataset):
+            continue
+        con.execute(
+            f"""
+            INSERT INTO {CHANGED_PATIENTS}
+            SELECT DISTINCT r.patient_key FROM quarantine q
+            JOIN raw.{dataset} r USING (source_file, source_row)
+            WHERE q.dataset = ? AND q.reason_code = ? AND r.patient_key IS NOT NULL
+              AND r.patient_key NOT IN (SELECT patient_key FROM {CHANGED_PATIENTS})
+            """,
+            [dataset, ReasonCode.DATE_AFTER_RUN],
+        )
+
+
 def stage(ctx: RunContext) -> dict[str, int]:
     """Type and check every source row: good rows become facts, bad rows the quarantine."""
     kept_r1 = _keep_r1_of_unchanged_patients(ctx)
+    _note_held_values(ctx)
     ingest_params = ctx.cfg.section("ingest")
     run_date = run_date_at_site(ingest_params, ctx.started_at)
     ctx.build.con.execute(f"CREATE TABLE IF NOT EXISTS {STAGED_ON} (run_date DATE NOT NULL)")
