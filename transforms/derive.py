@@ -13,20 +13,6 @@ import duckdb
 from config.params import DeriveParams
 from transforms.engine import MART_PREFIX, run_models
 
-#: Input relations ``con`` must hold (tables or views), with the columns of the
-#: public fact tables in warehouse/ddl/10_facts.sql (``run_id`` optional, extra
-#: columns ignored). Only the patients to compute, and only those in ``patients``.
-INPUTS = (
-    "in_patients",  # patients
-    "in_sessions",  # sessions
-    "in_imaging_studies",  # imaging_studies
-    "in_lesion_measurements",  # lesion_measurements (loaded rows)
-    # lesion target rows staging rejected for their measurement (same columns, sizes
-    # null; may be empty): R1 keeps their lesion, R3/R6 make the sums that need them NE
-    "in_rejected_targets",
-    "in_lab_results",  # lab_results, with collected_has_time
-)
-
 #: Each input relation -> the build's table it reads (the rejected lesion targets are a
 #: temporary table of the build's stage, ``flows.stages.REJECTED_TARGETS``, absent when
 #: staging rejected none: the input is then an empty relation of lesion rows).
@@ -36,9 +22,14 @@ SOURCES = {
     "in_imaging_studies": "imaging_studies",
     "in_lesion_measurements": "lesion_measurements",
     "in_rejected_targets": "rejected_lesion_targets",
-    "in_lab_results": "lab_results",
+    "in_lab_results": "lab_results",  # with collected_has_time
 }
-assert tuple(SOURCES) == INPUTS
+#: Input relations ``con`` must hold (tables or views), with the columns of the public
+#: fact tables of warehouse/ddl/10_facts.sql (``run_id`` optional, extra columns
+#: ignored); only the patients to compute, and only those in ``in_patients``.
+#: ``in_rejected_targets``: lesion target rows staging rejected for their measurement
+#: (sizes null; may be empty): R1 keeps their lesion, R3/R6 make the sums that need them NE.
+INPUTS = tuple(SOURCES)
 
 #: Public table -> the temp table derive_tables leaves in ``con`` (``mart_<table>``).
 #: The response marts also carry has_target_disease and progression_date_hint
