@@ -17,8 +17,9 @@ rerun, as a user sees them. ``--profile FILE`` writes a cProfile of the first
 run and prints its top functions to stderr.
 
 The last line printed is one JSON object: wall seconds per stage of the first
-run (``stage_seconds``), the first run and the unchanged rerun, the response
-and lab parts of the shard tasks (summed over shards), the floor of
+run (``stage_seconds``) and their peak RSS (``stage_peak_rss_mb``), the first
+run and the unchanged rerun, the response, lab and survival parts of the
+derive stage (summed over shards), the floor of
 ``bench_responses.py`` (one DuckDB query summing target diameters, on the
 published warehouse) and the response part's ratio to it, and the peak RSS
 (ru_maxrss of this process, and of its waited-for children).
@@ -162,16 +163,14 @@ def main() -> None:
                 profile.disable()
             result["first_run_seconds"] = round(time.perf_counter() - t0, 2)
             result["stage_seconds"] = first.stage_seconds
+            result["stage_peak_rss_mb"] = first.stage_peak_rss_mb
             t0 = time.perf_counter()
             rerun = run_flow(**params)
             result["unchanged_rerun_seconds"] = round(time.perf_counter() - t0, 2)
             assert not rerun.recomputed
-            parts = {"responses": 0.0, "labs": 0.0}
-            for shard in first.shard_results:
-                for part in parts:
-                    parts[part] += shard["seconds"][part]
-            result["responses_seconds"] = round(parts["responses"], 2)
-            result["labs_seconds"] = round(parts["labs"], 2)
+            parts = first.derive_seconds
+            for part in ("responses", "labs", "survival"):
+                result[f"{part}_seconds"] = round(parts[part], 2)
             if args.cli:
                 cli_db = work / "cli.duckdb"
                 result["cli_first_run_seconds"] = timed_cli(source, cli_db, args.shards)
@@ -192,7 +191,12 @@ def main() -> None:
             stats.sort_stats("cumulative").print_stats(40)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # The run resets the high-water mark at each stage (flows.pipeline.StageMeter), so the
+    # process's peak is the largest of the stages' peaks and of what getrusage saw since.
+    result["peak_rss_mb"] = max(
+        round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        *result.get("stage_peak_rss_mb", {}).values(),
+    )
     result["peak_rss_children_mb"] = round(
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     )

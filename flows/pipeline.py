@@ -83,8 +83,12 @@ class RunSummary:
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
     recomputed: bool = True
-    # Wall seconds of each stage of this run (benchmarks/bench_pipeline.py prints them).
+    # Wall seconds and peak RSS (MB) of each stage of this run (benchmarks/bench_pipeline.py
+    # prints them), and the seconds of the response, lab and survival parts of the derive
+    # stage (summed over shards).
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_peak_rss_mb: dict[str, int] = field(default_factory=dict)
+    derive_seconds: dict[str, float] = field(default_factory=dict)
     # Per shard: rows per derived table and the seconds of its response and lab parts.
     shard_results: list[dict] = field(default_factory=list)
 
@@ -125,8 +129,8 @@ def stage_task(ctx: stages.RunContext) -> dict[str, int]:
 
 
 @_task(name="derive")
-def derive_in_build_task(ctx: stages.RunContext) -> None:
-    stages.derive_in_build(ctx)
+def derive_in_build_task(ctx: stages.RunContext) -> dict[str, float]:
+    return stages.derive_in_build(ctx)
 
 
 @_task(name="shard-inputs")
@@ -167,20 +171,21 @@ def derive(
     ctx: stages.RunContext,
     count: int,
     dask_address: str,
-    timings: dict[str, float],
+    meter: StageMeter,
     results: list[dict],
-) -> None:
+) -> dict[str, float]:
     """Every derived table of the recomputed patients, in ``count`` patient shards.
 
     One shard on threads (the default) is derived inside the build database, with
     nothing copied out; more shards, or a Dask cluster, go through Parquet files,
     each shard a task of its own (``flows/shards.py``). Both run the same models.
+    Returns the seconds of the response, lab and survival parts, summed over shards.
     """
     if count == 1 and not dask_address:
-        with _timed(timings, "derive"):
-            derive_in_build_task(ctx)
+        with meter.stage("derive"):
+            parts = derive_in_build_task(ctx)
         fault_point("transforms")
-        return
+        return parts
     run = ctx.cfg.section("run")
     folder = shards.run_folder(ctx.build.db_path, run["shard_folder"], ctx.build.run_id)
     cores = os.cpu_count() or 1
@@ -194,26 +199,65 @@ def derive(
     )
     shards.remove_stale_folders(folder)
     try:
-        with _timed(timings, "shard_inputs"):
+        with meter.stage("shard_inputs"):
             shard_inputs_task(ctx, folder, job)
-        with _timed(timings, "shards"):
+        with meter.stage("shards"):
             runner = shard_task_runner(count, dask_address)
             results += shards_flow.with_options(task_runner=runner)(str(folder), count)
         fault_point("transforms")
-        with _timed(timings, "load_shards"):
+        with meter.stage("load_shards"):
             load_shards_task(ctx, folder, count)
     finally:
         if not run["keep_shard_files"]:
             shutil.rmtree(folder, ignore_errors=True)
+    parts: dict[str, float] = {}
+    for result in results:
+        for part, seconds in result["seconds"].items():
+            parts[part] = round(parts.get(part, 0.0) + seconds, 3)
+    return parts
 
 
-@contextlib.contextmanager
-def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
-    t0 = time.perf_counter()
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
+
+
+class StageMeter:
+    """Wall seconds and peak RSS of each stage of a run (the summary and the benchmark show them).
+
+    The peak is this process's, where DuckDB works (Dask workers are apart). Linux
+    resets a process's high-water mark when "5" is written to /proc/self/clear_refs,
+    so each stage's peak is its own; where that is not possible, no peak is recorded.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        resettable = _reset_peak_rss()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - t0, 3)
+            if resettable:
+                self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0), _peak_rss_mb())
+
+
+def _reset_peak_rss() -> bool:
     try:
-        yield
-    finally:
-        timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - t0, 3)
+        _CLEAR_REFS.write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> int:
+    for line in _STATUS.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 @_task(name="quality")
@@ -264,8 +308,9 @@ def run_pipeline(
     cfg = load_config(config_file)
     shard_count = shards or cfg.value("run.shards")
     dask_address = cfg.value("run.dask_address") if dask_address is None else dask_address
-    timings: dict[str, float] = {}
+    meter = StageMeter()
     shard_results: list[dict] = []
+    derive_seconds: dict[str, float] = {}
     pseudonymiser = pseudonymiser_for(cfg, demo)
     db_path = Path(db).resolve()
     docs_dir = db_path.parent / f"{db_path.stem}_dq"
@@ -294,22 +339,22 @@ def run_pipeline(
                 recompute_all=full_refresh or config_changed or build.schema_migrated,
                 fault_point=fault_point,
             )
-            with _timed(timings, "ingest"):
+            with meter.stage("ingest"):
                 report = ingest_task(ctx)
             recompute = report.anything_changed or config_changed or build.schema_migrated
             failed: list[str] = []
             if recompute:
-                with _timed(timings, "stage"):
+                with meter.stage("stage"):
                     stage_task(ctx)
                 say(f"computing responses, labs, flags and eligibility ({shard_count} shards)")
-                derive(ctx, shard_count, dask_address, timings, shard_results)
+                derive_seconds = derive(ctx, shard_count, dask_address, meter, shard_results)
                 say("checking data quality")
-                with _timed(timings, "quality"):
+                with meter.stage("quality"):
                     failed = quality_task(ctx, docs_build)
             report_due = recompute or not report_dir.exists()
             if report_due:
                 say("writing the outcome report")
-                with _timed(timings, "report"):
+                with meter.stage("report"):
                     report_task(ctx, report_build)
             summary = RunSummary(
                 run_id=run_id,
@@ -320,12 +365,14 @@ def run_pipeline(
                 quarantine_by_reason=dict(ledger.quarantine_by_reason(build.con)),
                 failed_checks=failed,
                 recomputed=recompute,
-                stage_seconds=timings,
+                stage_seconds=meter.seconds,
+                stage_peak_rss_mb=meter.peak_rss_mb,
+                derive_seconds=derive_seconds,
                 shard_results=shard_results,
                 report_dir=str(report_dir) if report_due else None,
             )
             say("publishing")
-            with _timed(timings, "publish"):
+            with meter.stage("publish"):
                 publish_task(ctx, report)
                 if docs_build.exists():
                     publish_folder(docs_build, docs_dir)

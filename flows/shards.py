@@ -30,7 +30,6 @@ import os
 import pickle
 import shutil
 import socket
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +42,7 @@ from transforms.derive import (
     R1_QUARANTINE,
     SOURCES,
     DeriveParams,
-    derive_labs,
-    derive_responses,
-    derive_survival,
+    derive_tables,
 )
 
 #: The shard files of the R1 rows (transforms.derive.R1_QUARANTINE).
@@ -208,16 +205,7 @@ def run_shard(folder: str | Path, shard: int) -> dict[str, Any]:
                 f"CREATE TEMP VIEW {view} AS "
                 f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false)"
             )
-        seconds = {}
-        t0 = time.perf_counter()
-        derive_responses(con, job.params)
-        seconds["responses"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        derive_labs(con, job.params)
-        seconds["labs"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        derive_survival(con, job.params)
-        seconds["survival"] = time.perf_counter() - t0
+        seconds = derive_tables(con, job.params)
         rows = {}
         relations = {**OUTPUTS, R1_FILE: R1_QUARANTINE}
         for table, relation in relations.items():

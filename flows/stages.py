@@ -662,7 +662,7 @@ def apply_r1_quarantine(con: duckdb.DuckDBPyConnection, relation: str) -> None:
     )
 
 
-def derive_in_build(ctx: RunContext) -> None:
+def derive_in_build(ctx: RunContext) -> dict[str, float]:
     """Every derived table of the recomputed patients, computed inside the build database.
 
     The models (``transforms.derive.derive_tables``) run over temp views of the
@@ -670,16 +670,18 @@ def derive_in_build(ctx: RunContext) -> None:
     quarantine and the marts go straight into the public tables: nothing is
     copied out of the build. This is a run with one shard on threads; more shards,
     or Dask, take the same models through Parquet files (``flows/shards.py``).
+    Returns the seconds of the response, lab and survival parts.
     """
     from transforms.derive import OUTPUTS, R1_QUARANTINE, derive_tables
 
     con = ctx.build.con
     _input_views(ctx)
-    derive_tables(con, DeriveParams.from_config(ctx.cfg))
+    seconds = derive_tables(con, DeriveParams.from_config(ctx.cfg))
     apply_r1_quarantine(con, R1_QUARANTINE)
     con.execute(f"DROP TABLE {R1_QUARANTINE}")
     for name, relation in OUTPUTS.items():
         _write_derived(ctx, name, relation)
+    return seconds
 
 
 def outcome_report(ctx: RunContext, out_dir: Path) -> None:
