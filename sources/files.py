@@ -113,8 +113,6 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
     header = lines[0]
     if _blank(header):
         raise FileError("has no header line")
-    # The count of records, taken before any line is parsed.
-    rows_read = sum(1 for line in lines[1:] if line.strip(" \t"))
     delimiter = detect_delimiter(header, known_columns)
     names = _split(header, delimiter)
     if names is None or "\x00" in header:
@@ -123,6 +121,8 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
     body = pa.array(lines[1:], pa.string())
     numbers = pa.array(range(1, len(body) + 1), pa.int64())
     blank = pc.equal(pc.utf8_trim(body, " \t"), "")
+    # The count of records: the non-blank lines, taken before any line is parsed.
+    rows_read = len(body) - (pc.sum(blank).as_py() or 0)
     # Lines without a quote or NUL, with the header's number of fields, split exactly on
     # the delimiter: all of them at once. (Fields beyond `width` must then be empty.)
     split = pc.split_pattern(body, delimiter)
