@@ -160,7 +160,10 @@ def ingest(ctx: RunContext) -> IngestReport:
             rows_read=result.rows_read,
             malformed_reasons=result.malformed_reasons,
         )
-        ledger.note_row_versions(ctx.build.con, sf.dataset, sf.name, "after")
+        if sf.name in known:
+            ledger.note_row_versions(ctx.build.con, sf.dataset, sf.name, "after")
+        else:
+            ledger.note_file_patients(ctx.build.con, sf.dataset, sf.name)
         ctx.fault_point("ingest")
         (report.changed if sf.name in known else report.new).append(sf.name)
         report.dropped_columns += [f"{sf.name}:{c}" for c in result.dropped_columns]
@@ -172,7 +175,7 @@ def ingest(ctx: RunContext) -> IngestReport:
     report.missing = sorted(set(known) - seen)
     if ctx.prune:
         for name in report.missing:
-            ledger.note_row_versions(ctx.build.con, known[name][1], name, "before")
+            ledger.note_file_patients(ctx.build.con, known[name][1], name)
             ctx.build.drop_source_file(name)
         report.pruned = report.missing
     report.files = _file_rows(ctx)
@@ -225,7 +228,10 @@ def _ingest_adapted(
                 rows_read=result.rows_read,
                 rejected=mapped.rejected,
             )
-            ledger.note_row_versions(ctx.build.con, mapped.dataset, mapped.key, "after")
+            if mapped.key in known:
+                ledger.note_row_versions(ctx.build.con, mapped.dataset, mapped.key, "after")
+            else:
+                ledger.note_file_patients(ctx.build.con, mapped.dataset, mapped.key)
             ctx.fault_point("ingest")
             (report.changed if mapped.key in known else report.new).append(mapped.key)
             report.dropped_columns += [f"{mapped.key}:{c}" for c in result.dropped_columns]

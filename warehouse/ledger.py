@@ -191,7 +191,8 @@ def start_row_versions(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def note_row_versions(con: duckdb.DuckDBPyConnection, dataset: str, name: str, side: str) -> None:
-    """Fingerprint each raw row of one file, ``side`` 'before' or 'after' it is replaced."""
+    """Fingerprint each raw row of one file, ``side`` 'before' or 'after' it is replaced
+    (a file with one version only: :func:`note_file_patients`)."""
     if raw_exists(con, dataset):
         con.execute(
             f"INSERT INTO {_ROW_VERSIONS} SELECT ?, patient_key, "
@@ -200,8 +201,25 @@ def note_row_versions(con: duckdb.DuckDBPyConnection, dataset: str, name: str, s
         )
 
 
+def note_file_patients(con: duckdb.DuckDBPyConnection, dataset: str, name: str) -> None:
+    """Note every patient of a file that has one version only (a new file, or a pruned one).
+
+    Lineage (the file's name) is part of each row's fingerprint, so none of its rows
+    can equal a row of another file: each patient with a row in it has changed, and
+    no row needs a fingerprint (a first run at 1M patients would otherwise compare
+    hundreds of millions of them).
+    """
+    if raw_exists(con, dataset):
+        con.execute(
+            f"INSERT INTO {_ROW_VERSIONS} SELECT DISTINCT 'whole', patient_key, NULL::UBIGINT "
+            f"FROM raw.{dataset} WHERE source_file = ?",
+            [name],
+        )
+
+
 def collect_changed_patients(con: duckdb.DuckDBPyConnection) -> int:
-    """Fill CHANGED_PATIENTS: patients with a row in one version of a file and not in the other.
+    """Fill CHANGED_PATIENTS: patients with a row in one version of a file and not in the
+    other, or with a row in a file that has one version only.
 
     Lineage is part of a row, so a row that moved counts. Returns how many patients.
     """
@@ -213,7 +231,9 @@ def collect_changed_patients(con: duckdb.DuckDBPyConnection) -> int:
         SELECT DISTINCT patient_key FROM (
             (SELECT * FROM before EXCEPT ALL SELECT * FROM after)
             UNION ALL
-            (SELECT * FROM after EXCEPT ALL SELECT * FROM before))
+            (SELECT * FROM after EXCEPT ALL SELECT * FROM before)
+            UNION ALL
+            SELECT patient_key, h FROM {_ROW_VERSIONS} WHERE side = 'whole')
         WHERE patient_key IS NOT NULL
         """
     )
