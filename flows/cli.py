@@ -7,7 +7,8 @@ error's class and where it arose but not its message (which may quote source
 values); ``--verbose`` shows the traceback. SIGINT and SIGTERM stop a run
 cleanly: nothing is published, one line, exit 130 or 143. Prefect is imported
 only by the commands that run the flow, after its logging and telemetry
-settings are in place.
+settings are in place and after the checks of ``flows/preflight.py`` (a mistake
+is reported without waiting for Prefect's import).
 """
 
 from __future__ import annotations
