@@ -7,7 +7,8 @@ error's class and where it arose but not its message (which may quote source
 values); ``--verbose`` shows the traceback. SIGINT and SIGTERM stop a run
 cleanly: nothing is published, one line, exit 130 or 143. Prefect is imported
 only by the commands that run the flow, after its logging and telemetry
-settings are in place.
+settings are in place and after the checks of ``flows/preflight.py`` (a mistake
+is reported without waiting for Prefect's import).
 """
 
 from __future__ import annotations
@@ -44,22 +45,23 @@ def _quiet_prefect(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from config import ConfigError
-    from flows.privacy import ConfigurationError
-    from flows.serve import ServeError
-    from flows.stages import QualityGateError
-    from sources import SourceError
-    from warehouse import WarehouseError
+#: The errors a user can cause, as (module, class): exit 2 with the message.
+_USER_ERRORS = (
+    ("config", "ConfigError"),
+    ("flows.privacy", "ConfigurationError"),
+    ("flows.serve", "ServeError"),
+    ("sources", "SourceError"),
+    ("warehouse", "WarehouseError"),
+    ("flows.stages", "QualityGateError"),
+)
 
-    return (
-        ConfigError,
-        ConfigurationError,
-        ServeError,
-        SourceError,
-        WarehouseError,
-        QualityGateError,
-    )
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The classes of ``_USER_ERRORS`` whose module is loaded: an exception can only be of a
+    class that exists, and importing a module (flows.stages: DuckDB, Arrow, the transforms)
+    just to say "no" would make every error line slower."""
+    found = (getattr(sys.modules.get(module), name, None) for module, name in _USER_ERRORS)
+    return tuple(cls for cls in found if cls is not None)
 
 
 class Interrupted(BaseException):
@@ -321,8 +323,9 @@ def _send_prefect_backlog(timeout_s: float = 10) -> None:
 def _run(verbose: bool, **params: object):  # noqa: ANN202
     _quiet_prefect(verbose)
     with interrupted_by_signals():
-        from flows.pipeline import preflight, run_flow
+        from flows.preflight import preflight
 
+        # Before Prefect is imported (seconds on a busy machine): a mistake is one line at once.
         preflight(
             params["source"],
             params["db"],
@@ -330,6 +333,8 @@ def _run(verbose: bool, **params: object):  # noqa: ANN202
             bool(params.get("demo")),
             params.get("dask_address"),
         )
+        from flows.pipeline import run_flow
+
         with (
             err_console.status("starting", spinner="dots") as status,
             prefect_api(params["config_file"]),

@@ -34,12 +34,10 @@ from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know t
 )
 from flows.serve import STOP_FILE_ENV
 from report import report_dir_for
-from sources import discover
 from transforms.derive import DeriveParams
 from warehouse import (
     WarehouseError,
     ledger,
-    open_read_only,
     publish_folder,
     run_lock,
     stage_folder,
@@ -91,28 +89,6 @@ class RunSummary:
     derive_seconds: dict[str, float] = field(default_factory=dict)
     # Per shard: rows per derived table and the seconds of its response and lab parts.
     shard_results: list[dict] = field(default_factory=list)
-
-
-def preflight(
-    source: str | Path,
-    db: str | Path,
-    config_file: str | Path | None,
-    demo: bool,
-    dask_address: str | None = None,
-) -> None:
-    """Catch the mistakes a user can make before Prefect starts (a few seconds saved, and
-    one clear line instead of a failed flow run)."""
-    cfg = load_config(config_file)
-    shards.check_dask_address(
-        cfg.value("run.dask_address") if dask_address is None else dask_address
-    )
-    discover(source)
-    db_path = Path(db).resolve()
-    if not db_path.parent.is_dir():
-        raise WarehouseError(f"folder {db_path.parent} does not exist")
-    if db_path.exists():
-        open_read_only(db_path).close()
-    check_key_available(cfg, demo)
 
 
 _task = task(cache_policy=NONE, persist_result=False)

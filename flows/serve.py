@@ -270,13 +270,15 @@ def serve_pipeline(
     external_url = os.environ.get(API_URL_ENV, "")
     port = None if external_url else _free_port()
     os.environ[API_URL_ENV] = external_url or local_api_url(port)
+    from flows.preflight import preflight
+
+    # The mistakes a user can make are caught before Prefect is imported or a server started.
+    preflight(source, db_path, config_file, False)
     from prefect.schedules import Cron, Interval
     from prefect.types.entrypoint import EntrypointType
 
-    from flows.pipeline import pipeline_flow, preflight, pseudonymiser_for
+    from flows.pipeline import pipeline_flow, pseudonymiser_for
 
-    # The mistakes a user can make are caught before a server is started.
-    preflight(source, db_path, config_file, False)
     try:
         schedule = (
             Interval(interval_s, timezone=timezone)

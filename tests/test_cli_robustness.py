@@ -188,6 +188,7 @@ def test_prefect_start_timeout_one_line(published: dict[str, Path], warehouse: P
 def test_unexpected_error_one_line(
     warehouse: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    import flows.preflight  # noqa: F401 (imported, as by a run, before the patch below)
     import warehouse as warehouse_module
 
     def fails_reading(db: object) -> None:
@@ -204,7 +205,7 @@ def test_unexpected_error_one_line(
     def bug(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("flows.pipeline.preflight", bug)
+    monkeypatch.setattr("flows.preflight.preflight", bug)
     source = tmp_path / "source"
     source.mkdir()
     quiet = CliRunner().invoke(main, run_args(source, warehouse))
