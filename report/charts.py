@@ -99,7 +99,8 @@ def _label_space(axis: Axis) -> float:
     set), measured with the font; a y axis's width, an x axis's height.
     """
     labels = [t for t in axis.get_majorticklabels() if t.get_visible() and t.get_text()]
-    space = _TICK if axis.get_tick_params().get("length", 1) else 2 * _POINT
+    # Ticks hidden with ``length=0`` keep the pad between the axes and their labels.
+    space = _TICK if axis.get_tick_params().get("length", 1) else _TICK / 2
     if labels:
         if isinstance(axis, YAxis):
             space += max(_text_width(t.get_text(), t.get_fontsize()) for t in labels)
