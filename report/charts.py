@@ -16,9 +16,12 @@ import re
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.axis import Axis, YAxis
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
+from matplotlib.textpath import text_to_path
 from matplotlib.ticker import NullFormatter
 
 RESPONSE_COLOURS = {
@@ -50,9 +53,98 @@ def to_svg(fig: Figure, salt: str) -> str:
 
 
 def _figure(width: float = 7.5, height: float = 4.0) -> Figure:
-    fig = Figure(figsize=(width, height))
-    fig.set_layout_engine("constrained")
-    return fig
+    """A figure without a layout engine: each chart sets its margins with ``_fit``.
+
+    Constrained layout measured every figure's text with an extra draw before the real
+    one (about half of the report's time); the margins here come from the same labels,
+    measured with the font but never drawn.
+    """
+    return Figure(figsize=(width, height))
+
+
+# --- margins ------------------------------------------------------------------------------
+# Lengths in inches. Matplotlib's defaults: 10 pt text, 3.5 pt ticks with a 3.5 pt pad,
+# axis labels 4 pt from the tick labels, titles 6 pt above the axes; a line of text is
+# 1.2 times its font size.
+
+_POINT = 1 / 72
+_PAD = 0.1  # free edge around the figure
+_TICK = 7 * _POINT  # tick length and the pad between a tick and its label
+_LINE = 1.2 * _POINT  # height of a line of text per point of font size
+
+
+#: A legend's width beyond its longest label and the height of one of its rows, per point
+#: of its font size (Matplotlib's handle length 2, handle pad 0.8, border pads 0.4 and 0.5
+#: em; a row: a line of text and 0.5 em spacing).
+_LEGEND_FRAME = (2.0 + 0.8 + 2 * 0.4 + 0.5) * _POINT
+_LEGEND_ROW = (1.2 + 0.5) * _POINT
+
+
+#: Text drawn at a small size (hinted to whole pixels in a PNG, or in a browser's font
+#: for the SVG) can be up to about a tenth wider than its outline.
+_TEXT_SLACK = 1.12
+
+
+def _text_width(text: str, size: float) -> float:
+    """Width (inches) of one line of ``text`` in the default font at ``size`` points."""
+    prop = FontProperties(size=size)
+    width, _, _ = text_to_path.get_text_width_height_descent(text, prop, False)
+    return width * _TEXT_SLACK * _POINT
+
+
+def _label_space(axis: Axis) -> float:
+    """Room (inches) an axis needs outside its axes: tick labels, ticks and the axis label.
+
+    Tick labels are those the axis will draw (its locator and formatter, or the labels
+    set), measured with the font; a y axis's width, an x axis's height.
+    """
+    labels = [t for t in axis.get_majorticklabels() if t.get_visible() and t.get_text()]
+    # Ticks hidden with ``length=0`` keep the pad between the axes and their labels.
+    space = _TICK if axis.get_tick_params().get("length", 1) else _TICK / 2
+    if labels:
+        if isinstance(axis, YAxis):
+            space += max(_text_width(t.get_text(), t.get_fontsize()) for t in labels)
+        else:
+            space += max(t.get_fontsize() for t in labels) * _LINE
+    label = axis.get_label()
+    if label.get_visible() and label.get_text():
+        lines = label.get_text().count("\n") + 1
+        space += axis.labelpad * _POINT + lines * label.get_fontsize() * _LINE
+    return space
+
+
+def _title_space(size: float | None = None) -> float:
+    """Room (inches) above an axes for a title of ``size`` points (none: half a tick label)."""
+    return 5 * _POINT if size is None else 6 * _POINT + size * _LINE
+
+
+def _fit(
+    fig: Figure,
+    left: float,
+    bottom: float,
+    right: float = 0.3,
+    top: float = 0.0,
+    wspace: float = 0.0,
+    hspace: float = 0.0,
+    rows: int = 1,
+    cols: int = 1,
+) -> None:
+    """Place the axes grid with margins and gaps given in inches (plus ``_PAD`` outside).
+
+    ``right`` leaves room for the last x tick label, which sticks out of the axes.
+    """
+    width, height = fig.get_size_inches()
+    left, right, bottom, top = left + _PAD, right + _PAD, bottom + _PAD, top + _PAD
+    cell_w = (width - left - right - (cols - 1) * wspace) / cols
+    cell_h = (height - top - bottom - (rows - 1) * hspace) / rows
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=wspace / cell_w,
+        hspace=hspace / cell_h,
+    )
 
 
 def modality_style(modality: str) -> tuple[str, str]:
@@ -98,6 +190,7 @@ def waterfall(bars: pd.DataFrame, pr_pct: float, pd_pct: float, salt: str) -> st
         Line2D([], [], ls="--", color="#d1495b", label=f"PD threshold {pd_pct:+g} %"),
     ]
     ax.legend(handles=handles, fontsize=7, loc="upper right", ncols=2)
+    _fit(fig, left=_label_space(ax.yaxis), bottom=_label_space(ax.xaxis), top=_title_space())
     return to_svg(fig, salt)
 
 
@@ -141,6 +234,7 @@ def spider(
     ]
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="upper right")
+    _fit(fig, left=_label_space(ax.yaxis), bottom=_label_space(ax.xaxis), top=_title_space())
     return to_svg(fig, salt)
 
 
@@ -155,7 +249,39 @@ def swimmer(
     Sessions: marker by modality, black edge; assessments: dots coloured by overall
     response; progression: red bar; death: black cross; alive at last contact: arrow.
     """
-    height = max(1.6, 0.9 + 0.22 * len(lanes))
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker=modality_style(m)[0],
+            ls="none",
+            color=modality_style(m)[1],
+            markeredgecolor="black",
+            label=f"session: {m}",
+        )
+        for m in sorted(set(sessions["modality"]))
+    ]
+    handles += [
+        Line2D([], [], marker="o", ls="none", color=RESPONSE_COLOURS[r], label=r)
+        for r in RESPONSE_COLOURS
+        if r in set(assessments["overall_response"])
+    ]
+    handles += [
+        Line2D([], [], marker="|", ls="none", ms=10, mew=2, color="#d1495b", label="progression"),
+        Line2D([], [], marker="X", ls="none", color="black", label="death"),
+        Line2D(
+            [],
+            [],
+            marker=r"$\rightarrow$",
+            ls="none",
+            color="#333333",
+            label="alive at last contact",
+        ),
+    ]
+    # The legend sits right of the lanes; the figure is at least as tall as the legend.
+    legend_width = max(_text_width(h.get_label(), 7) for h in handles) + _LEGEND_FRAME * 7
+    legend_height = len(handles) * _LEGEND_ROW * 7
+    height = max(1.6, 0.9 + 0.22 * len(lanes), legend_height + 2 * _PAD)
     fig = _figure(7.5, height)
     ax = fig.subplots()
     ypos = {p: i for i, p in enumerate(lanes["patient_no"])}
@@ -200,36 +326,14 @@ def swimmer(
     ax.invert_yaxis()
     ax.set_xlabel("days from the first session")
     ax.set_xlim(left=min(-0.02 * span, 0), right=span * 1.08)
-    handles = [
-        Line2D(
-            [],
-            [],
-            marker=modality_style(m)[0],
-            ls="none",
-            color=modality_style(m)[1],
-            markeredgecolor="black",
-            label=f"session: {m}",
-        )
-        for m in sorted(set(sessions["modality"]))
-    ]
-    handles += [
-        Line2D([], [], marker="o", ls="none", color=RESPONSE_COLOURS[r], label=r)
-        for r in RESPONSE_COLOURS
-        if r in set(assessments["overall_response"])
-    ]
-    handles += [
-        Line2D([], [], marker="|", ls="none", ms=10, mew=2, color="#d1495b", label="progression"),
-        Line2D([], [], marker="X", ls="none", color="black", label="death"),
-        Line2D(
-            [],
-            [],
-            marker=r"$\rightarrow$",
-            ls="none",
-            color="#333333",
-            label="alive at last contact",
-        ),
-    ]
-    fig.legend(handles=handles, fontsize=7, loc="outside right upper")
+    fig.legend(handles=handles, fontsize=7, loc="upper right")
+    _fit(
+        fig,
+        left=_label_space(ax.yaxis),
+        bottom=_label_space(ax.xaxis),
+        right=legend_width + 0.15,
+        top=_title_space(),
+    )
     return to_svg(fig, salt)
 
 
@@ -258,12 +362,23 @@ def response_rates(rates: pd.DataFrame, salt: str) -> str:
             )
         ax.set_title(measure.upper(), fontsize=9)
         ax.set_xlim(0, 100)
-        ax.set_xlabel("% of patients (95 % CI, Clopper–Pearson)")
+        # Two lines: on one, the labels of the two panels would run into each other.
+        ax.set_xlabel("% of patients\n(95 % CI, Clopper–Pearson)")
     axes[0].set_yticks(
         y, [f"{m} (n={n})" for m, n in zip(rates["modality"], rates["n"], strict=True)]
     )
     axes[0].invert_yaxis()
     axes[1].legend(fontsize=7, loc="lower right")
+    # Between the panels: half of the last x tick label of the left one and of the first
+    # of the right one.
+    _fit(
+        fig,
+        left=_label_space(axes[0].yaxis),
+        bottom=_label_space(axes[0].xaxis),
+        top=_title_space(9),
+        wspace=0.35,
+        cols=2,
+    )
     return to_svg(fig, salt)
 
 
@@ -352,6 +467,15 @@ def kaplan_meier(
     for side in ("top", "right", "bottom"):
         bottom.spines[side].set_visible(False)
     bottom.tick_params(axis="y", length=0)
+    _fit(
+        fig,
+        left=max(_label_space(top.yaxis), _label_space(bottom.yaxis)),
+        bottom=_label_space(bottom.xaxis),
+        right=0.35,
+        top=_title_space(),
+        hspace=_title_space(7) + 0.05,
+        rows=2,
+    )
     return to_svg(fig, salt)
 
 
@@ -385,6 +509,7 @@ def forest(table: pd.DataFrame, salt: str) -> str:
     ax.set_yticks(y, list(table["covariate"]), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("hazard ratio for death (95 % CI, log scale)")
+    _fit(fig, left=_label_space(ax.yaxis), bottom=_label_space(ax.xaxis), top=_title_space())
     return to_svg(fig, salt)
 
 
@@ -414,4 +539,5 @@ def nlr_trajectories(frame: pd.DataFrame, labels: dict[str, str], salt: str) -> 
     ax.set_xticks(range(len(order)), [labels[t] for t in order])
     ax.set_ylabel("NLR (median, IQR)")
     ax.legend(fontsize=7)
+    _fit(fig, left=_label_space(ax.yaxis), bottom=_label_space(ax.xaxis), top=_title_space())
     return to_svg(fig, salt)
