@@ -20,12 +20,15 @@ and the Data Docs carry counts only. Great Expectations is imported inside
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import math
+import queue
 import shutil
+import threading
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +90,8 @@ SUMMARY_SCHEMA = pa.schema(
         ("failed", pa.int64()),
     ]
 )
+# A suite, its applicable checks, and its per-patient frame of failing and checked rows.
+_Frame = tuple[Suite, list[Check], pa.Table]
 # Great Expectations' own severity scale, shown in Data Docs.
 GX_SEVERITY = {"fatal": "critical", "error": "warning", "warning": "info"}
 
@@ -233,7 +238,7 @@ def _aggregate_sql(checks: list[Check]) -> str:
     return f"SELECT\n    {columns}\nFROM dq_frame\nGROUP BY patient_key"
 
 
-@contextmanager
+@contextlib.contextmanager
 def _variables(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any]) -> Iterator[None]:
     """Set ``values`` as DuckDB variables of ``con`` for the checks, then put back what was there.
 
@@ -274,7 +279,7 @@ def _drop_temp_objects(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"DROP {kind} IF EXISTS temp.main.{name}")
 
 
-@contextmanager
+@contextlib.contextmanager
 def _workspace(
     con: duckdb.DuckDBPyConnection, inputs: Mapping[str, str | None], ref: Reference
 ) -> Iterator[None]:
@@ -307,7 +312,7 @@ def _frames(
     con: duckdb.DuckDBPyConnection,
     suites: list[Suite],
     present: Mapping[str, set[str]],
-) -> Iterator[tuple[Suite, list[Check], pa.Table]]:
+) -> Iterator[_Frame]:
     """Each suite with its applicable checks and its per-patient frame of row counts.
 
     The suite's SQL model defines the per-row view ``dq_frame``; only its
@@ -398,8 +403,68 @@ def _gx_context(docs_dir: Path | None) -> Any:
     return context
 
 
+def _import_great_expectations() -> threading.Thread:
+    """Start importing Great Expectations in a thread; join it before using the library.
+
+    The import costs about 3 s on an idle machine and 10-20 s on a loaded one,
+    all Python; DuckDB releases the GIL while it computes the course baselines
+    and the first frames, so the two overlap.
+    """
+    thread = threading.Thread(
+        target=importlib.import_module,
+        args=("great_expectations.expectations",),
+        name="import-great-expectations",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+@contextlib.contextmanager
+def _ahead(frames: Iterator[_Frame]) -> Iterator[Iterator[_Frame]]:
+    """``frames``, each computed in a thread while the caller validates the one before.
+
+    DuckDB releases the GIL during a query, so the next suite's SQL runs while
+    Great Expectations validates (pure Python). At most two frames are held.
+    The thread starts at once and is joined on exit, so the connection is used
+    by one thread at a time.
+    """
+    slot: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                slot.put(("frame", frame))
+            slot.put(("end", None))
+        except BaseException as exc:  # raised again in the caller's thread
+            slot.put(("error", exc))
+
+    def consume() -> Iterator[_Frame]:
+        while True:
+            kind, item = slot.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+
+    thread = threading.Thread(target=produce, name="dq-frames", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on the full slot
+            with contextlib.suppress(queue.Empty):
+                slot.get(timeout=0.1)
+        thread.join()
+
+
 def _validate(
-    frames: Iterator[tuple[Suite, list[Check], pa.Table]],
+    frames: Iterator[_Frame],
     ref: Reference,
     run_id: str,
     docs_dir: Path | None,
@@ -530,8 +595,10 @@ def check_build(
     present = {"inputs": set(inputs), "warehouse": set(tables)}
     suites = [s for s in SUITES if s.table in present[s.side]]
     skipped = [s.name for s in SUITES if s.table not in present[s.side]]
-    with _workspace(con, inputs, ref):
-        rows = _order(_validate(_frames(con, suites, present), ref, run_id, docs_dir), suites)
+    gx_import = _import_great_expectations()
+    with _workspace(con, inputs, ref), _ahead(_frames(con, suites, present)) as frames:
+        gx_import.join()  # the baselines and the first frame overlapped it
+        rows = _order(_validate(frames, ref, run_id, docs_dir), suites)
     results = pa.Table.from_pylist(rows, schema=DQ_RESULTS_SCHEMA)
     fatal = [describe_failure(r) for r in rows if r["severity"] == "fatal" and not r["success"]]
     summary = summarise(results)
