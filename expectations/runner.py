@@ -1,6 +1,10 @@
 """Run the data-quality suites of one pipeline run and collect their results.
 
-Each suite's SQL model (``sql/<side>_<table>.sql``) turns its table into the
+The checks run as SQL on the connection that holds the tables: in a run, the
+build database (:func:`check_build`; its memory limit holds, and DuckDB spills
+to disk beyond it), in the tests an in-memory DuckDB loaded with Arrow
+fixtures (:func:`run_quality_checks`). Each suite's SQL model
+(``sql/<side>_<table>.sql``) turns its table into the
 per-row view ``dq_frame`` of check columns (booleans, codes, parsed numbers),
 with cross-table checks (references, per-patient and per-study aggregates)
 joined to the row. DuckDB then reduces that view to one row per patient
@@ -14,8 +18,9 @@ column-map expectation copies the whole frame, which costs seconds per
 expectation at millions of rows.
 
 Results use ``result_format`` SUMMARY without sample values, so dq_results
-and the Data Docs carry counts only. Great Expectations is imported inside
-:func:`_validate`, never at module import (it costs about 3 s).
+and the Data Docs carry counts only. Great Expectations is never imported at
+module import (it costs about 3 s, more on a loaded machine): :func:`check_build`
+imports it in a thread while DuckDB works.
 """
 
 from __future__ import annotations
