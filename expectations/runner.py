@@ -1,6 +1,10 @@
 """Run the data-quality suites of one pipeline run and collect their results.
 
-Each suite's SQL model (``sql/<side>_<table>.sql``) turns its table into the
+The checks run as SQL on the connection that holds the tables: in a run, the
+build database (:func:`check_build`; its memory limit holds, and DuckDB spills
+to disk beyond it), in the tests an in-memory DuckDB loaded with Arrow
+fixtures (:func:`run_quality_checks`). Each suite's SQL model
+(``sql/<side>_<table>.sql``) turns its table into the
 per-row view ``dq_frame`` of check columns (booleans, codes, parsed numbers),
 with cross-table checks (references, per-patient and per-study aggregates)
 joined to the row. DuckDB then reduces that view to one row per patient
@@ -14,29 +18,35 @@ column-map expectation copies the whole frame, which costs seconds per
 expectation at millions of rows.
 
 Results use ``result_format`` SUMMARY without sample values, so dq_results
-and the Data Docs carry counts only. Great Expectations is imported inside
-:func:`_validate`, never at module import (it costs about 3 s).
+and the Data Docs carry counts only. Great Expectations is never imported at
+module import (it costs about 3 s, more on a loaded machine): :func:`check_build`
+imports it in a thread while DuckDB works.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import math
+import queue
 import shutil
+import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from config import Config, load_config
 from contract import CHECKED_TABLES, INPUT_COLUMNS
 from expectations.suites import KAHN_CATEGORIES, SEVERITIES, SUITES, Check, Suite
+from transforms.engine import split_statements
 from transforms.lab_lookups import lab_lookup_tables
-from transforms.sqlrun import SqlSession
 from warehouse.schema import DDL_TABLES, arrow_schemas
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,11 @@ RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 # Suffix of the per-patient "rows checked" count that accompanies each failing-rows count.
 CHECKED = "__checked"
 DOCS_SITE = "nelmtrack"
+# Every temporary object the checks create on a connection starts with this, so none
+# shadows a public table or another stage's temporary relation, macro or view.
+TEMP_PREFIX = "dq_"
+INPUT_VIEW = TEMP_PREFIX + "raw_{}"  # the raw rows of one dataset, contract columns present
+SAVED_VARIABLES = TEMP_PREFIX + "saved_variables"
 
 # [dq] vocabularies of the public tables (warehouse contract).
 DQ_VOCABULARIES = (
@@ -80,6 +95,8 @@ SUMMARY_SCHEMA = pa.schema(
         ("failed", pa.int64()),
     ]
 )
+# A suite, its applicable checks, and its per-patient frame of failing and checked rows.
+_Frame = tuple[Suite, list[Check], pa.Table]
 # Great Expectations' own severity scale, shown in Data Docs.
 GX_SEVERITY = {"fatal": "critical", "error": "warning", "warning": "info"}
 
@@ -158,25 +175,28 @@ def build_reference(config: Config, params: Mapping[str, Any]) -> Reference:
         "course_scope": params["course_scope"],
         "response_ranking": list(config.value("best_response.response_ranking")),
     }
-    lookups = {f"ref_{name}": table for name, table in lab_lookup_tables(labs).items()}
+    lookups = {f"{TEMP_PREFIX}ref_{name}": table for name, table in lab_lookup_tables(labs).items()}
     return Reference(numbers, sql_variables, lookups)
 
 
-def _raw_table(table: pa.Table | None, columns: tuple[str, ...]) -> pa.Table:
-    """The raw rows with every contract column present (an absent one reads as empty)."""
-    wanted = ("patient_key", *columns, "source_file")
-    if table is None:
-        return pa.table(
-            {
-                **{c: pa.array([], pa.string()) for c in wanted},
-                "source_row": pa.array([], pa.int64()),
-            }
-        )
-    for name in (*wanted, "source_row"):
-        if name not in table.column_names:
-            kind = pa.int64() if name == "source_row" else pa.string()
-            table = table.append_column(name, pa.nulls(table.num_rows, kind))
-    return table
+def _input_view(con: duckdb.DuckDBPyConnection, dataset: str, relation: str | None) -> None:
+    """View ``dq_raw_<dataset>``: the raw rows with every contract column present.
+
+    A contract column the stored files never had reads as NULL text; a dataset
+    with no stored rows (``relation`` None) is an empty relation.
+    """
+    wanted = ("patient_key", *INPUT_COLUMNS[dataset], "source_file")
+    have = [] if relation is None else con.sql(f"SELECT * FROM {relation} LIMIT 0").columns
+    missing = [
+        f"NULL::{'BIGINT' if name == 'source_row' else 'VARCHAR'} AS {name}"
+        for name in (*wanted, "source_row")
+        if name not in have
+    ]
+    if relation is None:
+        body = f"SELECT {', '.join(missing)} LIMIT 0"
+    else:
+        body = f"SELECT {', '.join(['*', *missing])} FROM {relation}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW.format(dataset)} AS {body}")
 
 
 def _comparable(kind: pa.DataType) -> str:
@@ -223,38 +243,95 @@ def _aggregate_sql(checks: list[Check]) -> str:
     return f"SELECT\n    {columns}\nFROM dq_frame\nGROUP BY patient_key"
 
 
+@contextlib.contextmanager
+def _variables(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any]) -> Iterator[None]:
+    """Set ``values`` as DuckDB variables of ``con`` for the checks, then put back what was there.
+
+    The build connection also holds the transforms' variables
+    (``config.params.bind_all``), some of the same name (``baseline_lookback_days``,
+    ``landmark_days``): each keeps its own value, type included, outside the checks.
+    """
+    before = {name for (name,) in con.execute("SELECT name FROM duckdb_variables()").fetchall()}
+    kept = [name for name in values if name in before]
+    if kept:
+        saved = ", ".join(f"getvariable('{name}') AS \"{name}\"" for name in kept)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {SAVED_VARIABLES} AS SELECT {saved}")
+    try:
+        for name, value in values.items():
+            con.execute(f"SET VARIABLE {name} = ?", [value])
+        yield
+    finally:
+        for name in values:
+            if name in kept:
+                con.execute(f'SET VARIABLE {name} = (SELECT "{name}" FROM {SAVED_VARIABLES})')
+            else:
+                con.execute(f"RESET VARIABLE {name}")
+
+
+def _drop_temp_objects(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop every temporary view, table and macro whose name starts with ``dq_``."""
+    for kind, catalog, column in (
+        ("VIEW", "duckdb_views()", "view_name"),
+        ("TABLE", "duckdb_tables()", "table_name"),
+        ("MACRO", "duckdb_functions()", "function_name"),
+    ):
+        names = con.execute(
+            f"SELECT DISTINCT {column} FROM {catalog} "
+            f"WHERE database_name = 'temp' AND starts_with({column}, '{TEMP_PREFIX}')"
+            + (" AND function_type = 'macro'" if kind == "MACRO" else "")
+        ).fetchall()
+        for (name,) in names:
+            con.execute(f"DROP {kind} IF EXISTS temp.main.{name}")
+
+
+@contextlib.contextmanager
+def _workspace(
+    con: duckdb.DuckDBPyConnection, inputs: Mapping[str, str | None], ref: Reference
+) -> Iterator[None]:
+    """The checks' temporary objects on ``con`` (all named ``dq_*``), dropped afterwards.
+
+    The input views, the lookups, the parsing macros and the course baselines;
+    the public tables are read where they are.
+    """
+    try:
+        with _variables(con, {**ref.sql_variables, "columns_match_ddl": True}):
+            for dataset in INPUT_COLUMNS:
+                _input_view(con, dataset, inputs.get(dataset))
+            for name, lookup in ref.lookups.items():
+                con.register(name, lookup)
+            for model in ("macros", "baselines"):
+                _run_script(con, (SQL_DIR / f"{model}.sql").read_text())
+            yield
+    finally:
+        for name in ref.lookups:
+            con.unregister(name)
+        _drop_temp_objects(con)
+
+
+def _run_script(con: duckdb.DuckDBPyConnection, text: str) -> None:
+    for statement in split_statements(text):
+        con.execute(statement)
+
+
 def _frames(
+    con: duckdb.DuckDBPyConnection,
     suites: list[Suite],
-    inputs: Mapping[str, pa.Table],
-    outputs: Mapping[str, pa.Table],
-    ref: Reference,
     present: Mapping[str, set[str]],
-) -> Iterator[tuple[Suite, list[Check], pa.Table]]:
+) -> Iterator[_Frame]:
     """Each suite with its applicable checks and its per-patient frame of row counts.
 
     The suite's SQL model defines the per-row view ``dq_frame``; only its
     per-patient aggregate leaves DuckDB, so no large table is copied to pandas.
     """
-    with SqlSession(params=ref.sql_variables) as sql:
-        for dataset, columns in INPUT_COLUMNS.items():
-            sql.register(f"in_{dataset}", _raw_table(inputs.get(dataset), columns))
-        expected = arrow_schemas()
-        for table in CHECKED_TABLES:
-            if table in outputs:
-                sql.register(table, outputs[table])
-            else:  # an empty placeholder, so cross-table checks still compile
-                sql.con.execute(DDL_TABLES[table])
-        for name, lookup in ref.lookups.items():
-            sql.register(name, lookup)
-        sql.run_script((SQL_DIR / "macros.sql").read_text())
-        sql.run_script((SQL_DIR / "baselines.sql").read_text())
-        for suite in suites:
-            checks = [c for c in suite.checks if set(c.requires) <= present[suite.side]]
-            if suite.side == "warehouse":
-                schema = outputs[suite.table].schema
-                sql.set_param("columns_match_ddl", columns_match(schema, expected[suite.table]))
-            sql.run_script((SQL_DIR / f"{suite.model}.sql").read_text())
-            yield suite, checks, sql.query(_aggregate_sql(checks))
+    expected = arrow_schemas()
+    for suite in suites:
+        checks = [c for c in suite.checks if set(c.requires) <= present[suite.side]]
+        if suite.side == "warehouse":
+            schema = con.sql(f"SELECT * FROM {suite.table} LIMIT 0").to_arrow_table().schema
+            matches = columns_match(schema, expected[suite.table])
+            con.execute("SET VARIABLE columns_match_ddl = ?", [matches])
+        _run_script(con, (SQL_DIR / f"{suite.model}.sql").read_text())
+        yield suite, checks, con.sql(_aggregate_sql(checks)).to_arrow_table()
 
 
 def allowed_failures(check: Check, checked: int, ref: Reference) -> int:
@@ -331,8 +408,68 @@ def _gx_context(docs_dir: Path | None) -> Any:
     return context
 
 
+def _import_great_expectations() -> threading.Thread:
+    """Start importing Great Expectations in a thread; join it before using the library.
+
+    The import costs about 3 s on an idle machine and 10-20 s on a loaded one,
+    all Python; DuckDB releases the GIL while it computes the course baselines
+    and the first frames, so the two overlap.
+    """
+    thread = threading.Thread(
+        target=importlib.import_module,
+        args=("great_expectations.expectations",),
+        name="import-great-expectations",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+@contextlib.contextmanager
+def _ahead(frames: Iterator[_Frame]) -> Iterator[Iterator[_Frame]]:
+    """``frames``, each computed in a thread while the caller validates the one before.
+
+    DuckDB releases the GIL during a query, so the next suite's SQL runs while
+    Great Expectations validates (pure Python). At most two frames are held.
+    The thread starts at once and is joined on exit, so the connection is used
+    by one thread at a time.
+    """
+    slot: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                slot.put(("frame", frame))
+            slot.put(("end", None))
+        except BaseException as exc:  # raised again in the caller's thread
+            slot.put(("error", exc))
+
+    def consume() -> Iterator[_Frame]:
+        while True:
+            kind, item = slot.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+
+    thread = threading.Thread(target=produce, name="dq-frames", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on the full slot
+            with contextlib.suppress(queue.Empty):
+                slot.get(timeout=0.1)
+        thread.join()
+
+
 def _validate(
-    frames: Iterator[tuple[Suite, list[Check], pa.Table]],
+    frames: Iterator[_Frame],
     ref: Reference,
     run_id: str,
     docs_dir: Path | None,
@@ -429,20 +566,29 @@ def describe_failure(row: Mapping[str, Any]) -> str:
     )
 
 
-def run_quality_checks(
-    inputs: Mapping[str, pa.Table],
-    outputs: Mapping[str, pa.Table],
+def check_build(
+    con: duckdb.DuckDBPyConnection,
+    inputs: Mapping[str, str | None],
+    tables: Collection[str],
     run_id: str,
     params: Mapping[str, Any],
     docs_dir: Path | None,
     *,
     config: Config | None = None,
 ) -> DqOutcome:
-    """Validate the raw inputs and the public tables of one run.
+    """Validate the raw inputs and the public tables of one run, where they are on ``con``.
 
-    ``inputs``: raw rows per dataset (contract columns as text, ``patient_key``,
-    ``source_file``, ``source_row``); ``outputs``: the public tables about to be
-    published (an absent table skips its suite and the checks that need it).
+    ``inputs``: each dataset to check -> the relation of its raw rows
+    (``raw.<dataset>``: contract columns as text, ``patient_key``,
+    ``source_file``, ``source_row``), or None when no rows are stored; a dataset
+    not named skips its suite. ``tables``: the public tables to check, read by
+    name on ``con``; every table of ``contract.CHECKED_TABLES`` must exist, as
+    the cross-table checks read them. The work runs as SQL on ``con`` (so on the
+    build, within its memory limit, spilling to its temp directory); only the
+    per-patient count frames leave DuckDB. Every temporary object the checks
+    create is named ``dq_*`` and dropped at the end; variables they set are put
+    back as they were.
+
     ``params`` is ``load_config().section("dq")``; ``config`` is the run's
     effective configuration (default: ``load_config()``), from which the checks
     take the ingestion vocabularies, lab units and ranges. With ``docs_dir``,
@@ -451,12 +597,13 @@ def run_quality_checks(
     """
     config = config if config is not None else load_config()
     ref = build_reference(config, params)
-    present = {"inputs": set(inputs), "warehouse": set(outputs)}
+    present = {"inputs": set(inputs), "warehouse": set(tables)}
     suites = [s for s in SUITES if s.table in present[s.side]]
     skipped = [s.name for s in SUITES if s.table not in present[s.side]]
-    rows = _order(
-        _validate(_frames(suites, inputs, outputs, ref, present), ref, run_id, docs_dir), suites
-    )
+    gx_import = _import_great_expectations()
+    with _workspace(con, inputs, ref), _ahead(_frames(con, suites, present)) as frames:
+        gx_import.join()  # the baselines and the first frame overlapped it
+        rows = _order(_validate(frames, ref, run_id, docs_dir), suites)
     results = pa.Table.from_pylist(rows, schema=DQ_RESULTS_SCHEMA)
     fatal = [describe_failure(r) for r in rows if r["severity"] == "fatal" and not r["success"]]
     summary = summarise(results)
@@ -466,3 +613,41 @@ def run_quality_checks(
 
         report = write_report(docs_dir, run_id, results, summary, suites, skipped)
     return DqOutcome(results, fatal, summary, skipped, report)
+
+
+def run_quality_checks(
+    inputs: Mapping[str, pa.Table],
+    outputs: Mapping[str, pa.Table],
+    run_id: str,
+    params: Mapping[str, Any],
+    docs_dir: Path | None,
+    *,
+    config: Config | None = None,
+) -> DqOutcome:
+    """:func:`check_build` over Arrow tables, loaded into a private in-memory DuckDB.
+
+    ``inputs``: raw rows per dataset (contract columns as text, ``patient_key``,
+    ``source_file``, ``source_row``); ``outputs``: the public tables about to be
+    published (an absent table skips its suite and the checks that need it; an
+    empty table of its DDL stands in for the cross-table checks).
+    """
+    con = duckdb.connect(":memory:")
+    try:
+        for dataset, table in inputs.items():
+            con.register(f"{TEMP_PREFIX}arrow_{dataset}", table)
+        for name in CHECKED_TABLES:
+            if name in outputs:
+                con.register(name, outputs[name])
+            else:
+                con.execute(DDL_TABLES[name])
+        return check_build(
+            con,
+            {dataset: f"{TEMP_PREFIX}arrow_{dataset}" for dataset in inputs},
+            set(outputs) & set(CHECKED_TABLES),
+            run_id,
+            params,
+            docs_dir,
+            config=config,
+        )
+    finally:
+        con.close()

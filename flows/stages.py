@@ -702,14 +702,17 @@ def outcome_report(ctx: RunContext, out_dir: Path) -> None:
 
 
 def quality(ctx: RunContext, docs_dir: Path | None) -> list[str]:
-    """Validate inputs and outputs; store one row per expectation; stop on a fatal failure."""
-    from expectations import run_quality_checks
+    """Validate inputs and outputs; store one row per expectation; stop on a fatal failure.
+
+    The checks run as SQL inside the build (its memory limit, spilling to disk),
+    reading ``raw.<dataset>`` and the public tables in place.
+    """
+    from expectations import check_build
 
     b = ctx.build
-    inputs = {dataset: _raw(ctx, dataset) for dataset in DATASETS}
-    outputs = {name: b.table(name) for name in CHECKED_TABLES}
-    outcome = run_quality_checks(
-        inputs, outputs, b.run_id, ctx.cfg.section("dq"), docs_dir, config=ctx.cfg
+    inputs = {d: f"raw.{d}" if b.raw_exists(d) else None for d in DATASETS}
+    outcome = check_build(
+        b.con, inputs, CHECKED_TABLES, b.run_id, ctx.cfg.section("dq"), docs_dir, config=ctx.cfg
     )
     b.append_rows("dq_results", outcome.results)
     if outcome.fatal_failures:

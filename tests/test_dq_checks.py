@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 
+import duckdb
 import pyarrow as pa
 import pytest
 from rich.console import Console
@@ -23,7 +24,8 @@ from test_dq_synthetic import (
 )
 
 from config import load_config
-from expectations import print_dq_summary, run_quality_checks
+from contract import CHECKED_TABLES
+from expectations import check_build, print_dq_summary, run_quality_checks
 from expectations.runner import (
     DQ_RESULTS_SCHEMA,
     allowed_failures,
@@ -314,6 +316,43 @@ def test_absent_tables_skip_their_suites_and_the_checks_needing_them() -> None:
     assert "baseline_targets_within_total_limit" not in names
     assert "patient_known" in names
     assert outcome.fatal_failures == []
+
+
+def test_checks_on_a_build_connection_read_tables_in_place_and_leave_it_as_it_was(clean) -> None:
+    """The flow's path (check_build on the build) gives the rows of the Arrow path, and the
+    connection keeps other stages' temporary objects and variables of the same names."""
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    for dataset, table in clean_inputs().items():
+        con.register("arrow", table)
+        con.execute(f"CREATE TABLE raw.{dataset} AS SELECT * FROM arrow")
+    for name, table in clean_outputs().items():
+        con.register("arrow", table)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM arrow")
+    con.unregister("arrow")
+    # as the derive and staging stages leave them on the build connection
+    con.execute("CREATE TEMP VIEW in_patients AS SELECT 1 AS derived")
+    con.execute("CREATE TEMP MACRO txt(x) AS 'staging'")
+    con.execute("SET VARIABLE landmark_days = 'from another stage'")
+    inputs = {d: f"raw.{d}" for d in clean_inputs()}
+    inputs["lesions"] = None  # no stored rows: an empty relation, the suite still runs
+    outcome = check_build(con, inputs, CHECKED_TABLES, "run-clean", PARAMS, None, config=CONFIG)
+    rows, expected = by_name(outcome.results), by_name(clean.results)
+    assert rows["inputs.lesions", "status_given"]["element_count"] == 0
+    assert {k: v for k, v in rows.items() if k[0] != "inputs.lesions"} == {
+        k: v for k, v in expected.items() if k[0] != "inputs.lesions"
+    }
+    assert con.sql("SELECT * FROM in_patients").fetchall() == [(1,)]
+    assert con.sql("SELECT txt(1), getvariable('landmark_days')").fetchall() == [
+        ("staging", "from another stage")
+    ]
+    assert con.sql("SELECT count(*) FROM duckdb_variables()").fetchall() == [(1,)]
+    left = con.sql(
+        "SELECT count(*) FROM (SELECT view_name AS name FROM duckdb_views() "
+        "UNION ALL SELECT table_name FROM duckdb_tables() "
+        "UNION ALL SELECT function_name FROM duckdb_functions()) WHERE name LIKE 'dq%'"
+    ).fetchall()
+    assert left == [(0,)]
 
 
 def test_a_public_table_with_other_column_types_is_fatal() -> None:

@@ -3,9 +3,9 @@
 -- the few distinct spellings are looked up once each, not once per row.
 CREATE OR REPLACE TEMP TABLE dq_in_lab_tests AS
 SELECT t.test, a.analyte, a.physiological_min, a.physiological_max
-FROM (SELECT DISTINCT test FROM in_labs WHERE test IS NOT NULL) AS t
-LEFT JOIN ref_test_aliases AS ta ON ta.alias = lower(regexp_replace(trim(t.test), '\s+', ' ', 'g'))
-LEFT JOIN ref_analytes AS a ON a.analyte = ta.analyte;
+FROM (SELECT DISTINCT test FROM dq_raw_labs WHERE test IS NOT NULL) AS t
+LEFT JOIN dq_ref_test_aliases AS ta ON ta.alias = lower(regexp_replace(trim(t.test), '\s+', ' ', 'g'))
+LEFT JOIN dq_ref_analytes AS a ON a.analyte = ta.analyte;
 
 -- A spelling is read as written (a key with capitals such as G/L) and lower-cased;
 -- a row's unit is convertible when either reading converts for its analyte.
@@ -13,17 +13,17 @@ CREATE OR REPLACE TEMP TABLE dq_in_lab_units AS
 WITH spelled AS (
     SELECT unit, replace(replace(replace(replace(replace(regexp_replace(unit, '\s+', '', 'g'),
         'µ', 'u'), 'μ', 'u'), '×', 'x'), '³', '^3'), '⁹', '^9') AS as_written
-    FROM (SELECT DISTINCT unit FROM in_labs WHERE unit IS NOT NULL)
+    FROM (SELECT DISTINCT unit FROM dq_raw_labs WHERE unit IS NOT NULL)
 )
 SELECT s.unit, ue.unit_family AS family_as_written, ua.unit_family
 FROM spelled AS s
-LEFT JOIN ref_unit_aliases AS ue ON ue.spelling = s.as_written
-LEFT JOIN ref_unit_aliases AS ua ON ua.spelling = lower(s.as_written);
+LEFT JOIN dq_ref_unit_aliases AS ue ON ue.spelling = s.as_written
+LEFT JOIN dq_ref_unit_aliases AS ua ON ua.spelling = lower(s.as_written);
 
 -- Identical rows, among the rows sharing a hash (as in inputs_patients.sql).
 CREATE OR REPLACE TEMP TABLE dq_in_lab_copies AS
 WITH hashed AS (
-    SELECT *, hash(patient_key, collected_at, test, value, unit) AS row_hash FROM in_labs
+    SELECT *, hash(patient_key, collected_at, test, value, unit) AS row_hash FROM dq_raw_labs
 )
 SELECT source_file, source_row
 FROM (
@@ -41,40 +41,40 @@ CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH parsed AS (
     SELECT
         *,
-        as_timestamp(collected_at) AS collected_ts,
+        dq_as_timestamp(collected_at) AS collected_ts,
         coalesce(
-            as_number(value),
+            dq_as_number(value),
             try_cast(regexp_extract(
                 trim(value),
                 '^(<=|>=|≤|≥|<|>)\s*([+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)$', 2
             ) AS DOUBLE)
         ) AS number
-    FROM in_labs
+    FROM dq_raw_labs
 )
 SELECT
-    key_of(c.patient_key) AS patient_key,
-    given(c.patient_key) AS patient_key_given,
-    given(c.collected_at) AS collected_at_given,
-    given(c.test) AS test_given,
-    given(c.value) AS value_given,
-    given(c.unit) AS unit_given,
+    dq_key_of(c.patient_key) AS patient_key,
+    dq_given(c.patient_key) AS patient_key_given,
+    dq_given(c.collected_at) AS collected_at_given,
+    dq_given(c.test) AS test_given,
+    dq_given(c.value) AS value_given,
+    dq_given(c.unit) AS unit_given,
     k.source_row IS NOT NULL AS is_duplicate_row,
-    readable(c.collected_at, c.collected_ts) AS collected_at_readable,
-    CASE WHEN given(c.test) THEN t.analyte IS NOT NULL END AS test_recognised,
-    CASE WHEN t.analyte IS NOT NULL AND given(c.value) THEN c.number IS NOT NULL END AS value_readable,
-    CASE WHEN t.analyte IS NOT NULL AND given(c.unit) THEN coalesce(ucw.multiply, uc.multiply) IS NOT NULL
+    dq_readable(c.collected_at, c.collected_ts) AS collected_at_readable,
+    CASE WHEN dq_given(c.test) THEN t.analyte IS NOT NULL END AS test_recognised,
+    CASE WHEN t.analyte IS NOT NULL AND dq_given(c.value) THEN c.number IS NOT NULL END AS value_readable,
+    CASE WHEN t.analyte IS NOT NULL AND dq_given(c.unit) THEN coalesce(ucw.multiply, uc.multiply) IS NOT NULL
     END AS unit_convertible,
     CASE WHEN c.number IS NOT NULL AND coalesce(ucw.multiply, uc.multiply) IS NOT NULL THEN
         c.number * coalesce(ucw.multiply, uc.multiply) / coalesce(ucw.divide, uc.divide)
             BETWEEN t.physiological_min AND t.physiological_max
     END AS value_in_physiological_range,
-    not_future(c.collected_ts) AS collected_at_not_in_future,
-    CASE WHEN given(c.patient_key) THEN p.patient_key IS NOT NULL END AS patient_known
+    dq_not_future(c.collected_ts) AS collected_at_not_in_future,
+    CASE WHEN dq_given(c.patient_key) THEN p.patient_key IS NOT NULL END AS patient_known
 FROM parsed AS c
 LEFT JOIN dq_in_lab_tests AS t ON t.test = c.test
 LEFT JOIN dq_in_lab_units AS u ON u.unit = c.unit
-LEFT JOIN ref_unit_conversions AS ucw
+LEFT JOIN dq_ref_unit_conversions AS ucw
     ON ucw.analyte = t.analyte AND ucw.unit_family = u.family_as_written
-LEFT JOIN ref_unit_conversions AS uc ON uc.analyte = t.analyte AND uc.unit_family = u.unit_family
-LEFT JOIN in_patients_once AS p ON p.patient_key = key_of(c.patient_key)
+LEFT JOIN dq_ref_unit_conversions AS uc ON uc.analyte = t.analyte AND uc.unit_family = u.unit_family
+LEFT JOIN dq_in_patients_once AS p ON p.patient_key = dq_key_of(c.patient_key)
 LEFT JOIN dq_in_lab_copies AS k ON k.source_file = c.source_file AND k.source_row = c.source_row;

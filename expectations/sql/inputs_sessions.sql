@@ -3,8 +3,8 @@
 -- session date when session_id is absent.
 CREATE OR REPLACE TEMP TABLE dq_in_sessions_copies AS
 WITH keyed AS (
-    SELECT *, hash(key_of(patient_key), coalesce(txt(session_id), txt(session_date))) AS key_hash
-    FROM in_sessions
+    SELECT *, hash(dq_key_of(patient_key), coalesce(dq_txt(session_id), dq_txt(session_date))) AS key_hash
+    FROM dq_raw_sessions
 )
 -- Only the rows of a key's last file count: earlier ones are superseded (corrections).
 SELECT source_file, source_row, copy_number > 1 AND source_file = last_file AS is_copy,
@@ -19,13 +19,13 @@ FROM (
             ORDER BY source_row
         ) AS copy_number,
         row_number() OVER (
-            PARTITION BY key_of(patient_key), coalesce(txt(session_id), txt(session_date)),
+            PARTITION BY dq_key_of(patient_key), coalesce(dq_txt(session_id), dq_txt(session_date)),
                 source_file
             ORDER BY source_row
         ) AS key_number,
         -- rows of a key in an earlier file are superseded by its last file (a correction)
         max(source_file) OVER (
-            PARTITION BY key_of(patient_key), coalesce(txt(session_id), txt(session_date))
+            PARTITION BY dq_key_of(patient_key), coalesce(dq_txt(session_id), dq_txt(session_date))
         ) AS last_file
     FROM keyed
     WHERE key_hash IN (SELECT key_hash FROM keyed GROUP BY key_hash HAVING count(*) > 1)
@@ -37,39 +37,39 @@ WITH parsed AS (
         s.*,
         coalesce(c.is_copy, FALSE) AS is_copy,
         coalesce(c.is_later_of_key, FALSE) AS is_later_of_key,
-        as_date(s.session_date) AS session_d
-    FROM in_sessions AS s
+        dq_as_date(s.session_date) AS session_d
+    FROM dq_raw_sessions AS s
     LEFT JOIN dq_in_sessions_copies AS c ON c.source_file = s.source_file AND c.source_row = s.source_row
 )
 SELECT
-    key_of(s.patient_key) AS patient_key,
-    given(s.patient_key) AS patient_key_given,
-    given(s.session_date) AS session_date_given,
-    given(s.modality) AS modality_given,
-    given(s.treated_territory) AS treated_territory_given,
+    dq_key_of(s.patient_key) AS patient_key,
+    dq_given(s.patient_key) AS patient_key_given,
+    dq_given(s.session_date) AS session_date_given,
+    dq_given(s.modality) AS modality_given,
+    dq_given(s.treated_territory) AS treated_territory_given,
     s.is_copy AS is_duplicate_row,
-    CASE WHEN given(s.patient_key) AND NOT s.is_copy THEN s.is_later_of_key END AS is_duplicate_key,
-    readable(s.session_date, s.session_d) AS session_date_readable,
-    folded(s.modality) AS modality,
-    CASE WHEN given(s.treated_territory) THEN
+    CASE WHEN dq_given(s.patient_key) AND NOT s.is_copy THEN s.is_later_of_key END AS is_duplicate_key,
+    dq_readable(s.session_date, s.session_d) AS session_date_readable,
+    dq_folded(s.modality) AS modality,
+    CASE WHEN dq_given(s.treated_territory) THEN
         -- a list of segments 1-8 or their spellings ([ingest.segment_aliases]), or a lobe
         list_bool_and(list_transform(
-            string_split_regex(txt(s.treated_territory), '\s*,\s*'),
+            string_split_regex(dq_txt(s.treated_territory), '\s*,\s*'),
             lambda item: regexp_full_match(item, '[1-8]')
                 OR list_contains(getvariable('segment_alias_spellings'), lower(item))))
-        OR list_contains(getvariable('territory_names'), code(s.treated_territory))
+        OR list_contains(getvariable('territory_names'), dq_code(s.treated_territory))
     END AS treated_territory_recognised,
-    spelling(s.microsphere) AS microsphere,
-    readable(s.activity_gbq, as_number(s.activity_gbq)) AS activity_gbq_readable,
-    as_number(s.activity_gbq) AS activity_gbq,
-    readable(s.prior_systemic_lines, as_number(s.prior_systemic_lines))
+    dq_spelling(s.microsphere) AS microsphere,
+    dq_readable(s.activity_gbq, dq_as_number(s.activity_gbq)) AS activity_gbq_readable,
+    dq_as_number(s.activity_gbq) AS activity_gbq,
+    dq_readable(s.prior_systemic_lines, dq_as_number(s.prior_systemic_lines))
         AS prior_systemic_lines_readable,
-    as_number(s.prior_systemic_lines) AS prior_systemic_lines,
-    readable(s.lvef_pct, as_number(s.lvef_pct)) AS lvef_pct_readable,
-    as_number(s.lvef_pct) AS lvef_pct,
-    CASE WHEN given(s.patient_key) THEN p.patient_key IS NOT NULL END AS patient_known,
-    not_future(s.session_d) AS session_date_not_in_future,
+    dq_as_number(s.prior_systemic_lines) AS prior_systemic_lines,
+    dq_readable(s.lvef_pct, dq_as_number(s.lvef_pct)) AS lvef_pct_readable,
+    dq_as_number(s.lvef_pct) AS lvef_pct,
+    CASE WHEN dq_given(s.patient_key) THEN p.patient_key IS NOT NULL END AS patient_known,
+    dq_not_future(s.session_d) AS session_date_not_in_future,
     year(s.session_d) >= p.birth_year AS session_not_before_birth,
     s.session_d <= p.death_date AS session_not_after_death
 FROM parsed AS s
-LEFT JOIN in_patients_once AS p ON p.patient_key = key_of(s.patient_key);
+LEFT JOIN dq_in_patients_once AS p ON p.patient_key = dq_key_of(s.patient_key);

@@ -63,8 +63,8 @@ SELECT
 FROM best_responses AS b
 LEFT JOIN dq_wh_best_responses_dup_keys AS d
     ON d.patient_key = b.patient_key AND d.criteria = b.criteria AND d.scope = b.scope
-LEFT JOIN wh_patients_once AS p ON p.patient_key = b.patient_key
-LEFT JOIN wh_sessions_once AS ss ON ss.patient_key = b.patient_key AND ss.session_id = b.scope
+LEFT JOIN dq_wh_patients_once AS p ON p.patient_key = b.patient_key
+LEFT JOIN dq_wh_sessions_once AS ss ON ss.patient_key = b.patient_key AND ss.session_id = b.scope
 LEFT JOIN matched AS m ON m.patient_key = b.patient_key AND m.criteria = b.criteria AND m.scope = b.scope
 LEFT JOIN ranking AS rb ON rb.response = b.bor
 LEFT JOIN ranking AS rc ON rc.response = b.bor_confirmed;

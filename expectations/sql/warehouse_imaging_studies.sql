@@ -20,17 +20,17 @@ WITH keyed AS (
 -- R2/R3: a follow-up study is evaluable when every baseline target has a size there.
 target_sizes AS (
     SELECT l.patient_key, l.study_date, l.lesion_id,
-        bool_and(has_size(l.status, l.is_nodal, l.longest_diameter_mm, l.short_axis_mm)) AS sized
+        bool_and(dq_has_size(l.status, l.is_nodal, l.longest_diameter_mm, l.short_axis_mm)) AS sized
     FROM lesion_measurements AS l
-    SEMI JOIN wh_baseline_targets AS t ON t.patient_key = l.patient_key AND t.lesion_id = l.lesion_id
+    SEMI JOIN dq_wh_baseline_targets AS t ON t.patient_key = l.patient_key AND t.lesion_id = l.lesion_id
     GROUP BY ALL
 ),
 followups AS (
     SELECT s.patient_key, s.study_date,
         bool_and(coalesce(z.sized, FALSE)) AS all_targets_measured
-    FROM wh_studies_once AS s
-    JOIN wh_course_baseline AS b ON b.patient_key = s.patient_key AND s.study_date > b.baseline_date
-    JOIN wh_baseline_targets AS t ON t.patient_key = s.patient_key
+    FROM dq_wh_studies_once AS s
+    JOIN dq_wh_course_baseline AS b ON b.patient_key = s.patient_key AND s.study_date > b.baseline_date
+    JOIN dq_wh_baseline_targets AS t ON t.patient_key = s.patient_key
     LEFT JOIN target_sizes AS z
         ON z.patient_key = s.patient_key AND z.study_date = s.study_date AND z.lesion_id = t.lesion_id
     GROUP BY ALL
@@ -43,11 +43,11 @@ SELECT
     s.modality,
     s.liver_tumor_burden_pct,
     p.patient_key IS NOT NULL AS patient_known,
-    not_future(s.study_date) AS study_date_not_in_future,
+    dq_not_future(s.study_date) AS study_date_not_in_future,
     year(s.study_date) >= p.birth_year AS study_not_before_birth,
     s.study_date <= p.death_date AS study_not_after_death,
     f.all_targets_measured
 FROM keyed AS s
-LEFT JOIN wh_patients_once AS p ON p.patient_key = s.patient_key
+LEFT JOIN dq_wh_patients_once AS p ON p.patient_key = s.patient_key
 LEFT JOIN followups AS f ON f.patient_key = s.patient_key AND f.study_date = s.study_date
 LEFT JOIN dq_wh_imaging_studies_dup_keys AS d ON d.patient_key = s.patient_key AND d.study_date = s.study_date;

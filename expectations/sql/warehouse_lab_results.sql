@@ -44,9 +44,9 @@ SELECT
         l.value BETWEEN a.physiological_min AND a.physiological_max
     END AS value_in_physiological_range,
     l.qualifier,
-    not_future(l.collected_at) AS collected_at_not_in_future,
+    dq_not_future(l.collected_at) AS collected_at_not_in_future,
     CASE WHEN i.shared_instant THEN i.agree END AS agrees_with_same_instant_results
 FROM lab_results AS l
 LEFT JOIN dq_wh_lab_instants AS i ON i.source_file = l.source_file AND i.source_row = l.source_row
-LEFT JOIN wh_patients_once AS p ON p.patient_key = l.patient_key
-LEFT JOIN ref_analytes AS a ON a.analyte = l.analyte;
+LEFT JOIN dq_wh_patients_once AS p ON p.patient_key = l.patient_key
+LEFT JOIN dq_ref_analytes AS a ON a.analyte = l.analyte;

@@ -27,7 +27,7 @@ SELECT l.patient_key, l.lesion_id, l.role,
     sum(l.longest_diameter_mm) AS longest_mm,
     sum(l.short_axis_mm) AS short_axis_mm
 FROM lesion_measurements AS l
-JOIN wh_course_baseline AS b ON b.patient_key = l.patient_key AND l.study_date = b.baseline_date
+JOIN dq_wh_course_baseline AS b ON b.patient_key = l.patient_key AND l.study_date = b.baseline_date
 WHERE l.role IN ('target', 'non_target')
 GROUP BY ALL;
 
@@ -46,7 +46,7 @@ SELECT
     END AS status_fits_role,
     l.is_nodal = (l.organ = 'lymph_node') AS is_nodal_matches_organ,
     CASE WHEN l.role = 'target' AND l.status = 'measured' THEN
-        has_size(l.status, l.is_nodal, l.longest_diameter_mm, l.short_axis_mm)
+        dq_has_size(l.status, l.is_nodal, l.longest_diameter_mm, l.short_axis_mm)
     END AS measured_target_has_diameter,
     l.liver_segment,
     l.longest_diameter_mm::DOUBLE AS longest_diameter_mm,
@@ -68,10 +68,10 @@ SELECT
     END AS baseline_nodal_target_measurable
 FROM lesion_measurements AS l
 LEFT JOIN dq_wh_lesion_repeats AS r ON r.source_file = l.source_file AND r.source_row = l.source_row
-LEFT JOIN wh_patients_once AS p ON p.patient_key = l.patient_key
-LEFT JOIN wh_studies_once AS s ON s.patient_key = l.patient_key AND s.study_date = l.study_date
+LEFT JOIN dq_wh_patients_once AS p ON p.patient_key = l.patient_key
+LEFT JOIN dq_wh_studies_once AS s ON s.patient_key = l.patient_key AND s.study_date = l.study_date
 LEFT JOIN dq_wh_first_organs AS o ON o.patient_key = l.patient_key AND o.lesion_id = l.lesion_id
-LEFT JOIN wh_course_baseline AS b ON b.patient_key = l.patient_key
+LEFT JOIN dq_wh_course_baseline AS b ON b.patient_key = l.patient_key
 LEFT JOIN dq_wh_baseline_lesions AS bt
     ON bt.patient_key = l.patient_key AND bt.lesion_id = l.lesion_id AND bt.role = 'target'
 LEFT JOIN dq_wh_baseline_lesions AS bn

@@ -29,7 +29,7 @@ SELECT
         abs(n.nlr - n.neutrophils / n.lymphocytes)
             <= getvariable('ratio_rel_tolerance') * (n.neutrophils / n.lymphocytes)
     END AS nlr_is_neutrophils_over_lymphocytes,
-    not_future(n.collected_at) AS collected_at_not_in_future
+    dq_not_future(n.collected_at) AS collected_at_not_in_future
 FROM rows AS n
-LEFT JOIN wh_patients_once AS p ON p.patient_key = n.patient_key
+LEFT JOIN dq_wh_patients_once AS p ON p.patient_key = n.patient_key
 LEFT JOIN dq_wh_nlr_dup_keys AS d ON d.patient_key = n.patient_key AND d.collected_at = n.collected_at;

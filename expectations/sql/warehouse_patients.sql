@@ -22,7 +22,7 @@ target_counts AS (
     SELECT patient_key, count(*) AS n_targets, max(n_in_organ) AS max_in_organ
     FROM (
         SELECT patient_key, lesion_id, count(*) OVER (PARTITION BY patient_key, organ) AS n_in_organ
-        FROM wh_baseline_targets
+        FROM dq_wh_baseline_targets
     )
     GROUP BY ALL
 )
@@ -37,8 +37,8 @@ SELECT
     p.ki67_pct,
     p.birth_year,
     CASE WHEN p.birth_year IS NOT NULL THEN p.birth_year <= year(current_date) END AS birth_year_not_in_future,
-    not_future(p.death_date) AS death_date_not_in_future,
-    not_future(p.last_contact_date) AS last_contact_date_not_in_future,
+    dq_not_future(p.death_date) AS death_date_not_in_future,
+    dq_not_future(p.last_contact_date) AS last_contact_date_not_in_future,
     year(p.death_date) >= p.birth_year AS death_not_before_birth,
     p.last_contact_date <= p.death_date AS last_contact_not_after_death,
     -- K1: G1 < 3 %, G2 3-20 %, G3 > 20 % (NEC is not graded by Ki-67).
@@ -54,6 +54,6 @@ SELECT
     CASE WHEN b.patient_key IS NOT NULL THEN coalesce(t.max_in_organ, 0) <= getvariable('recist_max_targets_per_organ') END
         AS baseline_targets_within_organ_limit
 FROM keyed AS p
-LEFT JOIN wh_course_baseline AS b ON b.patient_key = p.patient_key
+LEFT JOIN dq_wh_course_baseline AS b ON b.patient_key = p.patient_key
 LEFT JOIN target_counts AS t ON t.patient_key = p.patient_key
 LEFT JOIN dq_wh_patients_dup_keys AS d ON d.patient_key = p.patient_key;

@@ -54,5 +54,5 @@ SELECT
             [f.elig_creatinine, f.elig_ldh, f.elig_ast, f.elig_platelets, f.elig_bilirubin]]), FALSE)
         AS has_pre_session_labs
 FROM rows AS f
-LEFT JOIN wh_sessions_once AS s ON s.patient_key = f.patient_key AND s.session_id = f.session_id
+LEFT JOIN dq_wh_sessions_once AS s ON s.patient_key = f.patient_key AND s.session_id = f.session_id
 LEFT JOIN dq_wh_session_flags_dup_keys AS d ON d.patient_key = f.patient_key AND d.session_id = f.session_id;

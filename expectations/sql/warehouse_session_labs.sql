@@ -39,5 +39,5 @@ SELECT
         l.nlr_6m_above_pre IS NOT DISTINCT FROM (l.nlr_6m > l.nlr_pre)
     END AS nlr_6m_above_pre_consistent
 FROM rows AS l
-LEFT JOIN wh_sessions_once AS s ON s.patient_key = l.patient_key AND s.session_id = l.session_id
+LEFT JOIN dq_wh_sessions_once AS s ON s.patient_key = l.patient_key AND s.session_id = l.session_id
 LEFT JOIN dq_wh_session_labs_dup_keys AS d ON d.patient_key = l.patient_key AND d.session_id = l.session_id;

@@ -16,7 +16,7 @@ CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH next_sessions AS (
     SELECT patient_key, session_id, session_date, session_number, modality,
         lead(session_date) OVER (PARTITION BY patient_key ORDER BY session_date, session_id) AS next_session_date
-    FROM wh_sessions_once
+    FROM dq_wh_sessions_once
 ),
 rows AS (
     SELECT
@@ -62,5 +62,5 @@ SELECT
         AS followup_days_after_session_not_negative
 FROM rows AS r
 LEFT JOIN next_sessions AS n ON n.patient_key = r.patient_key AND n.session_id = r.session_id
-LEFT JOIN wh_studies_once AS s ON s.patient_key = r.patient_key AND s.study_date = r.study_date
+LEFT JOIN dq_wh_studies_once AS s ON s.patient_key = r.patient_key AND s.study_date = r.study_date
 LEFT JOIN dq_wh_session_responses_dup_keys AS d ON d.patient_key = r.patient_key AND d.criteria = r.criteria AND d.session_id = r.session_id AND d.scope = r.scope AND d.study_date = r.study_date;

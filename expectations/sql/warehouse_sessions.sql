@@ -37,9 +37,9 @@ SELECT
     p.patient_key IS NOT NULL AS patient_known,
     s.session_number = s.expected_number AS session_number_in_date_order,
     s.sessions_that_day = 1 AS one_session_per_day,
-    not_future(s.session_date) AS session_date_not_in_future,
+    dq_not_future(s.session_date) AS session_date_not_in_future,
     year(s.session_date) >= p.birth_year AS session_not_before_birth,
     s.session_date <= p.death_date AS session_not_after_death
 FROM keyed AS s
-LEFT JOIN wh_patients_once AS p ON p.patient_key = s.patient_key
+LEFT JOIN dq_wh_patients_once AS p ON p.patient_key = s.patient_key
 LEFT JOIN dq_wh_sessions_dup_keys AS d ON d.patient_key = s.patient_key AND d.session_id = s.session_id;

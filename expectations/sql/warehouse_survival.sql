@@ -9,8 +9,8 @@ SELECT patient_key, min(session_date) AS first_session_date,
     list(DISTINCT modality) FILTER (WHERE session_date = first_day) AS first_modalities
 -- Derived rows exist only for patients the warehouse knows (a session of an unknown
 -- patient is flagged by the sessions suite, not here).
-FROM (SELECT *, min(session_date) OVER (PARTITION BY patient_key) AS first_day FROM wh_sessions_once
-      WHERE patient_key IN (SELECT patient_key FROM wh_patients_once))
+FROM (SELECT *, min(session_date) OVER (PARTITION BY patient_key) AS first_day FROM dq_wh_sessions_once
+      WHERE patient_key IN (SELECT patient_key FROM dq_wh_patients_once))
 GROUP BY patient_key;
 
 CREATE OR REPLACE TEMP VIEW dq_frame AS
@@ -37,5 +37,5 @@ SELECT
     END AS landmark_excludes_early_exits
 FROM survival AS v
 FULL OUTER JOIN dq_wh_survival_first_sessions AS f ON f.patient_key = v.patient_key
-LEFT JOIN wh_patients_once AS p ON p.patient_key = v.patient_key
+LEFT JOIN dq_wh_patients_once AS p ON p.patient_key = v.patient_key
 LEFT JOIN dq_wh_survival_dup_keys AS d ON d.patient_key = v.patient_key;

@@ -60,6 +60,6 @@ SELECT
     END AS pct_change_from_baseline_consistent,
     r.nadir_sum_mm <= r.baseline_sum_mm AS nadir_not_above_baseline
 FROM rows AS r
-LEFT JOIN wh_patients_once AS p ON p.patient_key = r.patient_key
-LEFT JOIN wh_studies_once AS s ON s.patient_key = r.patient_key AND s.study_date = r.study_date
+LEFT JOIN dq_wh_patients_once AS p ON p.patient_key = r.patient_key
+LEFT JOIN dq_wh_studies_once AS s ON s.patient_key = r.patient_key AND s.study_date = r.study_date
 LEFT JOIN dq_wh_timepoint_responses_dup_keys AS d ON d.patient_key = r.patient_key AND d.criteria = r.criteria AND d.study_date = r.study_date;
