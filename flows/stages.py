@@ -34,12 +34,13 @@ from sources import (
     sha256_of,
 )
 from sources.adapters import KEY_SEPARATOR, fingerprint, original_file
-from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
 from transforms.staging import (
     DATE_AFTER_RUN,
-    null_death_before_sessions_or_studies,
+    StagedRelations,
+    drop_staged,
+    null_death_in,
     run_date_at_site,
-    stage_dataset,
+    stage_in,
 )
 from warehouse import PUBLIC_COLUMNS, Build, ledger, open_read_only
 from warehouse.ledger import CHANGED_PATIENTS, FileRows
@@ -336,27 +337,27 @@ def _raw(ctx: RunContext, dataset: str) -> pa.Table:
     return table
 
 
-def _load_with_run_ids(ctx: RunContext, name: str, table: pa.Table) -> int:
-    """Make public table ``name`` hold ``table``'s rows, each with the run that ingested its file.
+def _insert_with_run_ids(con: duckdb.DuckDBPyConnection, name: str, relation: str) -> int:
+    """Add ``relation``'s rows to public table ``name``, each with the run that ingested its file.
 
-    The rows go from the Arrow table straight into the build (one scan, no copy
-    with the run ids added); columns the table lacks are null, extra ones dropped.
+    One scan of the relation (a relation of the build, or a parenthesised query);
+    columns it lacks are null, extra ones dropped. Returns the number of rows added.
     """
-    con = ctx.build.con
-    given = set(table.column_names)
+    given = {c.lower() for c in con.sql(f"SELECT * FROM {relation} LIMIT 0").columns}
     select = ", ".join(
         "s.run_id" if c == "run_id" else (f"f.{c}" if c in given else f"NULL AS {c}")
         for c in PUBLIC_COLUMNS[name]
     )
-    con.register("_facts", table)
-    try:
-        con.execute(f"DELETE FROM {name}")
-        return con.execute(
-            f"INSERT INTO {name} SELECT {select} FROM _facts f "
-            "JOIN meta.source_files s ON s.path = f.source_file"
-        ).fetchall()[0][0]
-    finally:
-        con.unregister("_facts")
+    return con.execute(
+        f"INSERT INTO {name} SELECT {select} FROM {relation} f "
+        "JOIN meta.source_files s ON s.path = f.source_file"
+    ).fetchall()[0][0]
+
+
+def _load_with_run_ids(ctx: RunContext, name: str, relation: str) -> int:
+    """Make public table ``name`` hold ``relation``'s rows, each with its file's run id."""
+    ctx.build.con.execute(f"DELETE FROM {name}")
+    return _insert_with_run_ids(ctx.build.con, name, relation)
 
 
 def _keep_r1_of_unchanged_patients(ctx: RunContext) -> bool:
@@ -399,14 +400,14 @@ def _restore_r1_of_unchanged_patients(ctx: RunContext) -> None:
     con.execute("DROP TABLE _kept_r1")
 
 
-def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table | str, kept_r1: bool) -> None:
+def _note_changed_facts(ctx: RunContext, table: str, facts: str, kept_r1: bool) -> None:
     """Add to CHANGED_PATIENTS the patients whose loaded rows differ from the published ones.
 
     Ingestion lists the patients whose source rows changed; a row can also be
     loaded or quarantined anew with its file unchanged, when a check depends on
     the day of the run (date_after_run). Comparing the lineage of the rows
-    loaded before and now catches those patients, so that an incremental run
-    still equals a full refresh.
+    loaded before (``table``) and now (relation ``facts``) catches those
+    patients, so that an incremental run still equals a full refresh.
     """
     if ctx.recompute_all:
         return
@@ -416,52 +417,41 @@ def _note_changed_facts(ctx: RunContext, table: str, facts: pa.Table | str, kept
             " UNION ALL SELECT r.patient_key, k.source_file, k.source_row FROM _kept_r1 k "
             "JOIN raw.lesions r USING (source_file, source_row)"
         )
-    con = ctx.build.con
-    if isinstance(facts, str):  # a relation of the build (staged in the build)
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _now AS "
-            f"SELECT patient_key, source_file, source_row FROM {facts}"
-        )
-    else:
-        con.register("_now", facts.select(["patient_key", "source_file", "source_row"]))
-    try:
-        # Per patient, the count and a sum of row hashes of the lineage: about eight
-        # times cheaper than comparing the rows themselves (0.6 s for 4M rows).
-        fingerprint = (
-            "SELECT patient_key, count(*) AS n, sum(hash(source_file, source_row)::HUGEINT) AS h "
-            "FROM ({}) GROUP BY patient_key"
-        )
-        con.execute(
-            f"""
-            INSERT INTO {CHANGED_PATIENTS}
-            WITH b AS MATERIALIZED ({fingerprint.format(before)}),
-                 a AS MATERIALIZED ({fingerprint.format("SELECT * FROM _now")})
-            SELECT DISTINCT patient_key FROM (
-                (SELECT * FROM b EXCEPT SELECT * FROM a)
-                UNION ALL
-                (SELECT * FROM a EXCEPT SELECT * FROM b))
-            WHERE patient_key NOT IN (SELECT patient_key FROM {CHANGED_PATIENTS})
-            """
-        )
-    finally:
-        if isinstance(facts, str):
-            con.execute("DROP VIEW _now")
-        else:
-            con.unregister("_now")
+    now = f"SELECT patient_key, source_file, source_row FROM {facts}"
+    # Per patient, the count and a sum of row hashes of the lineage: about eight
+    # times cheaper than comparing the rows themselves (0.6 s for 4M rows).
+    fingerprint = (
+        "SELECT patient_key, count(*) AS n, sum(hash(source_file, source_row)::HUGEINT) AS h "
+        "FROM ({}) GROUP BY patient_key"
+    )
+    ctx.build.con.execute(
+        f"""
+        INSERT INTO {CHANGED_PATIENTS}
+        WITH b AS MATERIALIZED ({fingerprint.format(before)}),
+             a AS MATERIALIZED ({fingerprint.format(now)})
+        SELECT DISTINCT patient_key FROM (
+            (SELECT * FROM b EXCEPT SELECT * FROM a)
+            UNION ALL
+            (SELECT * FROM a EXCEPT SELECT * FROM b))
+        WHERE patient_key NOT IN (SELECT patient_key FROM {CHANGED_PATIENTS})
+        """
+    )
 
 
-def _normalise_labs_in_build(ctx: RunContext, staged: pa.Table, kept_r1: bool) -> pa.Table:
-    """L1-L3 inside the build: the lab rows go straight into lab_results; returns the quarantine.
+def _normalise_labs_in_build(ctx: RunContext, staged: str, kept_r1: bool) -> int:
+    """L1-L3 inside the build: the lab rows of relation ``staged`` go into lab_results, and
+    the rows L3 rejects into the quarantine; returns the lab_results rows.
 
-    The staged rows (Arrow, from stage_dataset) are scanned once by the staging
-    models (staging/labs_classified, stg_lab_results, stg_lab_quarantine); the
-    facts never come back out of the build.
+    The staging models (staging/labs_classified, stg_lab_results,
+    stg_lab_quarantine) read the staged rows as ``in_labs_staged``, a view.
     """
     from transforms.engine import run_models
     from transforms.labs import with_collected_has_time
 
     con = ctx.build.con
-    con.register("in_labs_staged", with_collected_has_time(staged))
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW in_labs_staged AS " + with_collected_has_time(con, staged)
+    )
     try:
         run_models(
             con,
@@ -469,20 +459,14 @@ def _normalise_labs_in_build(ctx: RunContext, staged: pa.Table, kept_r1: bool) -
             [lab_params(ctx.cfg.section("labs"), ctx.cfg)],
         )
     finally:
-        con.unregister("in_labs_staged")
-    _note_changed_facts(ctx, "lab_results", "stg_lab_results", kept_r1)
-    columns = [c for c in PUBLIC_COLUMNS["lab_results"] if c != "run_id"]
-    con.execute("DELETE FROM lab_results")
-    con.execute(
-        f"INSERT INTO lab_results ({', '.join(columns)}, run_id) "
-        f"SELECT {', '.join('f.' + c for c in columns)}, s.run_id FROM stg_lab_results f "
-        "JOIN meta.source_files s ON s.path = f.source_file"
-    )
-    quarantine = con.table("stg_lab_quarantine").to_arrow_table()
-    con.execute("DROP TABLE stg_lab_results")
+        con.execute("DROP VIEW in_labs_staged")
     con.execute("DROP TABLE labs_classified")
+    _note_changed_facts(ctx, "lab_results", "stg_lab_results", kept_r1)
+    loaded = _load_with_run_ids(ctx, "lab_results", "stg_lab_results")
+    con.execute("DROP TABLE stg_lab_results")
+    _insert_with_run_ids(con, "quarantine", "(SELECT 'labs' AS dataset, * FROM stg_lab_quarantine)")
     con.execute("DROP TABLE stg_lab_quarantine")
-    return quarantine
+    return loaded
 
 
 def _note_held_values(ctx: RunContext) -> None:
@@ -512,77 +496,78 @@ def _note_held_values(ctx: RunContext) -> None:
 
 
 def stage(ctx: RunContext) -> dict[str, int]:
-    """Type and check every source row: good rows become facts, bad rows the quarantine."""
+    """Type and check every source row: good rows become facts, bad rows the quarantine.
+
+    Staging runs on the build connection over the raw tables where they are
+    (transforms.staging.stage_in); the staged relations go straight into the
+    public tables and are dropped once loaded, so DuckDB's memory limit bounds
+    the stage (it spills the rest).
+    """
     kept_r1 = _keep_r1_of_unchanged_patients(ctx)
     _note_held_values(ctx)
+    con = ctx.build.con
     ingest_params = ctx.cfg.section("ingest")
     run_date = run_date_at_site(ingest_params, ctx.started_at)
-    ctx.build.con.execute(f"CREATE TABLE IF NOT EXISTS {STAGED_ON} (run_date DATE NOT NULL)")
-    ctx.build.con.execute(f"DELETE FROM {STAGED_ON}")
-    ctx.build.con.execute(f"INSERT INTO {STAGED_ON} VALUES (?)", [run_date])
-    quarantines = []
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STAGED_ON} (run_date DATE NOT NULL)")
+    con.execute(f"DELETE FROM {STAGED_ON}")
+    con.execute(f"INSERT INTO {STAGED_ON} VALUES (?)", [run_date])
+    # Rebuilt from every source row (the R1 rows kept above go back at the end).
+    con.execute("DELETE FROM quarantine")
     loaded: dict[str, int] = {}
-    # Staged facts the later datasets are checked against (birth years, studies, sessions).
-    staged_facts: dict[str, pa.Table] = {}
+    # Staged datasets the later ones are checked against (birth years, studies, sessions).
+    staged: dict[str, StagedRelations] = {}
     for dataset in DATASETS:
         ctx.progress(f"checking {dataset}")
-        staged = stage_dataset(
+        now = stage_in(
+            con,
             dataset,
-            _raw(ctx, dataset),
+            f"raw.{dataset}" if ctx.build.raw_exists(dataset) else None,
             ingest_params,
-            studies=staged_facts.get("imaging"),
-            patients=staged_facts.get("patients"),
-            run_date=run_date,
+            run_date,
+            patients=staged["patients"].facts if "patients" in staged else None,
+            studies=staged["imaging"].facts if "imaging" in staged else None,
         )
-        facts = staged.facts
-        quarantines.append(staged.quarantine)
-        if dataset in ("patients", "sessions", "imaging"):
-            staged_facts[dataset] = facts
-        if staged.rejected_targets is not None:
-            ctx.build.con.register("_rejected", staged.rejected_targets)
-            ctx.build.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {REJECTED_TARGETS} AS SELECT * FROM _rejected"
+        staged[dataset] = now
+        _insert_with_run_ids(con, "quarantine", now.quarantine)
+        if now.rejected_targets is not None:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {REJECTED_TARGETS} AS "
+                f"SELECT * FROM {now.rejected_targets}"
             )
-            ctx.build.con.unregister("_rejected")
         if dataset == "imaging":
-            death = null_death_before_sessions_or_studies(
-                staged_facts["patients"], staged_facts["sessions"], facts
+            death = null_death_in(
+                con, staged["patients"].facts, staged["sessions"].facts, now.facts
             )
-            quarantines.append(death.quarantine)
+            _insert_with_run_ids(con, "quarantine", death.quarantine)
             _note_changed_facts(ctx, "patients", death.facts, kept_r1)
             loaded["patients"] = _load_with_run_ids(ctx, "patients", death.facts)
+            drop_staged(con, death)
+            drop_staged(con, staged.pop("sessions"))
         if dataset == "patients":
             continue  # written once its death dates are checked against sessions and studies
         if dataset == "labs":
-            lab_quarantine = _normalise_labs_in_build(ctx, facts, kept_r1)
-            quarantines.append(
-                lab_quarantine.append_column(
-                    "dataset", pa.array(["labs"] * lab_quarantine.num_rows, pa.string())
-                )
-            )
-            loaded[dataset] = ctx.build.con.execute("SELECT count(*) FROM lab_results").fetchall()[
-                0
-            ][0]
-            continue
-        _note_changed_facts(ctx, FACT_TABLE[dataset], facts, kept_r1)
-        loaded[dataset] = _load_with_run_ids(ctx, FACT_TABLE[dataset], facts)
+            loaded[dataset] = _normalise_labs_in_build(ctx, now.facts, kept_r1)
+        else:
+            _note_changed_facts(ctx, FACT_TABLE[dataset], now.facts, kept_r1)
+            loaded[dataset] = _load_with_run_ids(ctx, FACT_TABLE[dataset], now.facts)
+        if dataset in ("lesions", "labs"):
+            drop_staged(con, staged.pop(dataset))
+        if dataset == "lesions":
+            drop_staged(con, staged.pop("imaging"))
+    drop_staged(con, staged.pop("patients"))
     # Malformed CSV lines, and records an adapter could not map (their own reason code).
-    malformed = ctx.build.con.sql(
-        "SELECT dataset, source_file, source_row, column_name, "
+    _insert_with_run_ids(
+        con,
+        "quarantine",
+        "(SELECT dataset, source_file, source_row, column_name, "
         f"coalesce(reason_code, '{ReasonCode.MALFORMED_ROW}') AS reason_code, "
         f"'{Action.ROW_REJECTED}' AS action, "
         "coalesce(reason, 'the line does not split into the columns of the header') AS reason "
-        "FROM meta.malformed_rows"
-    ).to_arrow_table()
-    quarantine = pa.concat_tables(
-        [q.select(list(QUARANTINE_COLUMNS)) for q in (*quarantines, malformed)]
+        "FROM meta.malformed_rows)",
     )
-    _load_with_run_ids(ctx, "quarantine", quarantine)
     if kept_r1:
         _restore_r1_of_unchanged_patients(ctx)
-        loaded["lesions"] = ctx.build.con.execute(
-            "SELECT count(*) FROM lesion_measurements"
-        ).fetchall()[0][0]
+        loaded["lesions"] = con.execute("SELECT count(*) FROM lesion_measurements").fetchall()[0][0]
     return {dataset: loaded[dataset] for dataset in FACT_TABLE}
 
 

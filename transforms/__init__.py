@@ -8,5 +8,5 @@ database in the pipeline (``transforms.derive``), an in-memory DuckDB holding
 Arrow tables in the Arrow-level wrappers and the tests. Parameters arrive as
 DuckDB variables from one frozen ``config.params.TransformParams`` per transform.
 Staging of the source text (``transforms/staging.py``, ``transforms/sql/stg_*``)
-still runs over Arrow tables in a private session.
+runs on a given connection too: the build's, over the raw tables where they are.
 """

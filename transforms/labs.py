@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -73,11 +74,12 @@ def _settings(params: Mapping[str, Any] | TransformParams) -> TransformParams:
     return params if isinstance(params, TransformParams) else lab_params(params)
 
 
-def with_collected_has_time(labs: pa.Table) -> pa.Table:
-    """Add an all-NULL ``collected_has_time`` (unknown: midnight means date-only) if absent."""
-    if "collected_has_time" in labs.column_names:
-        return labs
-    return labs.append_column("collected_has_time", pa.nulls(labs.num_rows, pa.bool_()))
+def with_collected_has_time(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """A query of ``relation``'s rows with ``collected_has_time``: all NULL (unknown:
+    midnight means date-only) when the relation has no such column."""
+    columns = {c.lower() for c in con.sql(f"SELECT * FROM {relation} LIMIT 0").columns}
+    added = "" if "collected_has_time" in columns else ", NULL::BOOLEAN AS collected_has_time"
+    return f"SELECT *{added} FROM {relation}"
 
 
 def normalise_labs(
@@ -94,7 +96,10 @@ def normalise_labs(
     are none of the configured analytes are kept as reported (analyte = the
     test lower-cased and trimmed) and never quarantined.
     """
-    with in_memory({"in_labs_staged": with_collected_has_time(labs)}) as con:
+    with in_memory({"labs_given": labs}) as con:
+        con.execute(
+            "CREATE TEMP VIEW in_labs_staged AS " + with_collected_has_time(con, "labs_given")
+        )
         run_models(con, ["stg_lab_results", "stg_lab_quarantine"], [_settings(params)])
         results = con.table("stg_lab_results").to_arrow_table()
         quarantine = con.table("stg_lab_quarantine").to_arrow_table()
@@ -114,12 +119,16 @@ def compute_lab_tables(
     ``lab_results`` may also carry ``collected_has_time`` (see the module notes).
     """
     tables = {
-        "in_lab_results": with_collected_has_time(lab_results),
+        "lab_results_given": lab_results,
         "in_sessions": sessions,
         "in_imaging_studies": imaging_studies,
         "in_patients": patients,
     }
     with in_memory(tables) as con:
+        con.execute(
+            "CREATE TEMP VIEW in_lab_results AS "
+            + with_collected_has_time(con, "lab_results_given")
+        )
         run_models(con, MARTS, [_settings(params)])
         nlr, session_labs, session_flags = (mart(con, name).to_arrow_table() for name in MARTS)
     return LabTables(nlr=nlr, session_labs=session_labs, session_flags=session_flags)

@@ -16,14 +16,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from transforms.engine import split_statements
+
 SQL_DIR = Path(__file__).parent / "sql"
-
-
-def _split_statements(text: str) -> list[str]:
-    """Split a SQL script on semicolons at line ends (our files never put two on one line)."""
-    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
-    parts = "\n".join(lines).split(";\n")
-    return [p.strip().rstrip(";").strip() for p in parts if p.strip().rstrip(";").strip()]
 
 
 def sql_text(name: str) -> str:
@@ -57,7 +52,7 @@ class SqlSession:
     def run_script(self, text: str) -> pa.Table | None:
         """Run every statement; return the last statement's result as Arrow (None for DDL)."""
         result = None
-        for stmt in _split_statements(text):
+        for stmt in split_statements(text):
             result = self.con.sql(stmt)
         return result.to_arrow_table() if result is not None else None
 

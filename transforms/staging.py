@@ -1,9 +1,16 @@
 """Staging: raw text rows → typed, normalised fact rows, and quarantine rows.
 
+Staging runs where the raw rows are: :func:`stage_in` takes a DuckDB connection
+(the run's build, whose memory limit makes DuckDB spill instead of grow) and
+the name of a relation of raw rows, and leaves its results there as temp
+relations ``stg_<dataset>_*``; nothing is copied out as Arrow and back. The
+tests' entry, :func:`stage_dataset`, loads Arrow fixtures into an in-memory
+DuckDB and calls the same function.
+
 Each dataset has a SQL model ``transforms/sql/stg_<dataset>.sql`` that parses
-every column of ``raw_<dataset>`` into a view ``parsed`` (typed values, with
-the trimmed text kept beside them as ``<column>_txt``). The checks below are
-rules as data, in the order they are tried. What a failed check does depends
+every column of ``stg_<dataset>_raw`` into a view ``stg_<dataset>_parsed``
+(typed values, with the trimmed text kept beside them as ``<column>_txt``).
+The checks below are rules as data, in the order they are tried. What a failed check does depends
 on whether its column is required for the row (``REQUIRED``, from the inputs
 contract):
 
@@ -32,14 +39,17 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import duckdb
 import pyarrow as pa
 
 from config import ConfigError
+from config.params import TransformParams
 from contract.inputs import ALWAYS, INPUT_COLUMNS, REQUIRED_VALUES, Requirement
 from contract.reasons import ReasonCode
+from transforms.engine import in_memory, split_statements
 from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
 from transforms.quarantine import Action
-from transforms.sqlrun import SqlSession
+from transforms.sqlrun import sql_text
 
 LINEAGE = ("patient_key", "source_file", "source_row")
 
@@ -290,7 +300,26 @@ DEATH_BEFORE_SESSION_OR_STUDY = ReasonCode.DEATH_BEFORE_SESSION_OR_STUDY
 
 
 @dataclass(frozen=True)
+class StagedRelations:
+    """What :func:`stage_in` leaves in its connection: temp relations named ``stg_<dataset>_*``.
+
+    ``facts`` (the good rows, warehouse columns), ``quarantine``
+    (transforms.quarantine.COLUMNS) and, for lesions, ``rejected_targets`` (see
+    _REJECTED_TARGETS_SQL) are views over one temp table of the checked rows;
+    ``objects`` lists every temp object made, as ``(kind, name)``, for
+    :func:`drop_staged` once they are loaded.
+    """
+
+    facts: str
+    quarantine: str
+    rejected_targets: str | None = None
+    objects: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class StagedDataset:
+    """The staged relations of one dataset fetched as Arrow (the tests' entry)."""
+
     facts: pa.Table
     quarantine: pa.Table  # transforms.quarantine.COLUMNS
     # lesions only: target rows rejected for their measurement (see _REJECTED_TARGETS_SQL)
@@ -314,14 +343,19 @@ def run_date_at_site(ingest: Mapping[str, Any], now_utc: datetime | None = None)
     return now.astimezone(site_timezone(ingest)).date()
 
 
-def _sql_params(ingest: Mapping[str, Any], run_date: date) -> dict[str, Any]:
+def staging_params(ingest: Mapping[str, Any], run_date: date) -> TransformParams:
+    """Staging's SQL variables, from ``cfg.section("ingest")`` and the day of the run.
+
+    None of their names is one that another transform binds (a test checks), so
+    staging can bind them on the build connection beside the others.
+    """
     vocab = ingest["vocab"]
     try:
         min_date = date.fromisoformat(ingest["min_date"])
     except ValueError:
         raise ConfigError("ingest.min_date must be an ISO date such as 1900-01-01") from None
     aliases = ingest["modality_aliases"]
-    return {
+    values = {
         "bool_true": ingest["booleans"]["true"],
         "bool_false": ingest["booleans"]["false"],
         "max_diameter_mm": float(ingest["max_diameter_mm"]),
@@ -343,15 +377,39 @@ def _sql_params(ingest: Mapping[str, Any], run_date: date) -> dict[str, Any]:
         "territory_segments": list(ingest["territories"].values()),
         **{f"vocab_{name}": values for name, values in vocab.items()},
     }
+    return TransformParams("staging", values)
 
 
-def _with_contract_columns(dataset: str, raw: pa.Table) -> pa.Table:
-    """Add any contract column the files did not have, as all-null text."""
-    for column in (*INPUT_COLUMNS[dataset], *LINEAGE):
-        if column not in raw.column_names:
-            kind = pa.int64() if column == "source_row" else pa.string()
-            raw = raw.append_column(column, pa.nulls(raw.num_rows, kind))
-    return raw
+def _name(dataset: str, part: str) -> str:
+    """A temp relation of staging: ``stg_<dataset>_<part>``, never a public table's name."""
+    return f"stg_{dataset}_{part}"
+
+
+def _raw_sql(con: duckdb.DuckDBPyConnection, dataset: str, raw: str | None) -> str:
+    """The raw rows with every contract column: one the files did not have is all-null text.
+
+    ``raw`` None: no file of the dataset was ever read (no rows).
+    """
+    wanted = (*INPUT_COLUMNS[dataset], *LINEAGE)
+
+    def null(column: str) -> str:
+        return f"NULL::{'BIGINT' if column == 'source_row' else 'VARCHAR'} AS {column}"
+
+    if raw is None:
+        return f"SELECT {', '.join(null(c) for c in wanted)} WHERE FALSE"
+    present = {c.lower() for c in con.sql(f"SELECT * FROM {raw} LIMIT 0").columns}
+    return "SELECT *" + "".join(f", {null(c)}" for c in wanted if c not in present) + f" FROM {raw}"
+
+
+def _run(con: duckdb.DuckDBPyConnection, script: str) -> None:
+    for statement in split_statements(script):
+        con.execute(statement)
+
+
+def _query(name: str) -> str:
+    """The one query of ``transforms/sql/<name>.sql``."""
+    (statement,) = split_statements(sql_text(name))
+    return statement
 
 
 def _case(checks: list[Check], field: str) -> str:
@@ -397,25 +455,36 @@ def _nulled(dataset: str) -> str:
 
 def _quarantine_sql(dataset: str) -> str:
     """One row per rejected row, and one per nulled value of a row that loads."""
+    checked = _name(dataset, "checked")
     parts = [
         f"SELECT '{dataset}' AS dataset, source_file, source_row, reason_column AS column_name, "
         f"reason_code, CASE WHEN reason_code = '{SUPERSEDED}' THEN '{Action.SUPERSEDED}' "
         f"ELSE '{Action.ROW_REJECTED}' END AS action, reason "
-        "FROM checked WHERE reason_code IS NOT NULL"
+        f"FROM {checked} WHERE reason_code IS NOT NULL"
     ]
     parts += [
         f"SELECT '{dataset}', source_file, source_row, '{c}', {c}__nulled, "
         f"'{Action.VALUE_NULLED}', {c}__nulled_reason "
-        f"FROM checked WHERE reason_code IS NULL AND {c}__nulled IS NOT NULL"
+        f"FROM {checked} WHERE reason_code IS NULL AND {c}__nulled IS NOT NULL"
         for c in _nulling(dataset)
     ]
     return (
-        "\nUNION ALL\n".join(parts)
-        + "\nORDER BY source_file, source_row, column_name NULLS FIRST, reason_code"
+        f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM (\n"
+        + "\nUNION ALL\n".join(parts)
+        + ")\nORDER BY source_file, source_row, column_name NULLS FIRST, reason_code"
     )
 
 
 def _checked_sql(dataset: str) -> str:
+    """Judge every row into the temp table ``stg_<dataset>_checked`` (reason_code NULL: loads)."""
+    checked, parsed, birth = (_name(dataset, part) for part in ("checked", "parsed", "birth"))
+    dup_hashes, dup_groups, dup_rows = (
+        _name(dataset, f"dup_{p}") for p in ("hashes", "groups", "rows")
+    )
+    # birth years, for date_before_birth
+    judged_from = (
+        parsed if dataset == "patients" else f"{parsed} LEFT JOIN {birth} USING (patient_key)"
+    )
     rejecting = _rejecting(dataset)
     nulling = _nulling(dataset)
     nulled_columns = "".join(
@@ -426,11 +495,11 @@ def _checked_sql(dataset: str) -> str:
     texts = [f"{c}_txt" for c in ("patient_key", *INPUT_COLUMNS[dataset])]
     same_row = " AND ".join(f"c.{t} IS NOT DISTINCT FROM g.{t}" for t in texts)
     sql = f"""
-CREATE OR REPLACE TEMP TABLE checked AS
+CREATE OR REPLACE TEMP TABLE {checked} AS
 WITH judged AS (
     SELECT *, {_case(rejecting, "code")} AS reason_code, {_case(rejecting, "reason")} AS reason,
         {_case(rejecting, "column")} AS reason_column{nulled_columns}
-    FROM parsed{"" if dataset == "patients" else " LEFT JOIN patient_birth USING (patient_key)"})
+    FROM {judged_from})
 SELECT *{_nulled(dataset)} FROM judged;
 """
     # Corrections first: per key, the good rows of the key's latest file replace those
@@ -438,11 +507,11 @@ SELECT *{_nulled(dataset)} FROM judged;
     for key in KEYS[dataset]:
         cols = ", ".join(key)
         sql += f"""
-CREATE OR REPLACE TEMP TABLE checked AS
+CREATE OR REPLACE TEMP TABLE {checked} AS
 WITH ranked AS (
     SELECT *, CASE WHEN reason_code IS NULL THEN max(source_file) OVER (
         PARTITION BY reason_code IS NULL, {cols}) END AS last_file
-    FROM checked)
+    FROM {checked})
 SELECT * EXCLUDE (last_file) REPLACE (
     CASE WHEN source_file < last_file THEN '{SUPERSEDED}' ELSE reason_code END AS reason_code,
     CASE WHEN source_file < last_file
@@ -455,31 +524,34 @@ FROM ranked;
     # candidates; equal rows among them form groups, and every member but the
     # first in (file, row) order is a duplicate.
     sql += f"""
-CREATE OR REPLACE TEMP TABLE dup_hashes AS
-SELECT hash({", ".join(texts)}) AS h FROM checked WHERE reason_code IS NULL
+CREATE OR REPLACE TEMP TABLE {dup_hashes} AS
+SELECT hash({", ".join(texts)}) AS h FROM {checked} WHERE reason_code IS NULL
 GROUP BY h HAVING count(*) > 1;
-CREATE OR REPLACE TEMP TABLE dup_groups AS
+CREATE OR REPLACE TEMP TABLE {dup_groups} AS
 SELECT {", ".join(texts)}, min((source_file, source_row)) AS first
-FROM checked
-WHERE reason_code IS NULL AND hash({", ".join(texts)}) IN (SELECT h FROM dup_hashes)
+FROM {checked}
+WHERE reason_code IS NULL AND hash({", ".join(texts)}) IN (SELECT h FROM {dup_hashes})
 GROUP BY ALL HAVING count(*) > 1;
-CREATE OR REPLACE TEMP TABLE dup_rows AS
+CREATE OR REPLACE TEMP TABLE {dup_rows} AS
 SELECT c.source_file, c.source_row
-FROM checked c JOIN dup_groups g ON {same_row}
+FROM {checked} c JOIN {dup_groups} g ON {same_row}
 WHERE c.reason_code IS NULL AND (c.source_file, c.source_row) <> g.first;
-UPDATE checked
+UPDATE {checked}
 SET reason_code = '{ReasonCode.DUPLICATE_ROW}', reason = 'same values as an earlier row'
-WHERE (source_file, source_row) IN (SELECT (source_file, source_row) FROM dup_rows);
+WHERE (source_file, source_row) IN (SELECT (source_file, source_row) FROM {dup_rows});
+DROP TABLE {dup_rows};
+DROP TABLE {dup_groups};
+DROP TABLE {dup_hashes};
 """
     # What is left of a key is in one file: a second row there is a duplicate_key.
     for key in KEYS[dataset]:
         cols = ", ".join(key)
         sql += f"""
-CREATE OR REPLACE TEMP TABLE checked AS
+CREATE OR REPLACE TEMP TABLE {checked} AS
 WITH ranked AS (
     SELECT *, CASE WHEN reason_code IS NULL THEN row_number() OVER (
         PARTITION BY reason_code IS NULL, {cols} ORDER BY source_file, source_row) END AS rk
-    FROM checked)
+    FROM {checked})
 SELECT * EXCLUDE (rk) REPLACE (
     CASE WHEN rk > 1 THEN '{ReasonCode.DUPLICATE_KEY}' ELSE reason_code END AS reason_code,
     CASE WHEN rk > 1 THEN 'another row has the same {" and ".join(key)}'
@@ -487,6 +559,88 @@ SELECT * EXCLUDE (rk) REPLACE (
 FROM ranked;
 """
     return sql
+
+
+def stage_in(
+    con: duckdb.DuckDBPyConnection,
+    dataset: str,
+    raw: str | None,
+    ingest_params: Mapping[str, Any],
+    run_date: date,
+    patients: str | None = None,
+    studies: str | None = None,
+) -> StagedRelations:
+    """Type, normalise and check one dataset where its raw rows are, in ``con``.
+
+    ``raw`` names the relation of the dataset's raw text rows (None: no file of
+    the dataset was ever read); ``patients``, one of staged patients whose
+    birth years the dated events are checked against (none when None);
+    ``studies``, one of staged imaging studies, which lesions need. The result
+    stays in ``con`` as temp relations named ``stg_<dataset>_*`` (so two
+    datasets, or a public table, never share a name), for the caller to load
+    and then drop (:func:`drop_staged`). Nothing leaves the connection: on the
+    build connection DuckDB spills beyond its memory limit.
+    """
+    if dataset == "lesions" and studies is None:
+        raise ValueError("staging lesions needs the staged imaging studies")
+    staging_params(ingest_params, run_date).bind(con)
+    objects: list[tuple[str, str]] = []
+
+    def create(kind: str, part: str, query: str) -> str:
+        name = _name(dataset, part)
+        con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS\n{query}")
+        objects.append((kind, name))
+        return name
+
+    create("VIEW", "raw", _raw_sql(con, dataset, raw))
+    if dataset != "patients":
+        create(
+            "VIEW",
+            "birth",
+            f"SELECT patient_key, birth_year AS patient_birth_year FROM {patients}"
+            if patients is not None
+            else "SELECT NULL::VARCHAR AS patient_key, NULL::INTEGER AS patient_birth_year "
+            "WHERE FALSE",
+        )
+    if dataset == "lesions":
+        create("VIEW", "studies", f"SELECT DISTINCT patient_key, study_date FROM {studies}")
+    _run(con, sql_text("stg_macros"))
+    _run(con, sql_text(f"stg_{dataset}"))  # the view stg_<dataset>_parsed
+    objects.append(("VIEW", _name(dataset, "parsed")))
+    _run(con, _checked_sql(dataset))
+    checked = _name(dataset, "checked")
+    objects.append(("TABLE", checked))
+    if dataset == "lesions":
+        create(
+            "TABLE",
+            "checked",
+            f"""
+SELECT c.* REPLACE (
+    CASE WHEN c.reason_code IS NULL AND s.study_date IS NULL THEN '{ReasonCode.ORPHAN_STUDY}'
+         ELSE c.reason_code END AS reason_code,
+    CASE WHEN c.reason_code IS NULL AND s.study_date IS NULL
+         THEN 'no imaging study of this patient on this study_date' ELSE c.reason END AS reason)
+FROM {checked} c
+LEFT JOIN {_name(dataset, "studies")} s USING (patient_key, study_date)
+""",
+        )
+        objects.pop()  # the same table, listed once
+    facts = create("VIEW", "facts", _query(f"stg_{dataset}_facts"))
+    quarantine = create("VIEW", "quarantine", _quarantine_sql(dataset))
+    rejected = (
+        create("VIEW", "rejected_targets", _REJECTED_TARGETS_SQL) if dataset == "lesions" else None
+    )
+    return StagedRelations(facts, quarantine, rejected, tuple(objects))
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection, staged: StagedRelations) -> None:
+    """Drop the temp relations of a staged dataset (once loaded: frees their memory)."""
+    for kind, name in reversed(staged.objects):
+        con.execute(f"DROP {kind} IF EXISTS {name}")
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, relation: str) -> pa.Table:
+    return con.sql(f"SELECT * FROM {relation}").to_arrow_table()
 
 
 def stage_dataset(
@@ -497,52 +651,32 @@ def stage_dataset(
     patients: pa.Table | None = None,
     run_date: date | None = None,
 ) -> StagedDataset:
-    """Type, normalise and check one dataset; ``studies`` (staged imaging) is needed for lesions.
+    """:func:`stage_in` over Arrow tables, in a private in-memory DuckDB (the tests' entry).
 
-    ``patients`` (staged) gives the birth years that dated events are checked
-    against (none when absent); ``run_date`` defaults to today at the site.
+    ``studies`` (staged imaging) is needed for lesions; ``patients`` (staged)
+    gives the birth years that dated events are checked against (none when
+    absent); ``run_date`` defaults to today at the site.
     """
-    tables: dict[str, Any] = {f"raw_{dataset}": _with_contract_columns(dataset, raw)}
-    if dataset != "patients":  # birth years, for date_before_birth
-        tables["patient_birth"] = (
-            patients.select(["patient_key", "birth_year"]).rename_columns(
-                ["patient_key", "patient_birth_year"]
-            )
-            if patients is not None
-            else pa.table(
-                {
-                    "patient_key": pa.array([], pa.string()),
-                    "patient_birth_year": pa.array([], pa.int32()),
-                }
-            )
-        )
-    if dataset == "lesions":
-        if studies is None:
-            raise ValueError("staging lesions needs the staged imaging studies")
-        tables["studies"] = studies.select(["patient_key", "study_date"])
+    given = {"arrow_raw": raw, "arrow_patients": patients, "arrow_studies": studies}
+    tables = {name: table for name, table in given.items() if table is not None}
     day = run_date or run_date_at_site(ingest_params)
-    with SqlSession(tables, _sql_params(ingest_params, day)) as s:
-        s.run_model("stg_macros")
-        s.run_model(f"stg_{dataset}")
-        s.run_script(_checked_sql(dataset))
-        if dataset == "lesions":
-            s.run_script(
-                f"""
-CREATE OR REPLACE TEMP TABLE checked AS
-SELECT c.* REPLACE (
-    CASE WHEN c.reason_code IS NULL AND s.study_date IS NULL THEN '{ReasonCode.ORPHAN_STUDY}'
-         ELSE c.reason_code END AS reason_code,
-    CASE WHEN c.reason_code IS NULL AND s.study_date IS NULL
-         THEN 'no imaging study of this patient on this study_date' ELSE c.reason END AS reason)
-FROM checked c
-LEFT JOIN (SELECT DISTINCT patient_key, study_date FROM studies) s
-    USING (patient_key, study_date)
-"""
-            )
-        facts = s.run_model(f"stg_{dataset}_facts")
-        quarantine = s.query(_quarantine_sql(dataset)).select(list(QUARANTINE_COLUMNS))
-        rejected_targets = s.query(_REJECTED_TARGETS_SQL) if dataset == "lesions" else None
-    return StagedDataset(facts=facts, quarantine=quarantine, rejected_targets=rejected_targets)
+    with in_memory(tables) as con:
+        staged = stage_in(
+            con,
+            dataset,
+            "arrow_raw",
+            ingest_params,
+            day,
+            patients="arrow_patients" if patients is not None else None,
+            studies="arrow_studies" if studies is not None else None,
+        )
+        return StagedDataset(
+            facts=_arrow(con, staged.facts),
+            quarantine=_arrow(con, staged.quarantine),
+            rejected_targets=_arrow(con, staged.rejected_targets)
+            if staged.rejected_targets
+            else None,
+        )
 
 
 # Target rows rejected for a column other than their identity: the lesion was a
@@ -564,7 +698,7 @@ SELECT
     NULL::DOUBLE AS attenuation_hu,
     coalesce(is_nodal, FALSE) AS is_nodal,
     source_file, source_row
-FROM checked
+FROM {_name("lesions", "checked")}
 WHERE reason_column IS NOT NULL
   AND reason_column NOT IN ({", ".join(f"'{c}'" for c in LESION_IDENTITY)})
   AND role = 'target' AND patient_key IS NOT NULL AND study_date IS NOT NULL
@@ -572,10 +706,13 @@ WHERE reason_column IS NOT NULL
 ORDER BY source_file, source_row
 """
 
+# Temp relations of the death-date check (null_death_in), named like staging's.
+_DEATH = "death"
 
-def null_death_before_sessions_or_studies(
-    patients: pa.Table, sessions: pa.Table, studies: pa.Table
-) -> StagedDataset:
+
+def null_death_in(
+    con: duckdb.DuckDBPyConnection, patients: str, sessions: str, studies: str
+) -> StagedRelations:
     """Null a death date that precedes one of the patient's sessions or imaging studies.
 
     A patient is alive at every session and study, so such a death date is
@@ -583,39 +720,53 @@ def null_death_before_sessions_or_studies(
     death date is the one value dropped (the sessions and studies are
     procedure records), and the patient's other values stay: the quarantine
     row says so with action ``value_nulled``. Dying on the day of a session
-    is possible and kept.
+    is possible and kept. ``patients``, ``sessions`` and ``studies`` name
+    staged relations of ``con``; the result is left there as ``stg_death_*``
+    (drop it with :func:`drop_staged`).
     """
-    tables = {
-        "patients": patients,
-        "events": pa.concat_tables(
-            [
-                sessions.select(["patient_key", "session_date"]).rename_columns(["k", "d"]),
-                studies.select(["patient_key", "study_date"]).rename_columns(["k", "d"]),
-            ]
-        ),
-    }
-    with SqlSession(tables) as s:
-        s.run_script(
-            """
-CREATE TEMP TABLE flagged AS
+    checked = _name(_DEATH, "checked")
+    con.execute(
+        f"""
+CREATE OR REPLACE TEMP TABLE {checked} AS
 SELECT p.*, p.death_date < e.last_day AS too_early
-FROM patients AS p
-LEFT JOIN (SELECT k AS patient_key, max(d) AS last_day FROM events GROUP BY k) AS e
+FROM {patients} AS p
+LEFT JOIN (
+    SELECT k AS patient_key, max(d) AS last_day FROM (
+        SELECT patient_key AS k, session_date AS d FROM {sessions}
+        UNION ALL
+        SELECT patient_key AS k, study_date AS d FROM {studies})
+    GROUP BY k) AS e
     USING (patient_key)
 """
-        )
-        facts = s.query(
-            "SELECT * EXCLUDE (too_early) REPLACE ("
-            "CASE WHEN too_early THEN NULL ELSE death_date END AS death_date) FROM flagged"
-        ).cast(patients.schema)
-        quarantine = s.query(
-            f"""
+    )
+    facts, quarantine = _name(_DEATH, "facts"), _name(_DEATH, "quarantine")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {facts} AS SELECT * EXCLUDE (too_early) REPLACE ("
+        f"CASE WHEN too_early THEN NULL ELSE death_date END AS death_date) FROM {checked}"
+    )
+    con.execute(
+        f"""
+CREATE OR REPLACE TEMP VIEW {quarantine} AS
 SELECT 'patients' AS dataset, source_file, source_row,
     'death_date' AS column_name, '{DEATH_BEFORE_SESSION_OR_STUDY}' AS reason_code,
     '{Action.VALUE_NULLED}' AS action,
     'death_date is before a session or imaging study of the patient; it is set to null'
         AS reason
-FROM flagged WHERE too_early ORDER BY source_file, source_row
+FROM {checked} WHERE too_early ORDER BY source_file, source_row
 """
-        ).select(list(QUARANTINE_COLUMNS))
-    return StagedDataset(facts=facts, quarantine=quarantine)
+    )
+    objects = (("TABLE", checked), ("VIEW", facts), ("VIEW", quarantine))
+    return StagedRelations(facts, quarantine, None, objects)
+
+
+def null_death_before_sessions_or_studies(
+    patients: pa.Table, sessions: pa.Table, studies: pa.Table
+) -> StagedDataset:
+    """:func:`null_death_in` over Arrow tables, in a private in-memory DuckDB (the tests' entry)."""
+    tables = {"arrow_patients": patients, "arrow_sessions": sessions, "arrow_studies": studies}
+    with in_memory(tables) as con:
+        staged = null_death_in(con, "arrow_patients", "arrow_sessions", "arrow_studies")
+        return StagedDataset(
+            facts=_arrow(con, staged.facts).cast(patients.schema),
+            quarantine=_arrow(con, staged.quarantine),
+        )

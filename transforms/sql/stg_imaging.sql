@@ -1,15 +1,15 @@
-CREATE OR REPLACE TEMP VIEW parsed AS
+CREATE OR REPLACE TEMP VIEW stg_imaging_parsed AS
 SELECT
     patient_key, source_file, source_row,
-    txt(patient_key) AS patient_key_txt,
-    txt(study_date) AS study_date_txt, as_date(study_date) AS study_date,
-    txt(modality) AS modality_txt,
-    CASE WHEN upper(txt(modality)) = 'MRI' THEN 'MR' ELSE upper(txt(modality)) END AS modality,
-    txt(extrahepatic_disease) AS extrahepatic_disease_txt,
-    as_bool(extrahepatic_disease) AS extrahepatic_disease,
-    txt(ascites) AS ascites_txt, as_bool(ascites) AS ascites,
-    txt(liver_tumor_burden_pct) AS liver_tumor_burden_pct_txt,
-    as_double(liver_tumor_burden_pct) AS liver_tumor_burden_pct,
-    txt(portal_vein_occlusion) AS portal_vein_occlusion_txt,
-    as_bool(portal_vein_occlusion) AS portal_vein_occlusion
-FROM raw_imaging
+    stg_txt(patient_key) AS patient_key_txt,
+    stg_txt(study_date) AS study_date_txt, stg_as_date(study_date) AS study_date,
+    stg_txt(modality) AS modality_txt,
+    CASE WHEN upper(stg_txt(modality)) = 'MRI' THEN 'MR' ELSE upper(stg_txt(modality)) END AS modality,
+    stg_txt(extrahepatic_disease) AS extrahepatic_disease_txt,
+    stg_as_bool(extrahepatic_disease) AS extrahepatic_disease,
+    stg_txt(ascites) AS ascites_txt, stg_as_bool(ascites) AS ascites,
+    stg_txt(liver_tumor_burden_pct) AS liver_tumor_burden_pct_txt,
+    stg_as_double(liver_tumor_burden_pct) AS liver_tumor_burden_pct,
+    stg_txt(portal_vein_occlusion) AS portal_vein_occlusion_txt,
+    stg_as_bool(portal_vein_occlusion) AS portal_vein_occlusion
+FROM stg_imaging_raw

@@ -1,11 +1,11 @@
-CREATE OR REPLACE TEMP VIEW parsed AS
+CREATE OR REPLACE TEMP VIEW stg_labs_parsed AS
 SELECT
     patient_key, source_file, source_row,
-    txt(patient_key) AS patient_key_txt,
-    txt(collected_at) AS collected_at_txt, as_timestamp(collected_at) AS collected_at,
+    stg_txt(patient_key) AS patient_key_txt,
+    stg_txt(collected_at) AS collected_at_txt, stg_as_timestamp(collected_at) AS collected_at,
     -- a date-only value is collected "on the day" (labs-and-flags L4)
-    length(txt(collected_at)) > 10 AS collected_has_time,
-    txt(test) AS test_txt, txt(test) AS test,
-    txt(value) AS value_txt, txt(value) AS value,
-    txt(unit) AS unit_txt, txt(unit) AS unit
-FROM raw_labs
+    length(stg_txt(collected_at)) > 10 AS collected_has_time,
+    stg_txt(test) AS test_txt, stg_txt(test) AS test,
+    stg_txt(value) AS value_txt, stg_txt(value) AS value,
+    stg_txt(unit) AS unit_txt, stg_txt(unit) AS unit
+FROM stg_labs_raw

@@ -9,5 +9,5 @@ SELECT
         ELSE 'G3' END) AS who_grade,
     functional, bilioenteric_anastomosis, prior_whipple, death_date, last_contact_date,
     source_file, source_row
-FROM checked
+FROM stg_patients_checked
 WHERE reason_code IS NULL

@@ -5,5 +5,5 @@ SELECT
     modality, treated_segments::INTEGER[] AS treated_segments, agent, microsphere, activity_gbq,
     prior_systemic_lines::INTEGER AS prior_systemic_lines, lvef_pct,
     source_file, source_row
-FROM checked
+FROM stg_sessions_checked
 WHERE reason_code IS NULL
