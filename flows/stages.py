@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from config import Config
@@ -322,19 +321,6 @@ def _held_rows_due(ctx: RunContext) -> bool:
         staged_on is not None
         and run_date_at_site(ctx.cfg.section("ingest"), ctx.started_at) > staged_on
     )
-
-
-def _raw(ctx: RunContext, dataset: str) -> pa.Table:
-    table = ctx.build.raw_table(dataset)
-    if table is None:
-        return pa.table(
-            {
-                "patient_key": pa.array([], pa.string()),
-                "source_file": pa.array([], pa.string()),
-                "source_row": pa.array([], pa.int64()),
-            }
-        )
-    return table
 
 
 def _insert_with_run_ids(con: duckdb.DuckDBPyConnection, name: str, relation: str) -> int:

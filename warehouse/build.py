@@ -144,9 +144,6 @@ class Build:
         finally:
             self.con.unregister("_incoming")
 
-    def table(self, name: str) -> pa.Table:
-        return self.con.sql(f"SELECT * FROM {name}").to_arrow_table()
-
     # -- the raw layer: every source row as text, keyed by file (warehouse.ledger) ------
 
     def source_files(self) -> dict[str, tuple[str, str]]:
@@ -192,11 +189,6 @@ class Build:
 
     def set_key_fingerprint(self, fingerprint: str) -> None:
         ledger.set_key_fingerprint(self.con, fingerprint)
-
-    def raw_table(self, dataset: str) -> pa.Table | None:
-        if not self.raw_exists(dataset):
-            return None
-        return self.con.sql(f"SELECT * FROM raw.{dataset}").to_arrow_table()
 
     def publish(self, before_swap: Callable[[], None] | None = None) -> None:
         """Checkpoint, close and swap the build in place of the published file."""
