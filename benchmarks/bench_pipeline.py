@@ -51,6 +51,8 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Each stage's peak RSS in the run summary (flows.pipeline.StageMeter).
+os.environ["NELMTRACK_STAGE_PEAKS"] = "1"
 
 from bench_responses import floor_seconds  # noqa: E402
 
@@ -115,6 +117,7 @@ def local_dask(result: dict[str, Any]) -> Iterator[str]:
 def timed_cli(source: Path, db: Path, shards: int) -> float:
     """Wall seconds of ``nelmtrack run`` as a new process."""
     env = {**os.environ, "NELMTRACK_PSEUDONYM_KEY": BENCH_KEY, "PYTHONPATH": str(REPO)}
+    env.pop("NELMTRACK_STAGE_PEAKS")  # the child's whole-run peak is peak_rss_children_mb
     command = [sys.executable, "-m", "flows.cli", "run", "--source", str(source), "--db", str(db)]
     t0 = time.perf_counter()
     subprocess.run([*command, "--shards", str(shards)], env=env, check=True, capture_output=True)

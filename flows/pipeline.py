@@ -197,21 +197,28 @@ _CLEAR_REFS = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
 
 
+#: ``NELMTRACK_STAGE_PEAKS=1`` (benchmarks/bench_pipeline.py sets it): record each stage's peak RSS.
+STAGE_PEAKS_ENV = "NELMTRACK_STAGE_PEAKS"
+
+
 class StageMeter:
-    """Wall seconds and peak RSS of each stage of a run (the summary and the benchmark show them).
+    """Wall seconds of each stage of a run and, when asked, each stage's peak RSS.
 
     The peak is this process's, where DuckDB works (Dask workers are apart). Linux
     resets a process's high-water mark when "5" is written to /proc/self/clear_refs,
-    so each stage's peak is its own; where that is not possible, no peak is recorded.
+    so each stage's peak is its own. The reset also hides the run's true peak from
+    tools that read the high-water mark at exit (``/usr/bin/time``), so it is done only
+    when ``NELMTRACK_STAGE_PEAKS=1``; where it is not possible, no peak is recorded.
     """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.peak_rss_mb: dict[str, int] = {}
+        self.peaks = os.environ.get(STAGE_PEAKS_ENV) == "1"
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        resettable = _reset_peak_rss()
+        resettable = self.peaks and _reset_peak_rss()
         t0 = time.perf_counter()
         try:
             yield
