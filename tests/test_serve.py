@@ -142,8 +142,12 @@ def test_serve_stop_starts_no_new_run(tmp_path: Path) -> None:
             start_new_session=True,
         )
     try:
+        # A bound for a serve whose runs never reach the stage (they fail, or hang):
+        # the test then fails with serve's log instead of waiting forever.
+        give_up = time.monotonic() + 600
         while not reached.exists():
             assert serve.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < give_up, log.read_text()[-3000:]
             time.sleep(0.2)
         os.killpg(serve.pid, signal.SIGINT)  # Ctrl-C in the terminal
         returncode = serve.wait(timeout=600)  # a bound for a hung serve
