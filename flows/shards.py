@@ -43,6 +43,7 @@ from transforms.derive import (
     SOURCES,
     DeriveParams,
     derive_tables,
+    input_queries,
 )
 
 #: The shard files of the R1 rows (transforms.derive.R1_QUARANTINE).
@@ -124,24 +125,13 @@ def write_inputs(
     """Write the input tables of the recomputed patients into ``folder``, partitioned by shard.
 
     ``con`` is the build; ``recomputed`` names a table of the patient_keys to recompute
-    (None: every patient). Fact rows count only for patients in ``patients`` (a derived
-    row never names a patient the warehouse does not know).
+    (None: every patient); the rows are ``transforms.derive.input_queries``'.
     """
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f"inputs.tmp-{uuid.uuid4().hex}"
     schema = staging / "schema"
     schema.mkdir(parents=True)
-    changed = f"patient_key IN (SELECT patient_key FROM {recomputed})" if recomputed else "TRUE"
-    for view, table in SOURCES.items():
-        if _exists(con, table):
-            known = (
-                "TRUE"
-                if view == "in_rejected_targets"
-                else "patient_key IN (SELECT patient_key FROM patients)"
-            )
-            source = f"SELECT * FROM {table} WHERE {known} AND {changed}"
-        else:  # no rejected targets this run: an empty relation of lesion rows
-            source = "SELECT * EXCLUDE (run_id) FROM lesion_measurements WHERE FALSE"
+    for view, source in input_queries(con, recomputed).items():
         empty = _quoted(f"{schema / view}.parquet")
         con.execute(f"COPY (SELECT * FROM ({source}) LIMIT 0) TO {empty} (FORMAT parquet)")
         con.execute(
@@ -152,14 +142,6 @@ def write_inputs(
     target = folder / "inputs"
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
-
-
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchall()[0][0]
-    )
 
 
 def _quoted(path: str | Path) -> str:

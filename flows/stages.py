@@ -33,6 +33,7 @@ from sources import (
     sha256_of,
 )
 from sources.adapters import KEY_SEPARATOR, fingerprint, original_file
+from transforms.derive import SOURCES
 from transforms.staging import (
     DATE_AFTER_RUN,
     StagedRelations,
@@ -54,7 +55,7 @@ STAGED_ON = "meta.staged_on"
 R1_REASON_CODE = ReasonCode.TARGET_AFTER_BASELINE
 # Temporary table of this run's build: lesion target rows staging rejected for
 # their measurement, which the responses still count as targets (R1, R3).
-REJECTED_TARGETS = "rejected_lesion_targets"
+REJECTED_TARGETS = SOURCES["in_rejected_targets"]
 
 
 def new_run_id() -> str:
@@ -557,41 +558,15 @@ def stage(ctx: RunContext) -> dict[str, int]:
     return {dataset: loaded[dataset] for dataset in FACT_TABLE}
 
 
-def _has_rejected_targets(ctx: RunContext) -> bool:
-    return bool(
-        ctx.build.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
-            [REJECTED_TARGETS],
-        ).fetchall()[0][0]
-    )
-
-
 def _input_views(ctx: RunContext) -> None:
-    """The derive inputs (transforms.derive.INPUTS) as temp views over the build's fact tables.
-
-    Only patients with a row in ``patients`` (a derived row never names a patient
-    the warehouse does not know), and only those this run recomputes; nothing is
-    copied out of the build.
-    """
-    from transforms.derive import INPUTS
+    """The derive inputs (transforms.derive.INPUTS) as temp views over the build's tables:
+    the rows of ``input_queries`` (known patients this run recomputes); nothing is
+    copied out of the build."""
+    from transforms.derive import input_queries
 
     con = ctx.build.con
-    where = "patient_key IN (SELECT patient_key FROM patients)"
-    if not ctx.recompute_all:
-        where += f" AND patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
-    for view in INPUTS:
-        if view == "in_rejected_targets":
-            source = REJECTED_TARGETS if _has_rejected_targets(ctx) else None
-        else:
-            source = view.removeprefix("in_")
-        if source is None:  # no rejected targets this run: an empty relation of lesion rows
-            body = "SELECT * EXCLUDE (run_id) FROM lesion_measurements WHERE FALSE"
-        elif source == REJECTED_TARGETS:
-            changed = f" WHERE patient_key IN (SELECT patient_key FROM {CHANGED_PATIENTS})"
-            body = f"SELECT * FROM {source}{'' if ctx.recompute_all else changed}"
-        else:
-            body = f"SELECT * FROM {source} WHERE {where}"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {body}")
+    for view, query in input_queries(con, recomputed_patients(ctx)).items():
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {query}")
 
 
 def _write_derived(ctx: RunContext, name: str, relation: str) -> None:

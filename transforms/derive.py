@@ -33,6 +33,36 @@ SOURCES = {
 #: (sizes null; may be empty): R1 keeps their lesion, R3/R6 make the sums that need them NE.
 INPUTS = tuple(SOURCES)
 
+
+def input_queries(con: duckdb.DuckDBPyConnection, recomputed: str | None) -> dict[str, str]:
+    """Each input relation's rows, as a query over the build: the one definition of which
+    rows a derive takes, whether the build derives them in place (views) or writes them
+    to shard files.
+
+    ``recomputed`` names a table of the patient_keys to recompute (None: every patient).
+    Fact rows count only for patients in ``patients`` (a derived row never names a
+    patient the warehouse does not know); the rejected targets are this run's staged
+    rows. With no rejected targets this run, that input is an empty relation of
+    lesion rows.
+    """
+    changed = f"patient_key IN (SELECT patient_key FROM {recomputed})" if recomputed else "TRUE"
+    queries = {}
+    for view, table in SOURCES.items():
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        ).fetchall()[0][0]
+        if not exists:
+            queries[view] = "SELECT * EXCLUDE (run_id) FROM lesion_measurements WHERE FALSE"
+            continue
+        known = (
+            "TRUE"
+            if view == "in_rejected_targets"
+            else "patient_key IN (SELECT patient_key FROM patients)"
+        )
+        queries[view] = f"SELECT * FROM {table} WHERE {known} AND {changed}"
+    return queries
+
+
 #: Public table -> the temp table derive_tables leaves in ``con`` (``mart_<table>``).
 #: The response marts also carry has_target_disease and progression_date_hint
 #: (not public columns); none carries run_id.
