@@ -150,27 +150,18 @@ def ingest(ctx: RunContext) -> IngestReport:
         ctx.progress(f"reading {sf.name} ({i}/{len(files)})")
         result = read_source_file(sf, ctx.pseudonymiser, never_store, encoding)
         _refuse_mostly_malformed(ctx, sf.name, result)
-        if sf.name in known:
-            ledger.note_row_versions(ctx.build.con, known[sf.name][1], sf.name, "before")
-        ctx.build.put_source_file(
+        _store(
+            ctx,
+            known,
+            report,
+            audit,
             sf.dataset,
             sf.name,
             sha,
-            result.table,
+            result,
             result.malformed_rows,
-            rows_read=result.rows_read,
             malformed_reasons=result.malformed_reasons,
         )
-        if sf.name in known:
-            ledger.note_row_versions(ctx.build.con, sf.dataset, sf.name, "after")
-        else:
-            ledger.note_file_patients(ctx.build.con, sf.dataset, sf.name)
-        ctx.fault_point("ingest")
-        (report.changed if sf.name in known else report.new).append(sf.name)
-        report.dropped_columns += [f"{sf.name}:{c}" for c in result.dropped_columns]
-        rows = result.rows_read
-        report.rows_read += rows
-        audit.append((ctx.build.run_id, sf.name, sha, sf.dataset, rows))
     seen = {sf.name for sf in files}
     seen |= _ingest_adapted(ctx, known, never_store, report, audit)
     report.missing = sorted(set(known) - seen)
@@ -218,28 +209,52 @@ def _ingest_adapted(
             raise SourceError(f"the {group.name} adapter returned one file's dataset twice")
         for mapped in mapped_list:
             result = read_mapped(mapped, ctx.pseudonymiser, never_store)
-            if mapped.key in known:
-                ledger.note_row_versions(ctx.build.con, known[mapped.key][1], mapped.key, "before")
-            ctx.build.put_source_file(
+            _store(
+                ctx,
+                known,
+                report,
+                audit,
                 mapped.dataset,
                 mapped.key,
                 sha,
-                result.table,
+                result,
                 [],
-                rows_read=result.rows_read,
                 rejected=mapped.rejected,
             )
-            if mapped.key in known:
-                ledger.note_row_versions(ctx.build.con, mapped.dataset, mapped.key, "after")
-            else:
-                ledger.note_file_patients(ctx.build.con, mapped.dataset, mapped.key)
-            ctx.fault_point("ingest")
-            (report.changed if mapped.key in known else report.new).append(mapped.key)
-            report.dropped_columns += [f"{mapped.key}:{c}" for c in result.dropped_columns]
-            report.rows_read += result.rows_read
-            audit.append((ctx.build.run_id, mapped.key, sha, mapped.dataset, result.rows_read))
             seen.add(mapped.key)
     return seen
+
+
+def _store(
+    ctx: RunContext,
+    known: dict[str, tuple[str, str]],
+    report: IngestReport,
+    audit: list[tuple],
+    dataset: str,
+    name: str,
+    sha: str,
+    result: ReadResult,
+    malformed_rows: list[int],
+    **stored: object,
+) -> None:
+    """Put one file's rows (or one adapter dataset's) into the raw layer, in place of its
+    previous version, noting the patients whose rows changed; count it in the report
+    and the audit. ``stored``: what else ``Build.put_source_file`` keeps of the file."""
+    con = ctx.build.con
+    if name in known:
+        ledger.note_row_versions(con, known[name][1], name, "before")
+    ctx.build.put_source_file(
+        dataset, name, sha, result.table, malformed_rows, rows_read=result.rows_read, **stored
+    )
+    if name in known:
+        ledger.note_row_versions(con, dataset, name, "after")
+    else:
+        ledger.note_file_patients(con, dataset, name)
+    ctx.fault_point("ingest")
+    (report.changed if name in known else report.new).append(name)
+    report.dropped_columns += [f"{name}:{c}" for c in result.dropped_columns]
+    report.rows_read += result.rows_read
+    audit.append((ctx.build.run_id, name, sha, dataset, result.rows_read))
 
 
 def _refuse_mostly_malformed(ctx: RunContext, name: str, result: ReadResult) -> None:
