@@ -211,6 +211,7 @@ class EngineSettings:
     memory_limit_gb: float
     threads: int  # 0: DuckDB's default, one per core
     temp_directory: str  # "": DuckDB's default, beside the database file
+    staging_partition_rows: int  # a larger lesions or labs dataset is staged in patient parts
 
     @classmethod
     def from_config(cls, cfg: Config) -> EngineSettings:
@@ -219,6 +220,7 @@ class EngineSettings:
             memory_limit_gb=float(section["memory_limit_gb"]),
             threads=int(section["threads"]),
             temp_directory=str(section["temp_directory"]),
+            staging_partition_rows=int(section["staging_partition_rows"]),
         )
 
     def apply(self, con: duckdb.DuckDBPyConnection) -> None:

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow.compute as pc
 
 from config import Config
-from config.params import DeriveParams, lab_params
+from config.params import DeriveParams, EngineSettings, lab_params
 from contract import CHECKED_TABLES, DATASETS, FACT_TABLES, Action, ReasonCode
 from flows.privacy import ConfigurationError, key_fingerprint
 from sources import (
@@ -56,6 +56,45 @@ R1_REASON_CODE = ReasonCode.TARGET_AFTER_BASELINE
 # Temporary table of this run's build: lesion target rows staging rejected for
 # their measurement, which the responses still count as targets (R1, R3).
 REJECTED_TARGETS = SOURCES["in_rejected_targets"]
+# Datasets no other dataset is checked against (staged last): a large one is staged
+# in patient partitions (engine.staging_partition_rows), since every staging check
+# compares rows of one patient only (keys, copies, studies and birth years all
+# include the patient).
+PARTITIONED_DATASETS = ("lesions", "labs")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Patients ``index`` of ``count``: the slice of a dataset staged at once.
+
+    Partitions bound staging's working set (DuckDB spills what exceeds its memory
+    limit, and a whole 188-million-row lab table spilled tens of GB); the result
+    is the same for any count. DuckDB's ``hash`` of the trimmed key is cheap and
+    puts rows that staging compares (same key, text or trimmed text) in one
+    partition; it is never stored, so it need not be stable across versions.
+    """
+
+    index: int = 0
+    count: int = 1
+
+    def where(self, column: str = "patient_key") -> str:
+        """A SQL condition true for the rows of this partition's patients."""
+        if self.count == 1:
+            return "TRUE"
+        return f"hash(trim({column})) % {self.count} = {self.index}"
+
+
+WHOLE = Partition()
+
+
+def _partitions(ctx: RunContext, dataset: str) -> list[Partition]:
+    """The partitions ``dataset`` is staged in: one unless it is large and partitionable."""
+    if dataset not in PARTITIONED_DATASETS or not ctx.build.raw_exists(dataset):
+        return [WHOLE]
+    rows = ctx.build.con.execute(f"SELECT count(*) FROM raw.{dataset}").fetchall()[0][0]
+    per = EngineSettings.from_config(ctx.cfg).staging_partition_rows
+    count = max(1, -(-rows // per))
+    return [Partition(i, count) for i in range(count)]
 
 
 def new_run_id() -> str:
@@ -356,9 +395,10 @@ def _insert_with_run_ids(con: duckdb.DuckDBPyConnection, name: str, relation: st
     ).fetchall()[0][0]
 
 
-def _load_with_run_ids(ctx: RunContext, name: str, relation: str) -> int:
-    """Make public table ``name`` hold ``relation``'s rows, each with its file's run id."""
-    ctx.build.con.execute(f"DELETE FROM {name}")
+def _load_with_run_ids(ctx: RunContext, name: str, relation: str, part: Partition = WHOLE) -> int:
+    """Make public table ``name`` hold ``relation``'s rows (for the patients of ``part``),
+    each with its file's run id."""
+    ctx.build.con.execute(f"DELETE FROM {name} WHERE {part.where()}")
     return _insert_with_run_ids(ctx.build.con, name, relation)
 
 
@@ -402,22 +442,26 @@ def _restore_r1_of_unchanged_patients(ctx: RunContext) -> None:
     con.execute("DROP TABLE _kept_r1")
 
 
-def _note_changed_facts(ctx: RunContext, table: str, facts: str, kept_r1: bool) -> None:
+def _note_changed_facts(
+    ctx: RunContext, table: str, facts: str, kept_r1: bool, part: Partition = WHOLE
+) -> None:
     """Add to CHANGED_PATIENTS the patients whose loaded rows differ from the published ones.
 
     Ingestion lists the patients whose source rows changed; a row can also be
     loaded or quarantined anew with its file unchanged, when a check depends on
     the day of the run (date_after_run). Comparing the lineage of the rows
     loaded before (``table``) and now (relation ``facts``) catches those
-    patients, so that an incremental run still equals a full refresh.
+    patients, so that an incremental run still equals a full refresh. ``facts``
+    holds the rows of the patients of ``part``.
     """
     if ctx.recompute_all:
         return
-    before = f"SELECT patient_key, source_file, source_row FROM {table}"
+    before = f"SELECT patient_key, source_file, source_row FROM {table} WHERE {part.where()}"
     if table == "lesion_measurements" and kept_r1:  # R1 rows left the table after staging
         before += (
             " UNION ALL SELECT r.patient_key, k.source_file, k.source_row FROM _kept_r1 k "
-            "JOIN raw.lesions r USING (source_file, source_row)"
+            "JOIN raw.lesions r USING (source_file, source_row) "
+            f"WHERE {part.where('r.patient_key')}"
         )
     now = f"SELECT patient_key, source_file, source_row FROM {facts}"
     # Per patient, the count and a sum of row hashes of the lineage: about eight
@@ -440,9 +484,12 @@ def _note_changed_facts(ctx: RunContext, table: str, facts: str, kept_r1: bool) 
     )
 
 
-def _normalise_labs_in_build(ctx: RunContext, staged: str, kept_r1: bool) -> int:
-    """L1-L3 inside the build: the lab rows of relation ``staged`` go into lab_results, and
-    the rows L3 rejects into the quarantine; returns the lab_results rows.
+def _normalise_labs_in_build(
+    ctx: RunContext, staged: str, kept_r1: bool, part: Partition = WHOLE
+) -> int:
+    """L1-L3 inside the build: the lab rows of relation ``staged`` (the patients of
+    ``part``) go into lab_results, and the rows L3 rejects into the quarantine;
+    returns the lab_results rows added.
 
     The staging models (staging/labs_classified, stg_lab_results,
     stg_lab_quarantine) read the staged rows as ``in_labs_staged``, a view.
@@ -463,8 +510,8 @@ def _normalise_labs_in_build(ctx: RunContext, staged: str, kept_r1: bool) -> int
     finally:
         con.execute("DROP VIEW in_labs_staged")
     con.execute("DROP TABLE labs_classified")
-    _note_changed_facts(ctx, "lab_results", "stg_lab_results", kept_r1)
-    loaded = _load_with_run_ids(ctx, "lab_results", "stg_lab_results")
+    _note_changed_facts(ctx, "lab_results", "stg_lab_results", kept_r1, part)
+    loaded = _load_with_run_ids(ctx, "lab_results", "stg_lab_results", part)
     con.execute("DROP TABLE stg_lab_results")
     _insert_with_run_ids(con, "quarantine", "(SELECT 'labs' AS dataset, * FROM stg_lab_quarantine)")
     con.execute("DROP TABLE stg_lab_quarantine")
@@ -519,41 +566,56 @@ def stage(ctx: RunContext) -> dict[str, int]:
     # Staged datasets the later ones are checked against (birth years, studies, sessions).
     staged: dict[str, StagedRelations] = {}
     for dataset in DATASETS:
-        ctx.progress(f"checking {dataset}")
-        now = stage_in(
-            con,
-            dataset,
-            f"raw.{dataset}" if ctx.build.raw_exists(dataset) else None,
-            ingest_params,
-            run_date,
-            patients=staged["patients"].facts if "patients" in staged else None,
-            studies=staged["imaging"].facts if "imaging" in staged else None,
-        )
-        staged[dataset] = now
-        _insert_with_run_ids(con, "quarantine", now.quarantine)
-        if now.rejected_targets is not None:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {REJECTED_TARGETS} AS "
-                f"SELECT * FROM {now.rejected_targets}"
+        loaded[dataset] = 0
+        parts = _partitions(ctx, dataset)
+        for part in parts:
+            of = f" (patient part {part.index + 1} of {part.count})" if part.count > 1 else ""
+            ctx.progress(f"checking {dataset}{of}")
+            raw = f"raw.{dataset}" if ctx.build.raw_exists(dataset) else None
+            if raw is not None and part.count > 1:
+                partition = f"stg_{dataset}_partition"
+                con.execute(
+                    f"CREATE OR REPLACE TEMP VIEW {partition} AS "
+                    f"SELECT * FROM {raw} WHERE {part.where()}"
+                )
+                raw = partition
+            now = stage_in(
+                con,
+                dataset,
+                raw,
+                ingest_params,
+                run_date,
+                patients=staged["patients"].facts if "patients" in staged else None,
+                studies=staged["imaging"].facts if "imaging" in staged else None,
             )
-        if dataset == "imaging":
-            death = null_death_in(
-                con, staged["patients"].facts, staged["sessions"].facts, now.facts
-            )
-            _insert_with_run_ids(con, "quarantine", death.quarantine)
-            _note_changed_facts(ctx, "patients", death.facts, kept_r1)
-            loaded["patients"] = _load_with_run_ids(ctx, "patients", death.facts)
-            drop_staged(con, death)
-            drop_staged(con, staged.pop("sessions"))
-        if dataset == "patients":
-            continue  # written once its death dates are checked against sessions and studies
-        if dataset == "labs":
-            loaded[dataset] = _normalise_labs_in_build(ctx, now.facts, kept_r1)
-        else:
-            _note_changed_facts(ctx, FACT_TABLE[dataset], now.facts, kept_r1)
-            loaded[dataset] = _load_with_run_ids(ctx, FACT_TABLE[dataset], now.facts)
-        if dataset in ("lesions", "labs"):
-            drop_staged(con, staged.pop(dataset))
+            staged[dataset] = now
+            _insert_with_run_ids(con, "quarantine", now.quarantine)
+            if now.rejected_targets is not None:
+                into = (
+                    f"CREATE OR REPLACE TEMP TABLE {REJECTED_TARGETS} AS"
+                    if part.index == 0
+                    else f"INSERT INTO {REJECTED_TARGETS}"
+                )
+                con.execute(f"{into} SELECT * FROM {now.rejected_targets}")
+            if dataset == "imaging":
+                death = null_death_in(
+                    con, staged["patients"].facts, staged["sessions"].facts, now.facts
+                )
+                _insert_with_run_ids(con, "quarantine", death.quarantine)
+                _note_changed_facts(ctx, "patients", death.facts, kept_r1)
+                loaded["patients"] = _load_with_run_ids(ctx, "patients", death.facts)
+                drop_staged(con, death)
+                drop_staged(con, staged.pop("sessions"))
+            if dataset == "patients":
+                continue  # written once its death dates are checked against sessions and studies
+            if dataset == "labs":
+                loaded[dataset] += _normalise_labs_in_build(ctx, now.facts, kept_r1, part)
+            else:
+                _note_changed_facts(ctx, FACT_TABLE[dataset], now.facts, kept_r1, part)
+                loaded[dataset] += _load_with_run_ids(ctx, FACT_TABLE[dataset], now.facts, part)
+            if dataset in PARTITIONED_DATASETS:
+                drop_staged(con, staged.pop(dataset))
+        con.execute(f"DROP VIEW IF EXISTS stg_{dataset}_partition")
         if dataset == "lesions":
             drop_staged(con, staged.pop("imaging"))
     drop_staged(con, staged.pop("patients"))

@@ -68,7 +68,9 @@ def test_the_build_connection_gets_the_configured_memory_limit_and_threads(
     tmp_path: Path,
 ) -> None:
     spill = tmp_path / "spill"
-    settings = EngineSettings(memory_limit_gb=0.5, threads=1, temp_directory=str(spill))
+    settings = EngineSettings(
+        memory_limit_gb=0.5, threads=1, temp_directory=str(spill), staging_partition_rows=1000
+    )
     build = start_build(tmp_path / "wh.duckdb", "run-1", engine=settings)
     try:
         con = build.con

@@ -210,3 +210,55 @@ def test_a_dask_address_where_nothing_answers_stops_the_run_before_it_starts() -
     with pytest.raises(ConfigurationError, match="not of the form tcp://HOST:PORT"):
         shards.check_dask_address("scheduler:8786")
     shards.check_dask_address("")  # none: threads
+
+
+def partitioned_staging_config(folder: Path, rows: int) -> Path:
+    """A config staging lesions and labs in parts of ``rows`` raw rows (operational)."""
+    path = folder / "partitions.toml"
+    path.write_text(
+        f"[engine]\nstaging_partition_rows = {rows}\n"
+        f'[run]\nkeep_shard_files = true\nshard_folder = "{folder / "shards"}"\n'
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_staging_in_patient_partitions_gives_the_same_results(
+    cohort: Path, tmp_path: Path, test_key: None
+) -> None:
+    """Lesions and labs staged in patient partitions (engine.staging_partition_rows):
+    the cohort's ~5,000 lesion and ~50,000 lab rows in parts of 4,000 rows."""
+    db = tmp_path / "wh.duckdb"
+    progress: list[str] = []
+    run_pipeline(cohort, db, partitioned_staging_config(tmp_path, 4000), progress=progress.append)
+    parts = [m for m in progress if "patient part" in m]
+    assert any(m.startswith("checking lesions (patient part 1 of ") for m in parts)
+    assert any(m.startswith("checking labs (patient part 1 of ") for m in parts)
+    assert table_digests(db) == EXPECTED
+
+
+@pytest.mark.slow
+def test_incremental_run_with_staging_partitions_equals_a_full_refresh(
+    tmp_path: Path, test_key: None
+) -> None:
+    """Partitions compare each patient's loaded rows with the published ones in its own
+    partition: a changed lesion recomputes its patient only."""
+    source = make_source(tmp_path / "source", patients=40, seed=11)
+    config = partitioned_staging_config(tmp_path, 300)
+    db = tmp_path / "wh.duckdb"
+    run_pipeline(source, db, config, shards=4)
+    lesions = only_file(source, "lesions")
+    rows = read_csv(lesions)
+    pid, size = rows[0].index("patient_id"), rows[0].index("longest_diameter_mm")
+    row = next(r for r in rows[1:] if r[pid] == "NELM-000010" and r[size])
+    row[size] = f"{float(row[size]) + 7.5:.1f}"
+    write_csv(lesions, rows)
+    progress: list[str] = []
+    second = run_pipeline(source, db, config, shards=4, progress=progress.append)
+    assert "checking lesions (patient part 2 of 4)" in progress  # 40 patients' ~1,000 rows
+    changed = {Pseudonymiser(TEST_KEY.encode()).reference_key("NELM-000010")}
+    folder = shards.run_folder(db, str(tmp_path / "shards"), second.run_id)
+    assert shard_input_patients(folder)["in_lesion_measurements"] == changed
+    full = tmp_path / "full.duckdb"
+    run_pipeline(source, full, shards=1)
+    assert table_digests(db) == table_digests(full)
