@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import cProfile
 import json
+import logging
 import os
 import pstats
 import resource
@@ -141,6 +142,14 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ["NELMTRACK_PSEUDONYM_KEY"] = BENCH_KEY
+    # Each stage's figures as it ends (flows.pipeline.STAGE_LOG), so a run that fails late
+    # still shows those of the stages it finished.
+    stage_log = logging.getLogger("nelmtrack.stages")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    stage_log.addHandler(handler)
+    stage_log.setLevel(logging.INFO)
+    stage_log.propagate = False  # not again through the console handler Prefect sets up
     args.cache.mkdir(parents=True, exist_ok=True)
     source = cohort(args.cache, args.patients, args.seed)
     work = Path(tempfile.mkdtemp(prefix="nelmtrack-bench-pipeline-"))

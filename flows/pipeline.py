@@ -10,6 +10,7 @@ folder, the warehouse path and options: no identifier ever reaches Prefect.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -201,6 +202,11 @@ _STATUS = Path("/proc/self/status")
 STAGE_PEAKS_ENV = "NELMTRACK_STAGE_PEAKS"
 
 
+# Each stage's seconds (and peak), as it ends: a long run that fails late still leaves
+# the figures of the stages it finished (benchmarks/bench_pipeline.py shows them).
+STAGE_LOG = logging.getLogger("nelmtrack.stages")
+
+
 class StageMeter:
     """Wall seconds of each stage of a run and, when asked, each stage's peak RSS.
 
@@ -226,6 +232,8 @@ class StageMeter:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - t0, 3)
             if resettable:
                 self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0), _peak_rss_mb())
+            peak = f", peak RSS {self.peak_rss_mb[name]} MB" if name in self.peak_rss_mb else ""
+            STAGE_LOG.info("stage %s: %.1f s%s", name, self.seconds[name], peak)
 
 
 def _reset_peak_rss() -> bool:
