@@ -131,6 +131,16 @@ def shard_input_patients(folder: Path) -> dict[str, set[str]]:
     return out
 
 
+def grow_one_lesion(source: Path, patient_id: str) -> None:
+    """Make one measured lesion row of ``patient_id`` 7.5 mm longer in the source's lesion file."""
+    lesions = only_file(source, "lesions")
+    rows = read_csv(lesions)
+    pid, size = rows[0].index("patient_id"), rows[0].index("longest_diameter_mm")
+    row = next(r for r in rows[1:] if r[pid] == patient_id and r[size])
+    row[size] = f"{float(row[size]) + 7.5:.1f}"
+    write_csv(lesions, rows)
+
+
 @pytest.mark.slow
 def test_incremental_run_shards_only_the_changed_patients(tmp_path: Path, test_key: None) -> None:
     source = make_source(tmp_path / "source", patients=40, seed=11)
@@ -141,12 +151,7 @@ def test_incremental_run_shards_only_the_changed_patients(tmp_path: Path, test_k
     everyone = shard_input_patients(first_folder)
     assert len(everyone["in_patients"]) == 40
 
-    lesions = only_file(source, "lesions")
-    rows = read_csv(lesions)
-    pid, size = rows[0].index("patient_id"), rows[0].index("longest_diameter_mm")
-    row = next(r for r in rows[1:] if r[pid] == "NELM-000010" and r[size])
-    row[size] = f"{float(row[size]) + 7.5:.1f}"
-    write_csv(lesions, rows)
+    grow_one_lesion(source, "NELM-000010")
     second = run_pipeline(source, db, config, shards=4)
 
     changed = {Pseudonymiser(TEST_KEY.encode()).reference_key("NELM-000010")}
@@ -247,12 +252,7 @@ def test_incremental_run_with_staging_partitions_equals_a_full_refresh(
     config = partitioned_staging_config(tmp_path, 300)
     db = tmp_path / "wh.duckdb"
     run_pipeline(source, db, config, shards=4)
-    lesions = only_file(source, "lesions")
-    rows = read_csv(lesions)
-    pid, size = rows[0].index("patient_id"), rows[0].index("longest_diameter_mm")
-    row = next(r for r in rows[1:] if r[pid] == "NELM-000010" and r[size])
-    row[size] = f"{float(row[size]) + 7.5:.1f}"
-    write_csv(lesions, rows)
+    grow_one_lesion(source, "NELM-000010")
     progress: list[str] = []
     second = run_pipeline(source, db, config, shards=4, progress=progress.append)
     assert "checking lesions (patient part 2 of 4)" in progress  # 40 patients' ~1,000 rows
