@@ -8,34 +8,38 @@
 -- days 1..post_session_days, never the next session's date (P9).
 -- Runs after labs_macros, labs_readings, labs_session_context, labs_session_labs.
 CREATE OR REPLACE TEMP TABLE labs_session_flags AS
-WITH last_readings AS (
-    SELECT
-        s.session_seq,
-        r.analyte,
-        arg_max({'value': r.value, 'qualifier': r.qualifier}, r.collected_at) AS reading
+WITH last_times AS (
+    -- lab_readings holds one reading per (pid, analyte, collected_at): the last
+    -- reading is found by its time and joined back, which DuckDB can spill
+    SELECT s.session_seq, s.pid, r.analyte, max(r.collected_at) AS collected_at
     FROM labs_session_context AS s
     JOIN lab_readings AS r
         ON r.pid = s.pid
         AND r.collected_at >= (s.session_date - getvariable('lab_lookback_days')::INTEGER)::TIMESTAMP
         AND r.collected_at < s.session_day_end
     WHERE list_contains(getvariable('pre_session_analytes'), r.analyte)
-    GROUP BY s.session_seq, r.analyte
+    GROUP BY s.session_seq, s.pid, r.analyte
+),
+last_readings AS (
+    SELECT t.session_seq, t.analyte, r.value, r.qualifier
+    FROM last_times AS t
+    JOIN lab_readings AS r ON r.pid = t.pid AND r.analyte = t.analyte AND r.collected_at = t.collected_at
 ),
 pre_labs AS (
     SELECT
         session_seq,
-        max(reading.value) FILTER (WHERE analyte = 'bilirubin') AS bilirubin,
-        max(reading.qualifier) FILTER (WHERE analyte = 'bilirubin') AS bilirubin_q,
-        max(reading.value) FILTER (WHERE analyte = 'albumin') AS albumin,
-        max(reading.qualifier) FILTER (WHERE analyte = 'albumin') AS albumin_q,
-        max(reading.value) FILTER (WHERE analyte = 'creatinine') AS creatinine,
-        max(reading.qualifier) FILTER (WHERE analyte = 'creatinine') AS creatinine_q,
-        max(reading.value) FILTER (WHERE analyte = 'ldh') AS ldh,
-        max(reading.qualifier) FILTER (WHERE analyte = 'ldh') AS ldh_q,
-        max(reading.value) FILTER (WHERE analyte = 'ast') AS ast,
-        max(reading.qualifier) FILTER (WHERE analyte = 'ast') AS ast_q,
-        max(reading.value) FILTER (WHERE analyte = 'platelets') AS platelets,
-        max(reading.qualifier) FILTER (WHERE analyte = 'platelets') AS platelets_q
+        max(value) FILTER (WHERE analyte = 'bilirubin') AS bilirubin,
+        max(qualifier) FILTER (WHERE analyte = 'bilirubin') AS bilirubin_q,
+        max(value) FILTER (WHERE analyte = 'albumin') AS albumin,
+        max(qualifier) FILTER (WHERE analyte = 'albumin') AS albumin_q,
+        max(value) FILTER (WHERE analyte = 'creatinine') AS creatinine,
+        max(qualifier) FILTER (WHERE analyte = 'creatinine') AS creatinine_q,
+        max(value) FILTER (WHERE analyte = 'ldh') AS ldh,
+        max(qualifier) FILTER (WHERE analyte = 'ldh') AS ldh_q,
+        max(value) FILTER (WHERE analyte = 'ast') AS ast,
+        max(qualifier) FILTER (WHERE analyte = 'ast') AS ast_q,
+        max(value) FILTER (WHERE analyte = 'platelets') AS platelets,
+        max(qualifier) FILTER (WHERE analyte = 'platelets') AS platelets_q
     FROM last_readings
     GROUP BY session_seq
 ),
