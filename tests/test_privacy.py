@@ -59,10 +59,11 @@ def files_under(*roots: Path) -> list[Path]:
 def identifier_pattern(ids: set[str]) -> re.Pattern[bytes]:
     """An identifier as a token: not part of a longer run of hexadecimal digits.
 
-    The session's Prefect database holds the UUIDs and hashes of every test's runs;
-    an 8-digit identifier turns up inside one of them by chance (CI on 8429fe3 found
-    one). That is a coincidence, not a leak: an identifier a run wrote stands on its
-    own, between quotes, spaces, commas or other punctuation.
+    The session's Prefect database holds the UUIDs and hashes of every test's runs
+    (about 70,000 UUIDs after a CI session); an 8-digit identifier can turn up inside
+    one by chance, and CI on 8429fe3 found one in that database. That is a
+    coincidence, not a leak: an identifier a run wrote stands on its own, between
+    quotes, spaces, commas or other punctuation, and a failure shows the bytes around.
     """
     alternatives = b"|".join(re.escape(i.encode()) for i in sorted(ids))
     return re.compile(b"(?<![0-9A-Fa-f])(?:" + alternatives + b")(?![0-9A-Fa-f])")
