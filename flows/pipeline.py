@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know t
 )
 from flows.serve import STOP_FILE_ENV
 from report import report_dir_for
+from report.drawing import Drawing
 from transforms.derive import DeriveParams
 from warehouse import (
     WarehouseError,
@@ -257,8 +258,8 @@ def quality_task(ctx: stages.RunContext, docs_dir: Path | None) -> list[str]:
 
 
 @_task(name="report")
-def report_task(ctx: stages.RunContext, out_dir: Path) -> None:
-    stages.outcome_report(ctx, out_dir)
+def report_task(ctx: stages.RunContext, out_dir: Path, drawing: Drawing) -> Callable[[], Path]:
+    return stages.outcome_report(ctx, out_dir, drawing)
 
 
 class ServeStopping(Exception):
@@ -307,7 +308,7 @@ def run_pipeline(
     docs_dir = db_path.parent / f"{db_path.stem}_dq"
     report_dir = report_dir_for(db_path)
     say = progress or (lambda message: None)
-    with run_lock(db_path, cfg.value("run.lock_wait_seconds")):
+    with run_lock(db_path, cfg.value("run.lock_wait_seconds")), contextlib.ExitStack() as stack:
         check_serve_running()
         run_id = stages.new_run_id()
         build = start_build(
@@ -333,20 +334,29 @@ def run_pipeline(
             with meter.stage("ingest"):
                 report = ingest_task(ctx)
             recompute = report.anything_changed or config_changed or build.schema_migrated
+            report_due = recompute or not report_dir.exists()
+            # The chart workers start (and import Matplotlib) while the run stages and derives.
+            drawing = stack.enter_context(
+                Drawing(cfg.value("report.chart_processes") if report_due else 0)
+            )
             failed: list[str] = []
             if recompute:
                 with meter.stage("stage"):
                     stage_task(ctx)
                 say(f"computing responses, labs, flags and eligibility ({shard_count} shards)")
                 derive_seconds = derive(ctx, shard_count, dask_address, meter, shard_results)
-                say("checking data quality")
-                with meter.stage("quality"):
-                    failed = quality_task(ctx, docs_build)
-            report_due = recompute or not report_dir.exists()
             if report_due:
                 say("writing the outcome report")
                 with meter.stage("report"):
-                    report_task(ctx, report_build)
+                    write_report_page = report_task(ctx, report_build, drawing)
+            if recompute:
+                # The report's charts are drawn meanwhile, in the chart workers.
+                say("checking data quality")
+                with meter.stage("quality"):
+                    failed = quality_task(ctx, docs_build)
+            if report_due:
+                with meter.stage("report"):
+                    write_report_page()
             summary = RunSummary(
                 run_id=run_id,
                 db_path=str(db_path),

@@ -21,6 +21,7 @@ from config import Config
 from config.params import DeriveParams, EngineSettings, lab_params
 from contract import CHECKED_TABLES, DATASETS, FACT_TABLES, Action, ReasonCode
 from flows.privacy import ConfigurationError, key_fingerprint
+from report.drawing import Drawing
 from sources import (
     Pseudonymiser,
     ReadResult,
@@ -713,15 +714,17 @@ def derive_in_build(ctx: RunContext) -> dict[str, float]:
     return seconds
 
 
-def outcome_report(ctx: RunContext, out_dir: Path) -> None:
+def outcome_report(ctx: RunContext, out_dir: Path, drawing: Drawing) -> Callable[[], Path]:
     """The outcome report (issue 10) of this build, written before it is published.
 
     It reads the build itself, so the report and the warehouse published together
-    always show the same run; a run that is rejected publishes neither.
+    always show the same run; a run that is rejected publishes neither. The charts
+    are drawn by ``drawing`` (worker processes) while the run goes on; the function
+    returned writes the page once they are.
     """
-    from report import write_report
+    from report import begin_report
 
-    write_report(ctx.build.con, ctx.cfg, out_dir, ctx.build.run_id)
+    return begin_report(ctx.build.con, ctx.cfg, out_dir, ctx.build.run_id, drawing)
 
 
 def quality(ctx: RunContext, docs_dir: Path | None) -> list[str]:

@@ -5,16 +5,19 @@ run's build, before it is published, or a published file); ``publish_report``
 does it for a published warehouse into ``<db stem>_report/``, staged and swapped
 in as the data-quality report is. ``write_patient_page`` renders one patient's
 page for a tumour board. Statistics: ``report.stats``; data: ``report.data``;
-charts: ``report.charts`` (Matplotlib, inline SVG: the report opens offline).
+charts: ``report.charts`` (Matplotlib, inline SVG: the report opens offline), drawn
+in worker processes by ``report.drawing``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
 from config import Config
+from report.drawing import Drawing
 
 REPORT_INDEX = "index.html"
 
@@ -25,16 +28,37 @@ def report_dir_for(db_path: Path) -> Path:
     return db_path.parent / f"{db_path.stem}_report"
 
 
+def begin_report(
+    con: duckdb.DuckDBPyConnection,
+    cfg: Config,
+    out_dir: Path,
+    run_id: str | None,
+    drawing: Drawing,
+) -> Callable[[], Path]:
+    """Query the warehouse and compute the report's statistics now, handing its charts to
+    ``drawing``; the function returned writes ``out_dir/index.html`` once they are drawn.
+
+    Between the two a run validates data quality while the charts are drawn.
+    """
+    from report.cohort import CohortReport
+
+    text = CohortReport(con, cfg, drawing).render(run_id)
+
+    def finish() -> Path:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        index = out_dir / REPORT_INDEX
+        index.write_text(drawing.fill(text), encoding="utf-8")
+        return index
+
+    return finish
+
+
 def write_report(
     con: duckdb.DuckDBPyConnection, cfg: Config, out_dir: Path, run_id: str | None = None
 ) -> Path:
     """Render the cohort report into ``out_dir/index.html``; return its path."""
-    from report.cohort import CohortReport
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    index = out_dir / REPORT_INDEX
-    index.write_text(CohortReport(con, cfg).render(run_id), encoding="utf-8")
-    return index
+    with Drawing(cfg.value("report.chart_processes")) as drawing:
+        return begin_report(con, cfg, out_dir, run_id, drawing)()
 
 
 def require_survival(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from config import Config
 from report import charts, data, stats
+from report.drawing import Drawing
 from report.html import esc, figure, median_text, p_text, page, table
 
 #: The criteria the report shows (warehouse vocabulary), each with the prefix of its
@@ -60,9 +61,10 @@ def thresholds_pct(cfg: Config, criteria: str) -> tuple[float, float]:
 class CohortReport:
     """Builds the sections of the report from one connection to a warehouse."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, cfg: Config) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, cfg: Config, draw: Drawing) -> None:
         self.con = con
         self.cfg = cfg
+        self.draw = draw  # charts become placeholders that draw.fill replaces
         self.r = cfg.section("report")
         self.nav: list[tuple[str, str]] = []
 
@@ -98,7 +100,7 @@ class CohortReport:
                 if np.isfinite(lr.p_value)
                 else "Log-rank test: not computable (too few events in a group)."
             )
-        svg = charts.kaplan_meier(curves, at_times, at_risk, xlabel, salt=fig_id)
+        svg = self.draw.chart(charts.kaplan_meier, curves, at_times, at_risk, xlabel, salt=fig_id)
         tab = table(("group", "patients", "events", "median (95 % CI)"), rows)
         return figure(fig_id, title, svg, sd.used, sd.left_out_text(), note) + tab
 
@@ -164,7 +166,7 @@ class CohortReport:
                 figure(
                     f"waterfall-{slug}",
                     f"Waterfall: best change of the target sum, {criteria}, {scope.label}",
-                    charts.waterfall(wf.frame, pr, pdv, salt=f"waterfall-{slug}"),
+                    self.draw.chart(charts.waterfall, wf.frame, pr, pdv, salt=f"waterfall-{slug}"),
                     wf.used,
                     wf.left_out_text(),
                     f"Bars coloured by the best overall response (bor); dashed lines at the "
@@ -178,7 +180,14 @@ class CohortReport:
                 figure(
                     f"spider-{slug}",
                     f"Spider plot: change of the target sum over time, {criteria}, {scope.label}",
-                    charts.spider(sp.frame, sp.extra["sessions"], pr, pdv, salt=f"spider-{slug}"),
+                    self.draw.chart(
+                        charts.spider,
+                        sp.frame,
+                        sp.extra["sessions"],
+                        pr,
+                        pdv,
+                        salt=f"spider-{slug}",
+                    ),
                     sp.used,
                     sp.left_out_text(),
                     "Triangles: sessions (colour by modality). Labels: report numbers.",
@@ -229,7 +238,7 @@ class CohortReport:
                     ),
                 )
             )
-        svg = charts.response_rates(frame, salt=f"rates-{slug}")
+        svg = self.draw.chart(charts.response_rates, frame, salt=f"rates-{slug}")
         return figure(
             f"rates-{slug}",
             f"Response rates by modality, {criteria}, {scope.label}",
@@ -259,7 +268,8 @@ class CohortReport:
                 figure(
                     f"swimmer-{slug}",
                     f"Swimmer plot, {criteria}",
-                    charts.swimmer(
+                    self.draw.chart(
+                        charts.swimmer,
                         sw.frame,
                         sw.extra["sessions"],
                         sw.extra["assessments"],
@@ -345,7 +355,7 @@ class CohortReport:
                     "cox-forest",
                     "Cox proportional hazards for OS: negative prognostic flags at the first "
                     "session",
-                    charts.forest(tab, salt="cox-forest"),
+                    self.draw.chart(charts.forest, tab, salt="cox-forest"),
                     cf.used,
                     cf.left_out_text(),
                     f"Covariates dropped (too few events, report.cox_min_events = "
@@ -381,7 +391,9 @@ class CohortReport:
             body = figure(
                 "nlr-trajectories",
                 "NLR before and 1, 3, 6 months after each session, by modality",
-                charts.nlr_trajectories(nl.frame, NLR_LABELS, salt="nlr-trajectories"),
+                self.draw.chart(
+                    charts.nlr_trajectories, nl.frame, NLR_LABELS, salt="nlr-trajectories"
+                ),
                 nl.used,
                 nl.left_out_text(),
                 "Windows: config/labs.toml (nlr_*_from_days/to_days).",
@@ -401,6 +413,7 @@ class CohortReport:
         return self._section("nlr", "NLR trajectories", body)
 
     def render(self, run_id: str | None) -> str:
+        """The page, each chart a placeholder until ``self.draw.fill`` puts its SVG in."""
         data.number_patients(self.con)
         try:
             criteria = data.criteria_present(self.con, tuple(CRITERIA))
