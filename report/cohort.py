@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from config import Config
-from report import charts, data, stats
+from report import data, stats
 from report.drawing import Drawing
 from report.html import esc, figure, median_text, p_text, page, table
 
@@ -100,7 +100,7 @@ class CohortReport:
                 if np.isfinite(lr.p_value)
                 else "Log-rank test: not computable (too few events in a group)."
             )
-        svg = self.draw.chart(charts.kaplan_meier, curves, at_times, at_risk, xlabel, salt=fig_id)
+        svg = self.draw.chart("kaplan_meier", curves, at_times, at_risk, xlabel, salt=fig_id)
         tab = table(("group", "patients", "events", "median (95 % CI)"), rows)
         return figure(fig_id, title, svg, sd.used, sd.left_out_text(), note) + tab
 
@@ -166,7 +166,7 @@ class CohortReport:
                 figure(
                     f"waterfall-{slug}",
                     f"Waterfall: best change of the target sum, {criteria}, {scope.label}",
-                    self.draw.chart(charts.waterfall, wf.frame, pr, pdv, salt=f"waterfall-{slug}"),
+                    self.draw.chart("waterfall", wf.frame, pr, pdv, salt=f"waterfall-{slug}"),
                     wf.used,
                     wf.left_out_text(),
                     f"Bars coloured by the best overall response (bor); dashed lines at the "
@@ -181,7 +181,7 @@ class CohortReport:
                     f"spider-{slug}",
                     f"Spider plot: change of the target sum over time, {criteria}, {scope.label}",
                     self.draw.chart(
-                        charts.spider,
+                        "spider",
                         sp.frame,
                         sp.extra["sessions"],
                         pr,
@@ -238,7 +238,7 @@ class CohortReport:
                     ),
                 )
             )
-        svg = self.draw.chart(charts.response_rates, frame, salt=f"rates-{slug}")
+        svg = self.draw.chart("response_rates", frame, salt=f"rates-{slug}")
         return figure(
             f"rates-{slug}",
             f"Response rates by modality, {criteria}, {scope.label}",
@@ -269,7 +269,7 @@ class CohortReport:
                     f"swimmer-{slug}",
                     f"Swimmer plot, {criteria}",
                     self.draw.chart(
-                        charts.swimmer,
+                        "swimmer",
                         sw.frame,
                         sw.extra["sessions"],
                         sw.extra["assessments"],
@@ -355,7 +355,7 @@ class CohortReport:
                     "cox-forest",
                     "Cox proportional hazards for OS: negative prognostic flags at the first "
                     "session",
-                    self.draw.chart(charts.forest, tab, salt="cox-forest"),
+                    self.draw.chart("forest", tab, salt="cox-forest"),
                     cf.used,
                     cf.left_out_text(),
                     f"Covariates dropped (too few events, report.cox_min_events = "
@@ -391,9 +391,7 @@ class CohortReport:
             body = figure(
                 "nlr-trajectories",
                 "NLR before and 1, 3, 6 months after each session, by modality",
-                self.draw.chart(
-                    charts.nlr_trajectories, nl.frame, NLR_LABELS, salt="nlr-trajectories"
-                ),
+                self.draw.chart("nlr_trajectories", nl.frame, NLR_LABELS, salt="nlr-trajectories"),
                 nl.used,
                 nl.left_out_text(),
                 "Windows: config/labs.toml (nlr_*_from_days/to_days).",

@@ -22,7 +22,6 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -46,7 +45,15 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _import_charts() -> None:
-    import report.charts  # noqa: F401 (Matplotlib, numpy, pandas: about a second)
+    import report.charts  # noqa: F401 (Matplotlib: about a second)
+
+
+def _draw(name: str, args: tuple, kwargs: dict) -> str:
+    """Chart ``name`` of ``report.charts``, imported where it is drawn: a run whose
+    charts are drawn by workers never imports Matplotlib itself."""
+    from report import charts
+
+    return getattr(charts, name)(*args, **kwargs)
 
 
 class Drawing:
@@ -66,12 +73,13 @@ class Drawing:
                 self._pool.submit(_import_charts)
         self._charts: list[Future[str] | str] = []
 
-    def chart(self, draw: Callable[..., str], *args: Any, **kwargs: Any) -> str:
-        """A placeholder for ``draw(*args, **kwargs)``'s SVG, which ``fill`` puts in."""
+    def chart(self, name: str, *args: Any, **kwargs: Any) -> str:
+        """A placeholder for the SVG of ``report.charts.<name>(*args, **kwargs)``, which
+        ``fill`` puts in."""
         if self._pool is None:
-            self._charts.append(draw(*args, **kwargs))
+            self._charts.append(_draw(name, args, kwargs))
         else:
-            self._charts.append(self._pool.submit(draw, *args, **kwargs))
+            self._charts.append(self._pool.submit(_draw, name, args, kwargs))
         return f"\x00chart {len(self._charts) - 1}\x00"
 
     def fill(self, text: str) -> str:

@@ -8,6 +8,7 @@ run closes it, fails, or is killed outright.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pipeline_helpers import REPO
 from test_report import RUN, hand_made_warehouse
@@ -24,13 +26,13 @@ from report import begin_report
 from report.drawing import Drawing
 
 
-def worker_pid() -> str:
-    """A 'chart' that tells which process drew it."""
-    return str(os.getpid())
-
-
-def failing_chart() -> str:
-    raise ValueError("no such figure")
+def children(pid: int) -> set[int]:
+    """The processes ``pid`` started that are still its children."""
+    return {
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    }
 
 
 def alive(pid: int) -> bool:
@@ -67,47 +69,54 @@ def test_a_page_drawn_by_a_worker_equals_the_page_drawn_in_the_run(tmp_path: Pat
     assert pages[0].count("<svg") >= 6 and "\x00" not in pages[0]
 
 
-def test_charts_are_drawn_in_the_worker_and_closing_stops_it() -> None:
+FOREST = pd.DataFrame(
+    {"covariate": ["age", "TARE"], "hr": [1.2, 0.8], "ci_lower": [0.9, 0.5], "ci_upper": [1.6, 1.3]}
+)
+
+
+def test_closing_stops_the_workers() -> None:
+    before = children(os.getpid())
     drawing = Drawing(1)
     try:
-        pid = int(drawing.fill(drawing.chart(worker_pid)))
-        assert pid != os.getpid() and alive(pid)
+        drawing.fill(drawing.chart("forest", FOREST, salt="f"))
+        workers = children(os.getpid()) - before
+        assert workers and all(alive(pid) for pid in workers)
     finally:
         drawing.close()
-    assert gone_within(pid)
+    assert all(gone_within(pid) for pid in workers)
 
 
 def test_a_chart_that_fails_raises_its_error_where_the_page_is_written() -> None:
     with Drawing(1) as drawing:
-        text = "<p>" + drawing.chart(failing_chart) + "</p>"
-        with pytest.raises(ValueError, match="no such figure"):
+        text = "<p>" + drawing.chart("no_such_chart") + "</p>"
+        with pytest.raises(AttributeError, match="no_such_chart"):
             drawing.fill(text)
 
 
 KILLED_RUN = """
-import os, sys, time
-sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import json, os, sys, time
+from pathlib import Path
 from report.drawing import Drawing
-from test_report_drawing import worker_pid
 drawing = Drawing(1)
-print(drawing.fill(drawing.chart(worker_pid)), flush=True)
+tasks = Path(f"/proc/{os.getpid()}/task").iterdir()
+print(json.dumps([int(c) for t in tasks for c in (t / "children").read_text().split()]), flush=True)
 time.sleep(600)
 """
 
 
 def test_a_worker_exits_when_the_run_is_killed(tmp_path: Path) -> None:
     run = subprocess.Popen(
-        [sys.executable, "-c", KILLED_RUN, str(REPO), str(REPO / "tests")],
-        cwd=tmp_path,
+        [sys.executable, "-c", KILLED_RUN],
+        cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        pid = int(run.stdout.readline())
-        assert alive(pid)
+        started = json.loads(run.stdout.readline())
+        assert started and all(alive(pid) for pid in started)
         run.send_signal(signal.SIGKILL)
         run.wait()
-        assert gone_within(pid), "the chart worker outlived the killed run"
+        assert all(gone_within(pid) for pid in started), "a chart worker outlived the killed run"
     finally:
         run.kill()
         run.wait()
