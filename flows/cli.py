@@ -81,7 +81,12 @@ class Interrupted(BaseException):
 def interrupted_by_signals() -> Iterator[None]:
     """While the block runs, SIGINT and SIGTERM raise ``Interrupted`` in the main thread,
     so the run unwinds through its own clean-up (the build file is removed). Further
-    signals are ignored until the block is left, so that clean-up is not cut short."""
+    signals are ignored until the block is left, so that clean-up is not cut short.
+
+    A signal that arrives while DuckDB runs a query stops the query, and DuckDB raises
+    its own ``RuntimeError('Query interrupted')`` in place of ``Interrupted``: any
+    error that leaves the block after a signal is the signal's doing, so it is raised
+    as ``Interrupted`` (it was "unexpected RuntimeError" for Ctrl-C during staging)."""
     if threading.current_thread() is not threading.main_thread():  # signals go to main
         yield
         return
@@ -95,6 +100,10 @@ def interrupted_by_signals() -> Iterator[None]:
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
+    except Exception as exc:
+        if received:
+            raise Interrupted(received[0]) from exc
+        raise
     finally:
         for s, h in previous.items():
             signal.signal(s, h)

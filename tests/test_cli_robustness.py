@@ -44,7 +44,7 @@ from pipeline_helpers import (
     write_csv,
 )
 
-from flows.cli import main
+from flows.cli import Interrupted, interrupted_by_signals, main
 from flows.pipeline import TEST_PAUSE_ENV, run_pipeline
 from sources import Pseudonymiser
 
@@ -139,6 +139,26 @@ def test_sigint_during_run_exits_130_publishes_nothing(
     assert "Traceback" not in out + err
     assert_nothing_published(warehouse, before)
     assert no_process_with(marker)  # the temporary server went with the run
+
+
+def test_a_signal_during_a_duckdb_query_is_an_interruption_not_a_query_error() -> None:
+    """DuckDB stops a query on SIGINT and raises RuntimeError('Query interrupted') in
+    place of the handler's exception; the CLI must still say "stopped by SIGINT" (exit
+    130), not "unexpected RuntimeError". The signal is sent from inside the query (a
+    UDF), so it always arrives while DuckDB runs."""
+    con = duckdb.connect()
+
+    def send_sigint_at(i: int) -> int:
+        if i == 1000:
+            os.kill(os.getpid(), signal.SIGINT)
+        return i
+
+    con.create_function("send_sigint_at", send_sigint_at)
+    with pytest.raises(Interrupted) as caught, interrupted_by_signals():
+        con.execute("SELECT sum(send_sigint_at(i::INTEGER)) FROM range(100000) t(i)").fetchall()
+    assert caught.value.exit_code == 130
+    assert isinstance(caught.value.__cause__, duckdb.Error | RuntimeError)
+    con.close()
 
 
 @pytest.mark.slow
