@@ -34,6 +34,7 @@ from flows.privacy import (  # noqa: F401 (re-exported: the CLI and tests know t
     pseudonymiser_for,
 )
 from flows.serve import STOP_FILE_ENV
+from flows.shards import shards_needed
 from report import report_dir_for
 from report.drawing import Drawing
 from transforms.derive import DeriveParams
@@ -343,6 +344,11 @@ def run_pipeline(
             if recompute:
                 with meter.stage("stage"):
                     stage_task(ctx)
+                shard_count = shards_needed(
+                    shard_count,
+                    stages.recomputed_patient_count(ctx),
+                    cfg.value("run.max_patients_per_shard"),
+                )
                 say(f"computing responses, labs, flags and eligibility ({shard_count} shards)")
                 derive_seconds = derive(ctx, shard_count, dask_address, meter, shard_results)
             if report_due:

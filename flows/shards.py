@@ -56,6 +56,13 @@ JOB_FILE = "job.pickle"
 _PARQUET = "read_parquet(?, hive_partitioning = false)"
 
 
+def shards_needed(configured: int, patients: int, max_patients_per_shard: int) -> int:
+    """The shards a run uses: as configured, but never more than ``max_patients_per_shard``
+    (``run.max_patients_per_shard``) patients in one, since the derive's memory grows
+    with the patients derived at once (a 1M-patient run gets at least 10 shards)."""
+    return max(configured, -(-patients // max_patients_per_shard))
+
+
 def shard_sql(shards: int, column: str = "patient_key") -> str:
     """SQL for the shard (0 … shards-1) of a patient: the first 32 bits of md5(patient_key)."""
     return f"((('0x' || left(md5({column}), 8))::UBIGINT) % {int(shards)})"

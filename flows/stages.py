@@ -674,6 +674,12 @@ def recomputed_patients(ctx: RunContext) -> str | None:
     return None if ctx.recompute_all else CHANGED_PATIENTS
 
 
+def recomputed_patient_count(ctx: RunContext) -> int:
+    """How many patients this run recomputes (what sizes its shards)."""
+    table = recomputed_patients(ctx) or "patients"
+    return ctx.build.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
 def apply_r1_quarantine(con: duckdb.DuckDBPyConnection, relation: str) -> None:
     """Move the lesion rows listed in ``relation`` (transforms.derive.R1_QUARANTINE_COLUMNS)
     from lesion_measurements to the quarantine.

@@ -217,28 +217,46 @@ def test_a_dask_address_where_nothing_answers_stops_the_run_before_it_starts() -
     shards.check_dask_address("")  # none: threads
 
 
-def partitioned_staging_config(folder: Path, rows: int) -> Path:
-    """A config staging lesions and labs in parts of ``rows`` raw rows (operational)."""
+def partitioned_staging_config(
+    folder: Path, rows: int, max_patients_per_shard: int = 100_000
+) -> Path:
+    """A config staging lesions and labs in parts of ``rows`` raw rows and deriving at
+    most ``max_patients_per_shard`` patients per shard (operational)."""
     path = folder / "partitions.toml"
     path.write_text(
         f"[engine]\nstaging_partition_rows = {rows}\n"
         f'[run]\nkeep_shard_files = true\nshard_folder = "{folder / "shards"}"\n'
+        f"max_patients_per_shard = {max_patients_per_shard}\n"
     )
     return path
 
 
+def test_a_run_never_derives_more_than_the_maximum_patients_in_one_shard() -> None:
+    """run.max_patients_per_shard: shards as configured, or ceil(patients / maximum)."""
+    assert shards.shards_needed(1, 100_000, 100_000) == 1
+    assert shards.shards_needed(1, 100_001, 100_000) == 2
+    assert shards.shards_needed(1, 1_000_000, 100_000) == 10
+    assert shards.shards_needed(16, 300, 100_000) == 16
+    assert shards.shards_needed(1, 0, 100_000) == 1
+
+
 @pytest.mark.slow
-def test_staging_in_patient_partitions_gives_the_same_results(
+def test_a_large_run_stages_in_partitions_and_derives_in_shards_with_the_same_results(
     cohort: Path, tmp_path: Path, test_key: None
 ) -> None:
     """Lesions and labs staged in patient partitions (engine.staging_partition_rows):
-    the cohort's ~5,000 lesion and ~50,000 lab rows in parts of 4,000 rows."""
+    the cohort's ~5,000 lesion and ~50,000 lab rows in parts of 4,000 rows; its 300
+    patients derived in shards of at most 100 (run.max_patients_per_shard), with
+    run.shards left at 1."""
     db = tmp_path / "wh.duckdb"
     progress: list[str] = []
-    run_pipeline(cohort, db, partitioned_staging_config(tmp_path, 4000), progress=progress.append)
+    config = partitioned_staging_config(tmp_path, 4000, max_patients_per_shard=100)
+    summary = run_pipeline(cohort, db, config, progress=progress.append)
     parts = [m for m in progress if "patient part" in m]
     assert any(m.startswith("checking lesions (patient part 1 of ") for m in parts)
     assert any(m.startswith("checking labs (patient part 1 of ") for m in parts)
+    assert "computing responses, labs, flags and eligibility (3 shards)" in progress
+    assert [r["shard"] for r in summary.shard_results] == [0, 1, 2]
     assert table_digests(db) == EXPECTED
 
 
