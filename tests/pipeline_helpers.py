@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -220,6 +221,17 @@ def kill_group(pgid: int) -> None:
     """Whatever a (killed) run left behind in its process group."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def eventually(condition: Callable[[], bool], bound_s: float) -> bool:
+    """True once ``condition()`` holds; False if it still does not after ``bound_s``
+    seconds (a bound for a slow machine, not a timing assumption)."""
+    deadline = time.monotonic() + bound_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 # Set in a run's environment so that the test finds every process it started.

@@ -32,6 +32,7 @@ from pipeline_helpers import (
     TEST_KEY,
     cli_command,
     cli_env,
+    eventually,
     file_sha256,
     kill_group,
     make_source,
@@ -50,13 +51,8 @@ from sources import Pseudonymiser
 
 
 def no_process_with(marker: str, grace_s: float = 30) -> bool:
-    """True once no process carries the marker (a bound, not a timing assumption)."""
-    deadline = time.monotonic() + grace_s
-    while processes_with(marker):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
+    """True once no process carries the marker."""
+    return eventually(lambda: not processes_with(marker), grace_s)
 
 
 def published_once(root: Path) -> dict[str, str]:

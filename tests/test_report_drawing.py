@@ -13,45 +13,22 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from pipeline_helpers import REPO
+from pipeline_helpers import REPO, eventually
 from test_report import RUN, hand_made_warehouse
 
 from config import load_config
+from flows.serve import _alive as alive
+from flows.serve import _children as children
 from report import begin_report
 from report.drawing import Drawing
 
 
-def children(pid: int) -> set[int]:
-    """The processes ``pid`` started that are still its children."""
-    return {
-        int(child)
-        for task in Path(f"/proc/{pid}/task").iterdir()
-        for child in (task / "children").read_text().split()
-    }
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for a parent to reap it counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
-
-
 def gone_within(pid: int, bound_s: float = 60) -> bool:
-    """True once the process is gone (a bound, not a timing assumption)."""
-    deadline = time.monotonic() + bound_s
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
+    return eventually(lambda: not alive(pid), bound_s)
 
 
 def test_a_page_drawn_by_a_worker_equals_the_page_drawn_in_the_run(tmp_path: Path) -> None:
@@ -75,11 +52,11 @@ FOREST = pd.DataFrame(
 
 
 def test_closing_stops_the_workers() -> None:
-    before = children(os.getpid())
+    before = set(children(os.getpid()))
     drawing = Drawing(1)
     try:
         drawing.fill(drawing.chart("forest", FOREST, salt="f"))
-        workers = children(os.getpid()) - before
+        workers = set(children(os.getpid())) - before
         assert workers and all(alive(pid) for pid in workers)
     finally:
         drawing.close()
@@ -94,12 +71,11 @@ def test_a_chart_that_fails_raises_its_error_where_the_page_is_written() -> None
 
 
 KILLED_RUN = """
-import json, os, sys, time
-from pathlib import Path
+import json, os, time
+from flows.serve import _children
 from report.drawing import Drawing
 drawing = Drawing(1)
-tasks = Path(f"/proc/{os.getpid()}/task").iterdir()
-print(json.dumps([int(c) for t in tasks for c in (t / "children").read_text().split()]), flush=True)
+print(json.dumps(_children(os.getpid())), flush=True)
 time.sleep(600)
 """
 
