@@ -493,7 +493,9 @@ def _normalise_labs_in_build(
     returns the lab_results rows added.
 
     The staging models (staging/labs_classified, stg_lab_results,
-    stg_lab_quarantine) read the staged rows as ``in_labs_staged``, a view.
+    stg_lab_quarantine) read the staged rows as ``in_labs_staged``, a view; only the
+    distinct readings are materialised (``labs_reading_classes``), and the rows go
+    from ``raw.labs`` through views into lab_results in one pass.
     """
     from transforms.engine import run_models
     from transforms.labs import with_collected_has_time
@@ -508,14 +510,21 @@ def _normalise_labs_in_build(
             ["stg_lab_results", "stg_lab_quarantine"],
             [lab_params(ctx.cfg.section("labs"), ctx.cfg)],
         )
+        # stg_lab_results is a view over the staged rows: they are classified as they load.
+        _note_changed_facts(ctx, "lab_results", "stg_lab_results", kept_r1, part)
+        loaded = _load_with_run_ids(ctx, "lab_results", "stg_lab_results", part)
+        _insert_with_run_ids(
+            con, "quarantine", "(SELECT 'labs' AS dataset, * FROM stg_lab_quarantine)"
+        )
     finally:
-        con.execute("DROP VIEW in_labs_staged")
-    con.execute("DROP TABLE labs_classified")
-    _note_changed_facts(ctx, "lab_results", "stg_lab_results", kept_r1, part)
-    loaded = _load_with_run_ids(ctx, "lab_results", "stg_lab_results", part)
-    con.execute("DROP TABLE stg_lab_results")
-    _insert_with_run_ids(con, "quarantine", "(SELECT 'labs' AS dataset, * FROM stg_lab_quarantine)")
-    con.execute("DROP TABLE stg_lab_quarantine")
+        for kind, name in (
+            ("VIEW", "stg_lab_results"),
+            ("TABLE", "stg_lab_quarantine"),
+            ("VIEW", "labs_classified"),
+            ("TABLE", "labs_reading_classes"),
+            ("VIEW", "in_labs_staged"),
+        ):
+            con.execute(f"DROP {kind} IF EXISTS {name}")
     return loaded
 
 

@@ -8,9 +8,12 @@
 -- physiological_max).
 -- Every result but the lineage depends on the reading (test, value, unit) alone,
 -- and a cohort has few distinct readings (3.7 M lab rows of 20,000 patients hold
--- under 6,000): each is classified once and joined back to its rows, so the
--- regular expressions run per reading, not per row.
-CREATE OR REPLACE TEMP TABLE labs_classified AS
+-- under 6,000): the table labs_reading_classes holds each reading once,
+-- classified, so the regular expressions run per reading, not per row.
+-- labs_classified, the rows with their reading's class, is a view: the stage
+-- reads it once, as it loads lab_results, so the rows (18.8 M at 100,000
+-- patients) are not copied into a table first.
+CREATE OR REPLACE TEMP TABLE labs_reading_classes AS
 WITH readings AS (
     SELECT DISTINCT test, value, unit FROM in_labs_staged
 ),
@@ -77,9 +80,6 @@ classified AS (
         CASE WHEN known_analyte IS NULL THEN number ELSE canonical_value END AS value,
         CASE WHEN known_analyte IS NULL THEN unit ELSE canonical_unit END AS unit,
         qualifier,
-        value AS value_raw,
-        unit AS unit_raw,
-        test AS test_raw,
         CASE
             WHEN known_analyte IS NULL THEN NULL
             WHEN number IS NULL THEN 'bad_number'
@@ -105,13 +105,17 @@ classified AS (
         END AS reason
     FROM converted
 )
+SELECT * FROM classified;
+
+CREATE OR REPLACE TEMP VIEW labs_classified AS
 SELECT
     l.patient_key, l.collected_at, l.collected_has_time,
-    c.analyte, c.value, c.unit, c.qualifier, c.value_raw, c.unit_raw, c.test_raw,
+    c.analyte, c.value, c.unit, c.qualifier,
+    l.value AS value_raw, l.unit AS unit_raw, l.test AS test_raw,
     l.source_file, l.source_row,
     c.reason_code, c.column_name, c.reason
 FROM in_labs_staged AS l
-JOIN classified AS c
+JOIN labs_reading_classes AS c
     ON c.reading_test IS NOT DISTINCT FROM l.test
    AND c.reading_value IS NOT DISTINCT FROM l.value
    AND c.reading_unit IS NOT DISTINCT FROM l.unit

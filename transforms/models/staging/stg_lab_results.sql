@@ -3,6 +3,8 @@
 -- L1-L3: the rows of lab_results (lineage kept): every row of labs_classified
 -- that is not quarantined. Runs after labs_classified. collected_has_time is
 -- passed on for L4 (the warehouse keeps it only if lab_results has the column).
+-- A view, as labs_classified is: the stage reads it as it loads lab_results.
+CREATE OR REPLACE TEMP VIEW stg_lab_results AS
 SELECT
     patient_key,
     collected_at,
