@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config import load_config
+from demo_cohort import model
 from transforms.labs import normalise_labs
 
 PARAMS = load_config().section("labs")
@@ -53,6 +54,27 @@ def converted_values(rows: list[tuple[str, str, str]]) -> list[tuple[str, float,
     results, quarantine = normalised(rows)
     assert quarantine == []
     return [(r["analyte"], r["value"], r["unit"]) for r in results]
+
+
+def test_L1_every_test_and_unit_the_demo_generator_writes_converts_to_its_canonical_value():
+    """L1 against the demo cohort's lab world, which demo_cohort/model.py writes as a site
+    would (its own test spellings, unit spellings and factors), independently of the
+    config: every spelling is recognised, and each alternative unit's factor is the
+    inverse of the configured conversion. So the generator never silently tests a copy
+    of the config, and a wrong factor in either shows here, named."""
+    rows, expected = [], []
+    for a, analyte in enumerate(model.ANALYTES):
+        canonical = float(model.VALUE_LIMITS[a].mean())
+        for system, spellings in enumerate(model.UNIT_SPELLINGS[a]):
+            reported = canonical * float(model.UNIT_FACTOR[a, system])
+            for unit in spellings:
+                for test in model.TEST_SPELLINGS[a]:
+                    rows.append((test, repr(reported), unit))
+                    expected.append((analyte, canonical, test, unit))
+    got = converted_values(rows)
+    assert [(g[0], g[1]) for g in got] == [
+        (analyte, pytest.approx(canonical, rel=1e-4)) for analyte, canonical, _, _ in expected
+    ]
 
 
 BILIRUBIN_UMOL = ["µmol/L", "umol/L", "µmol/l", "μmol/L", "mcmol/L", "UMOL/L", " umol / L "]

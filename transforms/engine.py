@@ -34,6 +34,9 @@ import duckdb
 from config.params import TransformParams, bind_all
 
 MODELS_DIR = Path(__file__).parent / "models"
+#: SQL that is not a model: staging's per-dataset statements (run by transforms.staging
+#: with its own order of checks) and the flag distribution of ``nelmtrack flags``.
+SQL_DIR = Path(__file__).parent / "sql"
 LAYERS = ("staging", "intermediate", "marts")
 MART_PREFIX = "mart_"
 _QUERY = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
@@ -45,6 +48,11 @@ def _header(text: str, key: str) -> tuple[str, ...]:
     if match is None:
         return ()
     return tuple(name.strip() for name in match.group(1).split(",") if name.strip())
+
+
+def sql_text(name: str) -> str:
+    """The text of ``transforms/sql/<name>.sql``."""
+    return (SQL_DIR / f"{name}.sql").read_text()
 
 
 def split_statements(text: str) -> list[str]:

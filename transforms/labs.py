@@ -32,8 +32,7 @@ import pyarrow.compute as pc
 
 from config.params import PRE_SESSION_ANALYTES as PRE_SESSION_ANALYTES
 from config.params import TransformParams, lab_params
-from transforms.engine import in_memory, mart, run_models
-from transforms.sqlrun import SqlSession
+from transforms.engine import in_memory, mart, run_models, sql_text
 
 #: The marts of the lab tables (transforms/models/marts/).
 MARTS = ("nlr", "session_labs", "session_flags")
@@ -161,5 +160,5 @@ def flag_distribution(session_flags: pa.Table) -> pa.Table:
         }
     )
     tables = {"flag_values": values, "flag_categories": categories_table}
-    with SqlSession(tables=tables) as sql:
-        return sql.run_model("labs_flag_distribution")
+    with in_memory(tables) as con:
+        return con.sql(sql_text("labs_flag_distribution")).to_arrow_table()

@@ -46,10 +46,9 @@ from config import ConfigError
 from config.params import TransformParams
 from contract.inputs import ALWAYS, INPUT_COLUMNS, REQUIRED_VALUES, Requirement
 from contract.reasons import ReasonCode
-from transforms.engine import in_memory, split_statements
+from transforms.engine import in_memory, split_statements, sql_text
 from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
 from transforms.quarantine import Action
-from transforms.sqlrun import sql_text
 
 LINEAGE = ("patient_key", "source_file", "source_row")
 
