@@ -25,6 +25,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -108,9 +109,14 @@ def detect_delimiter(header: str, known_columns: set[str]) -> str:
 
 
 def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
-    """Header and records of a CSV text, one record per non-blank physical line."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    header = lines[0]
+    """Header and records of a CSV text, one record per non-blank physical line.
+
+    The text is split into lines by Arrow, not into Python strings: at 100,000
+    patients the labs file has 18.8 M lines, and a Python list of them cost more
+    than the rest of the parse.
+    """
+    lines = _lines(text)
+    header = lines[0].as_py()
     if _blank(header):
         raise FileError("has no header line")
     delimiter = detect_delimiter(header, known_columns)
@@ -118,8 +124,8 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
     if names is None or "\x00" in header:
         raise FileError("has a header line that is not well-formed CSV (line 1)")
     width = _header_width(names)
-    body = pa.array(lines[1:], pa.string())
-    numbers = pa.array(range(1, len(body) + 1), pa.int64())
+    body = lines.slice(1)
+    numbers = pa.array(np.arange(1, len(body) + 1, dtype=np.int64))
     blank = pc.equal(pc.utf8_trim(body, " \t"), "")
     # The count of records: the non-blank lines, taken before any line is parsed.
     rows_read = len(body) - (pc.sum(blank).as_py() or 0)
@@ -142,7 +148,7 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
     malformed: list[tuple[int, str]] = []
     for index in pc.indices_nonzero(pc.invert(pc.or_(fast, blank))).to_pylist():
         number = index + 1
-        fields, problem = _parse_line(lines[number], delimiter, width)
+        fields, problem = _parse_line(lines[number].as_py(), delimiter, width)
         if problem:
             malformed.append((number, f"line {number + 1} {problem}"))
         else:
@@ -165,6 +171,14 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
         malformed=malformed,
         delimiter=delimiter,
     )
+
+
+def _lines(text: str) -> pa.StringArray:
+    """The physical lines of ``text`` (ended by CRLF, LF or CR) as an Arrow string array."""
+    whole = pa.array([text], pa.large_string())
+    if "\r" in text:
+        whole = pc.replace_substring(pc.replace_substring(whole, "\r\n", "\n"), "\r", "\n")
+    return pc.list_flatten(pc.split_pattern(whole, "\n")).cast(pa.string())
 
 
 def _parse_line(line: str, delimiter: str, width: int) -> tuple[list[str], str | None]:
