@@ -100,7 +100,9 @@ def normalise_labs(
             "CREATE TEMP VIEW in_labs_staged AS " + with_collected_has_time(con, "labs_given")
         )
         run_models(con, ["stg_lab_results", "stg_lab_quarantine"], [_settings(params)])
-        results = con.table("stg_lab_results").to_arrow_table()
+        results = con.sql(
+            "SELECT * FROM stg_lab_results ORDER BY source_file, source_row"
+        ).to_arrow_table()
         quarantine = con.table("stg_lab_quarantine").to_arrow_table()
     return results, quarantine
 
