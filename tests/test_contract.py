@@ -12,9 +12,12 @@ import csv
 import re
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import contract
+from config import load_config
+from config.params import DeriveParams
 from contract import (
     CONTRACT,
     DATASETS,
@@ -28,6 +31,7 @@ from contract import (
 from contract.reasons import markdown_table
 from demo_cohort.generator import SPOIL_LOG, generate
 from demo_cohort.spoil import REASONS
+from transforms import derive
 from warehouse import ledger
 from warehouse.schema import DDL_TABLES, PUBLIC_COLUMNS, arrow_schemas
 
@@ -67,6 +71,28 @@ def test_every_fact_table_keeps_lineage_and_every_derived_table_its_run() -> Non
 def test_arrow_schemas_follow_the_ddl_columns() -> None:
     schemas = arrow_schemas()
     assert {name: s.names for name, s in schemas.items()} == PUBLIC_COLUMNS
+
+
+def test_every_derived_mart_has_its_public_tables_columns_and_types() -> None:
+    """The marts' SQL is the one place their types are cast; the DDL the one place the
+    public tables are declared: each mart has its table's columns (without run_id), in
+    order and with the same Arrow types, so nothing in Python restates them. The
+    response marts also carry two internal columns the loader drops."""
+    con = duckdb.connect()
+    for table in FACT_TABLES.values():
+        con.execute(DDL_TABLES[table])
+    for view, table in derive.SOURCES.items():
+        source = "lesion_measurements" if view == "in_rejected_targets" else table
+        con.execute(f"CREATE VIEW {view} AS SELECT * EXCLUDE (run_id) FROM {source}")
+    derive.derive_tables(con, DeriveParams.from_config(load_config()))
+    internal = {"has_target_disease", "progression_date_hint"}
+    for table, mart in derive.OUTPUTS.items():
+        got = con.sql(f"SELECT * FROM {mart} LIMIT 0").to_arrow_table().schema
+        public = [f for f in arrow_schemas()[table] if f.name != "run_id"]
+        assert [(f.name, f.type) for f in got if f.name not in internal] == [
+            (f.name, f.type) for f in public
+        ], table
+        assert set(got.names) - {f.name for f in public} <= internal, table
 
 
 def test_only_warehouse_schema_reads_the_ddl_files() -> None:

@@ -94,77 +94,14 @@ OPTIONAL_LESION_COLUMNS = {
 #: The marts of the responses (transforms/models/marts/).
 MARTS = ("timepoint_responses", "session_responses", "quarantine_r1")
 
-_SUM = pa.decimal128(10, 1)
-
-#: Columns shared by both response tables after their keys (warehouse DDL order).
-_MEASURES = [
-    ("sum_mm", _SUM),
-    ("baseline_sum_mm", _SUM),
-    ("nadir_sum_mm", _SUM),
-    ("sum_unit", pa.string()),
-    ("mean_hu", _SUM),
-    ("baseline_mean_hu", _SUM),
-    ("pct_change_hu_from_baseline", pa.float64()),
-    ("pct_change_from_baseline", pa.float64()),
-    ("pct_change_from_nadir", pa.float64()),
-    ("abs_change_from_nadir_mm", _SUM),
-    ("target_response", pa.string()),
-    ("nontarget_response", pa.string()),
-    ("new_lesions", pa.bool_()),
-    ("overall_response", pa.string()),
-]
-_INTERNAL = [("has_target_disease", pa.bool_()), ("progression_date_hint", pa.date32())]
-
-TIMEPOINT_SCHEMA = pa.schema(
-    [
-        ("patient_key", pa.string()),
-        ("criteria", pa.string()),
-        ("study_date", pa.date32()),
-        ("baseline_date", pa.date32()),
-        ("days_from_baseline", pa.int32()),
-        *_MEASURES,
-        ("reason", pa.string()),
-        *_INTERNAL,
-    ]
-)
-
-SESSION_SCHEMA = pa.schema(
-    [
-        ("patient_key", pa.string()),
-        ("criteria", pa.string()),
-        ("session_id", pa.string()),
-        ("session_number", pa.int32()),
-        ("modality", pa.string()),
-        ("scope", pa.string()),
-        ("study_date", pa.date32()),
-        ("baseline_date", pa.date32()),
-        ("days_from_baseline", pa.int32()),
-        ("days_after_session", pa.int32()),
-        *_MEASURES,
-        ("out_of_field_progression", pa.bool_()),
-        ("reason", pa.string()),
-        *_INTERNAL,
-    ]
-)
-
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("source_file", pa.string()),
-        ("source_row", pa.int64()),
-        ("column_name", pa.string()),
-        ("reason_code", pa.string()),
-        ("action", pa.string()),
-        ("reason", pa.string()),
-    ]
-)
-
 
 @dataclass(frozen=True)
 class TimepointResult:
     """The outputs of :func:`compute_timepoints`.
 
     ``timepoint_responses`` and ``session_responses`` have the warehouse
-    columns (without ``run_id``) plus ``has_target_disease`` (the scope's
+    columns and types (without ``run_id``; the marts' SQL casts to the DDL's types,
+    which tests/test_contract.py checks) plus ``has_target_disease`` (the scope's
     baseline had a target) and ``progression_date_hint`` (on PD rows, the date
     progression is dated to: the study date, or the earlier first sighting of
     an equivocal-then-present new lesion, R11); the loader drops both.
@@ -235,7 +172,5 @@ def compute_timepoints(
         session_rows = mart(con, "session_responses").to_arrow_table()
         quarantined = mart(con, "quarantine_r1").to_arrow_table()
     return TimepointResult(
-        timepoint_responses=timepoints.cast(TIMEPOINT_SCHEMA),
-        session_responses=session_rows.cast(SESSION_SCHEMA),
-        quarantined=quarantined.cast(QUARANTINE_SCHEMA),
+        timepoint_responses=timepoints, session_responses=session_rows, quarantined=quarantined
     )
