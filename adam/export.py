@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from config import Config
+from config.params import TransformParams
 from warehouse import open_read_only
 
 DATASET_LABELS = {
@@ -92,21 +92,18 @@ SELECT
     row_number() OVER (PARTITION BY r.patient_key
                        ORDER BY r.param_order, r.criteria, r.scope, r.adt)::INTEGER AS ASEQ,
     r.paramcd AS PARAMCD,
-    p.label AS PARAM,
+    getvariable('param')[r.paramcd] AS PARAM,
     'Tumor Response' AS PARCAT1,
     getvariable('assessor') AS PARCAT2,
-    coalesce(c.label, r.criteria) AS PARCAT3,
+    coalesce(getvariable('criteria_label')[r.criteria], r.criteria) AS PARCAT3,
     r.scope AS SCOPE,
-    a.aval::DOUBLE AS AVAL,
+    getvariable('response_aval')[r.avalc]::DOUBLE AS AVAL,
     r.avalc AS AVALC,
     r.adt AS ADT,
     'Y' AS ANL01FL,
     r.srcdom AS SRCDOM,
     r.srcvar AS SRCVAR
 FROM records r
-LEFT JOIN params p ON p.code = r.paramcd
-LEFT JOIN criteria_labels c ON c.criteria = r.criteria
-LEFT JOIN aval_codes a ON a.avalc = r.avalc
 ORDER BY USUBJID, ASEQ
 """
 
@@ -154,8 +151,8 @@ SELECT
     row_number() OVER (PARTITION BY r.patient_key
                        ORDER BY r.param_order, r.criteria, r.scope)::INTEGER AS ASEQ,
     r.paramcd AS PARAMCD,
-    p.label AS PARAM,
-    coalesce(c.label, r.criteria) AS PARCAT1,
+    getvariable('param')[r.paramcd] AS PARAM,
+    coalesce(getvariable('criteria_label')[r.criteria], r.criteria) AS PARCAT1,
     r.scope AS SCOPE,
     r.startdt AS STARTDT,
     (r.startdt + r.aval)::DATE AS ADT,
@@ -166,8 +163,6 @@ SELECT
     r.srcdom AS SRCDOM,
     r.srcvar AS SRCVAR
 FROM records r
-LEFT JOIN params p ON p.code = r.paramcd
-LEFT JOIN criteria_labels c ON c.criteria = r.criteria
 ORDER BY USUBJID, ASEQ
 """
 
@@ -199,30 +194,26 @@ def _type_name(arrow_type: pa.DataType) -> str:
     return "text"
 
 
-def _register_codes(con: duckdb.DuckDBPyConnection, params: Mapping[str, Any]) -> None:
-    con.execute("SET VARIABLE study_id = ?", [params["study_id"]])
-    con.execute("SET VARIABLE assessor = ?", [params["assessor"]])
-    con.register(
-        "params",
-        pa.table({"code": list(params["param"]), "label": list(params["param"].values())}),
-    )
-    con.register(
-        "criteria_labels",
-        pa.table(
-            {
-                "criteria": list(params["criteria_label"]),
-                "label": list(params["criteria_label"].values()),
-            }
-        ),
-    )
-    con.register(
-        "aval_codes",
-        pa.table(
-            {
-                "avalc": list(params["response_aval"]),
-                "aval": pa.array([float(v) for v in params["response_aval"].values()]),
-            }
-        ),
+def _map(table: Mapping[str, Any], value: type = str) -> dict[str, list]:
+    """A code table as DuckDB binds a MAP from Python: a dict of exactly ``key`` and ``value``."""
+    return {"key": [str(k) for k in table], "value": [value(v) for v in table.values()]}
+
+
+def sql_params(section: Mapping[str, Any]) -> TransformParams:
+    """The export's variables from ``cfg.section("adam")``: its codes and labels.
+
+    Parameters reach SQL one way, as DuckDB variables; the code tables are MAPs the
+    queries look a code up in (PARAM, PARCAT, AVAL).
+    """
+    return TransformParams(
+        "adam",
+        {
+            "study_id": str(section["study_id"]),
+            "assessor": str(section["assessor"]),
+            "param": _map(section["param"]),
+            "criteria_label": _map(section["criteria_label"]),
+            "response_aval": _map(section["response_aval"], float),
+        },
     )
 
 
@@ -231,7 +222,7 @@ def export_adam(db: Path, out_dir: Path, cfg: Config) -> AdamExport:
     out_dir.mkdir(parents=True, exist_ok=True)
     con = open_read_only(db)
     try:
-        _register_codes(con, cfg.section("adam"))
+        sql_params(cfg.section("adam")).bind(con)
         has_survival = bool(
             con.execute(
                 "SELECT count(*) FROM information_schema.tables "

@@ -74,6 +74,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from config.params import TransformParams
 from sources import INPUT_COLUMNS
 from sources.adapters import REJECTED_SCHEMA, Mapped
 from sources.files import FileError, decode
@@ -217,6 +218,7 @@ def _bundle_entries(path: Path, name: str) -> pa.Table:
         raise _source_error(str(exc)) from None
     con = duckdb.connect(":memory:")
     try:
+        # The file's text is data, not a parameter: bound once, read by the queries below.
         con.execute("SET VARIABLE doc = ?", [text])
         if not con.sql("SELECT json_valid(getvariable('doc'))").fetchall()[0][0]:
             raise _source_error(f"file {name} is not valid JSON; nothing was loaded from it")
@@ -255,28 +257,58 @@ def _sql_str(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _sql_list(values: list[str]) -> str:
-    return "[" + ", ".join(_sql_str(v) for v in values) + "]::VARCHAR[]"
+def _map(table: Mapping[str, Any]) -> dict[str, list]:
+    """A code table as DuckDB binds a MAP from Python: a dict of exactly ``key`` and ``value``.
+
+    A plain dict would bind as a STRUCT, whose fields cannot be looked up by a
+    record's code.
+    """
+    return {"key": [str(k) for k in table], "value": [str(v) for v in table.values()]}
+
+
+def sql_params(fhir: Mapping[str, Any]) -> TransformParams:
+    """The variables the mapping's SQL reads, from ``cfg.section("fhir")``.
+
+    Parameters reach SQL one way (as in the transforms): DuckDB variables, never text
+    pasted into a query. Code tables are MAPs; ``extensions`` is a struct (dataset ->
+    contract column -> URL suffix), read by the column's name; the codes of the lesion
+    components are a list in config order, read by position (``_dataset_sql``).
+    ``structure`` is not configuration: it is the shape json_transform parses each
+    resource into (STRUCTURE).
+    """
+    return TransformParams(
+        NAME,
+        {
+            "gender": _map(fhir["gender"]),
+            "dicom": _map(fhir["imaging_modality"]),
+            "procedures": _map(fhir["procedure_modality"]),
+            "body_sites": _map(fhir["body_site"]),
+            "tumor_codes": [str(c) for c in fhir["tumor_size_codes"]],
+            "lab_category": str(fhir["lab_category"]),
+            "loinc": str(fhir["loinc_system"]),
+            "ucum": str(fhir["ucum_system"]),
+            "ext_base": str(fhir["extension_base"]),
+            "extensions": {
+                str(dataset): {str(col): str(suffix) for col, suffix in columns.items()}
+                for dataset, columns in fhir["extensions"].items()
+            },
+            "lesion_component_codes": [str(key) for key in fhir["lesion_components"]],
+            "length_to_mm": {
+                "key": [str(unit) for unit in fhir["length_to_mm"]],
+                "value": [
+                    {"multiply": float(mul), "divide": float(div)}
+                    for mul, div in fhir["length_to_mm"].values()
+                ],
+            },
+            "validate_max_bytes": int(fhir["validate_max_bytes"]),
+            "structure": json.dumps(STRUCTURE),
+        },
+    )
 
 
 def _macros(con: duckdb.DuckDBPyConnection, fhir: Mapping[str, Any]) -> None:
-    """Code tables as DuckDB variables, and the helpers the mapping uses on a parsed resource."""
-
-    def as_map(table: Mapping[str, Any]) -> str:
-        keys = [str(k) for k in table]
-        values = [str(v) for v in table.values()]
-        return f"MAP({_sql_list(keys)}, {_sql_list(values)})"
-
-    con.execute(f"SET VARIABLE gender = {as_map(fhir['gender'])}")
-    con.execute(f"SET VARIABLE dicom = {as_map(fhir['imaging_modality'])}")
-    con.execute(f"SET VARIABLE procedures = {as_map(fhir['procedure_modality'])}")
-    con.execute(f"SET VARIABLE body_sites = {as_map(fhir['body_site'])}")
-    con.execute(f"SET VARIABLE tumor_codes = {_sql_list(list(fhir['tumor_size_codes']))}")
-    con.execute(f"SET VARIABLE lab_category = {_sql_str(fhir['lab_category'])}")
-    con.execute(f"SET VARIABLE loinc = {_sql_str(fhir['loinc_system'])}")
-    con.execute(f"SET VARIABLE ucum = {_sql_str(fhir['ucum_system'])}")
-    con.execute(f"SET VARIABLE ext_base = {_sql_str(fhir['extension_base'])}")
-    con.execute(f"SET VARIABLE structure = {_sql_str(json.dumps(STRUCTURE))}")
+    """The mapping's variables, and the helpers the mapping uses on a parsed resource."""
+    sql_params(fhir).bind(con)
     values = ", ".join(f"e.{kind}" for kind in _VALUE_KINDS)
     con.execute(
         f"""
@@ -294,6 +326,13 @@ def _macros(con: duckdb.DuckDBPyConnection, fhir: Mapping[str, Any]) -> None:
             nullif(regexp_extract(r.subject.reference, '(^|/)Patient/([^/]+)$', 2), '');
         CREATE MACRO has_category(r, code) AS coalesce(list_contains(flatten(list_transform(
             r.category, lambda c: list_transform(c.coding, lambda x: x.code))), code), FALSE);
+        CREATE MACRO length_unit(q) AS coalesce(q.code, q.unit, '');
+        -- A length in mm: the text as written when the factor is 1/1 (or not a number).
+        CREATE MACRO in_mm(raw, f) AS CASE
+            WHEN f IS NULL THEN NULL
+            WHEN f.multiply = 1 AND f.divide = 1 THEN raw
+            ELSE coalesce(CAST(TRY_CAST(raw AS DOUBLE) * f.multiply / f.divide AS VARCHAR), raw)
+        END;
         CREATE TEMP TABLE routed (
             source_row BIGINT, r {_struct_type(con)}, bundle_patient VARCHAR,
             dataset VARCHAR, resource_type VARCHAR);
@@ -331,9 +370,11 @@ def _dataset_sql(fhir: Mapping[str, Any]) -> dict[str, str]:
     """The SELECT that turns the parsed resources of a dataset into contract text columns."""
 
     def exts(dataset: str) -> dict[str, str]:
+        """The contract columns an extension fills (its URL suffix: ``extensions``)."""
         return {
-            col: f"fhir_text(ext_text(r, {_sql_str(suffix)}))"
-            for col, suffix in fhir["extensions"].get(dataset, {}).items()
+            col: f"fhir_text(ext_text(r, getvariable('extensions').{dataset}.\"{col}\"))"
+            for col in fhir["extensions"].get(dataset, {})
+            if col in ("patient_id", *INPUT_COLUMNS[dataset])
         }
 
     subject = "coalesce(patient_ref(r), bundle_patient)"
@@ -383,37 +424,28 @@ def _dataset_sql(fhir: Mapping[str, Any]) -> dict[str, str]:
             "ELSE r.valueQuantity.unit END)",
         },
     }
-    # Lesion sizes: the component of each configured code (c_<column>), lengths in mm.
-    lengths = dict(fhir["length_to_mm"])
+    # Lesion sizes: the component of each configured code (c_<column>), lengths in mm
+    # (in_mm); the i-th code of fhir.lesion_components is lesion_component_codes[i].
     components = []
     unit_checks = []
-    for key, col in fhir["lesion_components"].items():
+    for i, col in enumerate(fhir["lesion_components"].values(), start=1):
         comp = f"c_{col}"
         components.append(
             f"list_filter(r.component, lambda c: list_contains(coding_keys(c.code), "
-            f"{_sql_str(key)}))[1] AS {comp}"
+            f"getvariable('lesion_component_codes')[{i}]))[1] AS {comp}"
         )
         raw = f"fhir_text(coalesce({comp}.valueQuantity.value, {comp}.valueString))"
         if not col.endswith("_mm"):
             columns["lesions"][col] = raw
             continue
-        unit = f"coalesce({comp}.valueQuantity.code, {comp}.valueQuantity.unit, '')"
-        cases = " ".join(
-            f"WHEN {_sql_str(u)} THEN "
-            + (
-                raw
-                if (mul, div) == (1, 1)
-                else f"coalesce(CAST(TRY_CAST({raw} AS DOUBLE) * {mul} / {div} AS VARCHAR), {raw})"
-            )
-            for u, (mul, div) in lengths.items()
-        )
+        unit = f"length_unit({comp}.valueQuantity)"
         columns["lesions"][col] = (
             f"CASE WHEN {comp}.valueQuantity.value IS NULL THEN {raw} "
-            f"ELSE CASE {unit} {cases} END END"
+            f"ELSE in_mm({raw}, getvariable('length_to_mm')[{unit}]) END"
         )
         unit_checks.append(
-            f"CASE WHEN {comp}.valueQuantity.value IS NOT NULL AND NOT list_contains("
-            f"{_sql_list(list(lengths))}, {unit}) THEN '{col}' END"
+            f"CASE WHEN {comp}.valueQuantity.value IS NOT NULL AND NOT map_contains("
+            f"getvariable('length_to_mm'), {unit}) THEN '{col}' END"
         )
     sources = {d: "routed" for d in columns}
     sources["lesions"] = f"(SELECT *, {', '.join(components)} FROM routed)"
@@ -463,8 +495,9 @@ def _read_file(path: Path, name: str, fhir: Mapping[str, Any]) -> list[Mapped]:
                 con.execute(
                     "INSERT INTO sample SELECT l.source_row, l.line FROM lines AS l "
                     "JOIN routed AS r USING (source_row) WHERE r.dataset <> 'malformed' "
-                    "AND strlen(l.line) <= ? ORDER BY l.source_row LIMIT ?",
-                    [int(fhir["validate_max_bytes"]), missing],
+                    "AND strlen(l.line) <= getvariable('validate_max_bytes') "
+                    "ORDER BY l.source_row LIMIT ?",
+                    [missing],
                 )
             con.unregister("lines")
         out = _mapped(con, name, is_bundle, fhir)

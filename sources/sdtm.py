@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from config.params import TransformParams
 from sources.adapters import REJECTED_SCHEMA, Mapped
 
 NAME = "sdtm"
@@ -141,13 +142,65 @@ def _read_domain_file(path: Path) -> pa.Table:
     return table.append_column("source_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
 
 
-def _map_table(mapping: Mapping[str, Any], key: str = "code", value: str = "target") -> pa.Table:
-    return pa.table(
+def _pairs(mapping: Mapping[str, Any]) -> list[dict[str, str]]:
+    return [{"code": str(k), "target": str(v)} for k, v in mapping.items()]
+
+
+def sql_params(params: Mapping[str, Any]) -> TransformParams:
+    """The variables the mapping's SQL reads, from ``cfg.section("sdtm")``.
+
+    Parameters reach SQL one way (as in the transforms): DuckDB variables, never text
+    pasted into a query. The code tables travel as lists of structs (``_TABLES`` makes
+    them relations). Settings that name SDTM variables (``liver_segment_variable``,
+    ``patient_variables``, ``session_variables``, the SUPP-- QNAMs) are columns of the
+    query, not values; ``reference_date`` and ``lab_result`` choose which joins and
+    which columns it has.
+    """
+    status = [
+        {"role": str(role), "code": str(code), "target": str(target)}
+        for role, mapping in params["status"].items()
+        for code, target in mapping.items()
+    ]
+    procedures = {str(k).lower(): v for k, v in params["procedure_modality"].items()}
+    return TransformParams(
+        NAME,
         {
-            key: pa.array([str(k) for k in mapping], pa.string()),
-            value: pa.array([str(v) for v in mapping.values()], pa.string()),
-        }
+            "readers": str(params["readers"]),
+            "evaluators": [str(e) for e in params["evaluators"]],
+            "organ_default": str(params["organ_default"]),
+            "reference_modality": str(params["reference_modality"]),
+            "reference_territory": str(params["reference_territory"]),
+            "map_tr_test": _pairs(params["tr_tests"]),
+            "map_supptr": _pairs(params["supptr"]),
+            "map_imaging_test": _pairs(params["imaging_tests"]),
+            "map_role": _pairs(params["role"]),
+            "map_organ": _pairs(params["organ"]),
+            "map_method": _pairs(params["method"]),
+            "map_lb_test": _pairs(params["lb_tests"]),
+            "map_procedure": _pairs(procedures),
+            "map_length_unit": [
+                {"code": str(k), "factor": float(v)} for k, v in params["length_units"].items()
+            ],
+            "map_status": status,
+            "ignored_tests": [{"code": str(c)} for c in params["ignored_tr_tests"]],
+        },
     )
+
+
+# The relation each code table becomes (typed: a table of the config may be empty).
+_TABLES = {
+    "map_tr_test": "code VARCHAR, target VARCHAR",
+    "map_supptr": "code VARCHAR, target VARCHAR",
+    "map_imaging_test": "code VARCHAR, target VARCHAR",
+    "map_role": "code VARCHAR, target VARCHAR",
+    "map_organ": "code VARCHAR, target VARCHAR",
+    "map_method": "code VARCHAR, target VARCHAR",
+    "map_lb_test": "code VARCHAR, target VARCHAR",
+    "map_procedure": "code VARCHAR, target VARCHAR",
+    "map_length_unit": "code VARCHAR, factor DOUBLE",
+    "map_status": "role VARCHAR, code VARCHAR, target VARCHAR",
+    "ignored_tests": "code VARCHAR",
+}
 
 
 class _Session:
@@ -187,9 +240,6 @@ class _Session:
                 kind = pa.int64() if name == "source_row" else pa.string()
                 table = table.append_column(name, pa.nulls(table.num_rows, kind))
         return table
-
-    def register(self, name: str, table: pa.Table) -> None:
-        self.con.register(name, table)
 
     def columns(self, table: str) -> list[str]:
         return [r[0] for r in self.con.execute(f"DESCRIBE {table}").fetchall()]
@@ -257,46 +307,12 @@ def _split(table: pa.Table, dataset: str, rejected: pa.Table | None = None) -> l
 def read(paths: list[Path], root: Path, params: Mapping[str, Any]) -> list[Mapped]:
     """Every contract dataset the SDTM files of the folder give (see the module docstring)."""
     s = _Session(paths, root)
-    s.con.execute("SET VARIABLE readers = ?", [params["readers"]])
-    s.con.execute("SET VARIABLE evaluators = ?", [list(params["evaluators"])])
-    for name, mapping in (
-        ("map_tr_test", params["tr_tests"]),
-        ("map_supptr", params["supptr"]),
-        ("map_imaging_test", params["imaging_tests"]),
-        ("map_role", params["role"]),
-        ("map_organ", params["organ"]),
-        ("map_method", params["method"]),
-        ("map_lb_test", params["lb_tests"]),
-        ("map_procedure", {str(k).lower(): v for k, v in params["procedure_modality"].items()}),
-    ):
-        s.register(name, _map_table(mapping))
-    s.register(
-        "map_length_unit",
-        pa.table(
-            {
-                "code": pa.array(list(params["length_units"]), pa.string()),
-                "factor": pa.array([float(v) for v in params["length_units"].values()]),
-            }
-        ),
-    )
-    status_rows = [
-        (role, str(code), str(status))
-        for role, mapping in params["status"].items()
-        for code, status in mapping.items()
-    ]
-    s.register(
-        "map_status",
-        pa.table(
-            {
-                "role": pa.array([r[0] for r in status_rows], pa.string()),
-                "code": pa.array([r[1] for r in status_rows], pa.string()),
-                "target": pa.array([r[2] for r in status_rows], pa.string()),
-            }
-        ),
-    )
-    s.register(
-        "ignored_tests", pa.table({"code": pa.array(list(params["ignored_tr_tests"]), pa.string())})
-    )
+    sql_params(params).bind(s.con)
+    for name, columns in _TABLES.items():
+        s.con.execute(
+            f"CREATE TEMP TABLE {name} AS "
+            f"SELECT unnest(getvariable('{name}')::STRUCT({columns})[], recursive := true)"
+        )
     out: list[Mapped] = []
     out += _lesions_and_imaging(s, params)
     out += _patients(s, params)
@@ -320,11 +336,18 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
     supptr_q = [*params["supptr"], segment]
     tr = s.with_supp("tr", "supptr", "TRSEQ", supptr_q)
     tr_cols = s.columns(tr)
-    supp_values = " ".join(
-        f"UNION ALL SELECT source_row, '{col}' AS kind, \"{q.upper()}\" AS val FROM tr_rows "
-        f'WHERE "{q.upper()}" IS NOT NULL'
-        for q, col in params["supptr"].items()
-        if q.upper() in tr_cols
+    # SUPPTR qualifiers that hold a result (sdtm.supptr), one row per value: the QNAMs
+    # are columns of tr_rows; the result each fills comes from map_supptr.
+    qnams = ", ".join(
+        f'"{q}"' for q in dict.fromkeys(q.upper() for q in params["supptr"]) if q in tr_cols
+    )
+    supp_values = (
+        f"""UNION ALL SELECT u.source_row, m.target AS kind, u.val
+        FROM (UNPIVOT (SELECT source_row, {qnams} FROM tr_rows) ON {qnams}
+              INTO NAME qnam VALUE val) u
+        JOIN map_supptr m ON upper(m.code) = u.qnam"""
+        if qnams
+        else ""
     )
     tu = s.with_supp("tu", "supptu", "TUSEQ", [segment])
     # The segment of a lesion record: on the TR record (or SUPPTR), else on TU.
@@ -439,7 +462,7 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
         LEFT JOIN sizes z ON z.lesion_row = l.source_row
         GROUP BY ALL
         ORDER BY l._file, l.source_row
-        """.replace("getvariable('organ_default')", _quote(params["organ_default"]))
+        """
     )
     imaging = s.sql(
         """
@@ -501,10 +524,6 @@ def _lesions_and_imaging(s: _Session, params: Mapping[str, Any]) -> list[Mapped]
     lesion_rejects = rejected.filter(pc.invert(rejected.column("study_level")))
     imaging_rejects = rejected.filter(rejected.column("study_level"))
     return _split(lesions, "lesions", lesion_rejects) + _split(imaging, "imaging", imaging_rejects)
-
-
-def _quote(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def _patient_columns(s: _Session, view: str, params: Mapping[str, Any]) -> str:
@@ -661,8 +680,8 @@ def _reference_sessions(
     table = s.sql(
         f"""
         SELECT p._file, p.patient_id, coalesce({", ".join(dates)}) AS session_date,
-            {_quote(params["reference_modality"])} AS modality,
-            {_quote(params["reference_territory"])} AS treated_territory,
+            getvariable('reference_modality') AS modality,
+            getvariable('reference_territory') AS treated_territory,
             p.source_row
         FROM (SELECT _file, patient_id, any_value(USUBJID) AS USUBJID,
                      min(study_date) AS first_date, min(source_row) AS source_row
