@@ -191,6 +191,21 @@ class Config:
             node = node[part]
         return _values(node)
 
+    def unit(self, dotted: str) -> str:
+        """The unit of one parameter, as config/*.toml states it (``"mg/dL"``).
+
+        Text that quotes a cut-off (a report label) takes its unit from here, so
+        the number and its unit come from the same place.
+        """
+        node: Any = self.tree
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"config has no setting '{dotted}'")
+            node = node[part]
+        if not _is_parameter(node) or "unit" not in node:
+            raise ConfigError(f"setting '{dotted}' has no unit")
+        return str(node["unit"])
+
     @property
     def hash(self) -> str:
         """Fingerprint of the values that shape results, recorded with every run.

@@ -87,17 +87,14 @@ def response_params(section: Mapping[str, Any]) -> TransformParams:
 
 
 def best_response_params(
-    overrides: Mapping[str, Any] | None = None, cfg: Config | None = None
+    cfg: Config, overrides: Mapping[str, Any] | None = None
 ) -> TransformParams:
-    """The best-response variables: ``cfg``'s (default config when None) with ``overrides``.
+    """The best-response variables: ``cfg``'s (the run's config) with ``overrides``.
 
     The criteria are those the timepoint engine computes (``response.criteria``):
     one setting enables a criteria everywhere. An unknown override is an error.
+    ``cfg`` is required: a default read here would hide which config a run used.
     """
-    if cfg is None:
-        from config import load_config
-
-        cfg = load_config()
     defaults = {**cfg.section("best_response"), "criteria": cfg.value("response.criteria")}
     unknown = sorted(set(overrides or {}) - set(defaults))
     if unknown:
@@ -105,19 +102,16 @@ def best_response_params(
     return TransformParams("best_response", {**defaults, **(overrides or {})})
 
 
-def lab_params(section: Mapping[str, Any], cfg: Config | None = None) -> TransformParams:
+def lab_params(section: Mapping[str, Any], cfg: Config) -> TransformParams:
     """The labs' variables from ``cfg.section("labs")``: scalars, lists, and its tables.
 
     The session baseline study (B3) the flags read is the responses' one, under one
-    setting, ``response.baseline_lookback_days`` (from ``cfg``; the default config
-    when None), unless ``section`` names it.
+    setting, ``response.baseline_lookback_days`` of ``cfg`` (the run's config),
+    unless ``section`` names it. ``cfg`` is required: a default read here would
+    hide which config a run used.
     """
     lookback = section.get("baseline_lookback_days")
     if lookback is None:
-        if cfg is None:
-            from config import load_config
-
-            cfg = load_config()
         lookback = cfg.value("response.baseline_lookback_days")
     analytes = section["analytes"]
     ki67 = f"{section['hint_ki67_tare_min_pct']:g}"
@@ -195,7 +189,7 @@ class DeriveParams:
     def from_config(cls, cfg: Config) -> DeriveParams:
         return cls(
             response=response_params(cfg.section("response")),
-            best_response=best_response_params(cfg=cfg),
+            best_response=best_response_params(cfg),
             labs=lab_params(cfg.section("labs"), cfg),
             survival=survival_params(cfg.section("report")),
         )

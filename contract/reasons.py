@@ -73,7 +73,10 @@ class ReasonCode(StrEnum):
         "quote, another number of fields, NUL byte) or an Excel row with values beyond the "
         "header; `reason` names the line",
     )
-    DATE_TOO_EARLY = "date_too_early", "a date before `ingest.min_date` (1900-01-01)"
+    DATE_TOO_EARLY = (
+        "date_too_early",
+        "a date before `ingest.min_date`, the earliest plausible date",
+    )
     DATE_AFTER_RUN = (
         "date_after_run",
         "a date after the day of the run, in the site's time zone",

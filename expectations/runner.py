@@ -30,6 +30,7 @@ import importlib
 import logging
 import math
 import queue
+import re
 import shutil
 import threading
 from collections import Counter
@@ -43,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from config import Config, load_config
+from config.params import lab_params
 from contract import CHECKED_TABLES, INPUT_COLUMNS
 from expectations.suites import KAHN_CATEGORIES, SEVERITIES, SUITES, Check, Suite
 from transforms.engine import split_statements
@@ -152,6 +154,8 @@ def build_reference(config: Config, params: Mapping[str, Any]) -> Reference:
         "min_attenuation_hu": ingest["min_attenuation_hu"],
         "max_attenuation_hu": ingest["max_attenuation_hu"],
         "min_birth_year": ingest["min_birth_year"],
+        "max_activity_gbq": ingest["max_activity_gbq"],
+        "max_prior_systemic_lines": ingest["max_prior_systemic_lines"],
         "grade_g2_min_ki67_pct": ingest["derived_grade_g2_min_ki67_pct"],
         "grade_g3_above_ki67_pct": ingest["derived_grade_g3_above_ki67_pct"],
         "baseline_lookback_days": config.value("response.baseline_lookback_days"),
@@ -175,8 +179,28 @@ def build_reference(config: Config, params: Mapping[str, Any]) -> Reference:
         "course_scope": params["course_scope"],
         "response_ranking": list(config.value("best_response.response_ranking")),
     }
-    lookups = {f"{TEMP_PREFIX}ref_{name}": table for name, table in lab_lookup_tables(labs).items()}
+    lookups = {
+        f"{TEMP_PREFIX}ref_{name}": table
+        for name, table in lab_lookup_tables(lab_params(labs, config)).items()
+    }
     return Reference(numbers, sql_variables, lookups)
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def check_description(check: Check, ref: Reference) -> str:
+    """The check's description with each ``{name}`` replaced by the run's value of ``name``.
+
+    A cut-off a description quotes (K1's Ki-67 grades) is then the one the check
+    applied under the run's config, never a copy of the default.
+    """
+
+    def value(match: re.Match[str]) -> str:
+        number = ref.numbers[match.group(1)]
+        return f"{number:g}" if isinstance(number, float) else str(number)
+
+    return _PLACEHOLDER.sub(value, check.description)
 
 
 def _input_view(con: duckdb.DuckDBPyConnection, dataset: str, relation: str | None) -> None:
@@ -364,7 +388,7 @@ def _expectation(check: Check, checked: int, allowed: int, ref: Reference, gxe: 
             "reason_code": check.reason_code,
         },
         description=(
-            f"{check.name} [{check.kahn} · {check.severity}]: {check.description}. "
+            f"{check.name} [{check.kahn} · {check.severity}]: {check_description(check, ref)}. "
             f"Observed value: failing rows among {checked} checked; {limit} (up to {allowed} rows)."
         ),
         severity=GX_SEVERITY[check.severity],

@@ -340,10 +340,20 @@ INPUT_SUITES = (
             ),
             vocab("microsphere", "microsphere", "error", ReasonCode.UNKNOWN_VOCABULARY),
             readable("activity_gbq", "number", ReasonCode.BAD_NUMBER),
-            raw_range("activity_gbq", 0.0, None, "error", "activity_gbq is not negative"),
+            raw_range(
+                "activity_gbq",
+                0.0,
+                "max_activity_gbq",
+                "error",
+                "activity_gbq is 0..max_activity_gbq",
+            ),
             readable("prior_systemic_lines", "number", ReasonCode.BAD_NUMBER),
             raw_range(
-                "prior_systemic_lines", 0.0, None, "error", "prior_systemic_lines is not negative"
+                "prior_systemic_lines",
+                0.0,
+                "max_prior_systemic_lines",
+                "error",
+                "prior_systemic_lines is 0..max_prior_systemic_lines",
             ),
             readable("lvef_pct", "number", ReasonCode.BAD_NUMBER),
             raw_range("lvef_pct", *PCT, "error", "lvef_pct is a percentage (0-100)"),
@@ -630,7 +640,9 @@ WAREHOUSE_SUITES = (
                 "grade_agrees_with_ki67",
                 "plausibility.atemporal",
                 "warning",
-                "a WHO grade G1-G3 agrees with Ki-67 (K1: G1 < 3 %, G2 3-20 %, G3 > 20 %)",
+                "a WHO grade G1-G3 agrees with Ki-67 (K1: G1 < {grade_g2_min_ki67_pct} %, "
+                "G2 {grade_g2_min_ki67_pct}-{grade_g3_above_ki67_pct} %, "
+                "G3 > {grade_g3_above_ki67_pct} %)",
             ),
             flag(
                 "baseline_targets_within_total_limit",
@@ -668,9 +680,19 @@ WAREHOUSE_SUITES = (
                 "warning",
                 "a microsphere type is recorded only for TARE",
             ),
-            in_range("activity_gbq", 0.0, None, "error", "activity_gbq is not negative"),
             in_range(
-                "prior_systemic_lines", 0.0, None, "error", "prior_systemic_lines is not negative"
+                "activity_gbq",
+                0.0,
+                "max_activity_gbq",
+                "error",
+                "activity_gbq is 0..max_activity_gbq",
+            ),
+            in_range(
+                "prior_systemic_lines",
+                0.0,
+                "max_prior_systemic_lines",
+                "error",
+                "prior_systemic_lines is 0..max_prior_systemic_lines",
             ),
             in_range("lvef_pct", *PCT, "error", "lvef_pct is a percentage (0-100)"),
             known("patient_known", "patient", "patients", "error", ("patients",)),

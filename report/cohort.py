@@ -32,15 +32,28 @@ NLR_LABELS = {
     "nlr_3m": "3 months",
     "nlr_6m": "6 months",
 }
-FLAG_LABELS = {
-    "flag_bilirubin_ge_2": "bilirubin ≥ 2 mg/dL",
-    "flag_albumin_le_3_5": "albumin ≤ 3.5 g/dL",
-    "flag_burden_ge_70": "tumour burden ≥ 70 %",
-    "flag_ascites": "ascites",
-    "flag_extrahepatic": "extrahepatic disease",
-    "flag_systemic_ge_3": "≥ 3 prior systemic lines",
-    "flag_nlr_elevated": "NLR elevated",
-}
+
+
+def flag_labels(cfg: Config) -> dict[str, str]:
+    """Each negative prognostic flag's label (P1-P7), with the run's cut-off and its unit.
+
+    The column names keep the default cut-offs (flag_bilirubin_ge_2: the warehouse
+    contract); a run under another ``labs.flag_*`` must not print the default one.
+    """
+    labs = cfg.section("labs")
+
+    def cut(name: str) -> str:
+        return f"{labs[name]:g} {cfg.unit(f'labs.{name}')}"
+
+    return {
+        "flag_bilirubin_ge_2": f"bilirubin ≥ {cut('flag_bilirubin_min_mg_dl')}",
+        "flag_albumin_le_3_5": f"albumin ≤ {cut('flag_albumin_max_g_dl')}",
+        "flag_burden_ge_70": f"tumour burden ≥ {cut('flag_burden_min_pct')}",
+        "flag_ascites": "ascites",
+        "flag_extrahepatic": "extrahepatic disease",
+        "flag_systemic_ge_3": f"≥ {cut('flag_systemic_min_lines')}",
+        "flag_nlr_elevated": "NLR elevated",
+    }
 
 
 def thresholds_pct(cfg: Config, criteria: str) -> tuple[float, float]:
@@ -66,6 +79,7 @@ class CohortReport:
         self.cfg = cfg
         self.draw = draw  # charts become placeholders that draw.fill replaces
         self.r = cfg.section("report")
+        self.flag_labels = flag_labels(cfg)
         self.nav: list[tuple[str, str]] = []
 
     # --- helpers --------------------------------------------------------------------------
@@ -131,7 +145,7 @@ class CohortReport:
             f"session {n}" if n <= max_n else f"sessions ≥ {n}" for n in numbers
         ]
         rows = []
-        for flag, label in FLAG_LABELS.items():
+        for flag, label in self.flag_labels.items():
             row: list[object] = [label]
             for n in numbers:
                 hit = prev[(prev["flag"] == flag) & (prev["session_number"] == n)]
@@ -343,13 +357,13 @@ class CohortReport:
         tab = pd.DataFrame(result.table)
         dropped = list(result.dropped)
         dropped_text = (
-            "; ".join(f"{FLAG_LABELS.get(c, c)}: {reason}" for c, reason in dropped)
+            "; ".join(f"{self.flag_labels.get(c, c)}: {reason}" for c, reason in dropped)
             if dropped
             else "none"
         )
         parts = []
         if len(tab):
-            tab = tab.assign(covariate=[FLAG_LABELS.get(c, c) for c in tab["covariate"]])
+            tab = tab.assign(covariate=[self.flag_labels.get(c, c) for c in tab["covariate"]])
             parts.append(
                 figure(
                     "cox-forest",

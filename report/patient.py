@@ -11,7 +11,7 @@ import duckdb
 
 from config import Config
 from report import charts, data
-from report.cohort import CRITERIA, FLAG_LABELS, thresholds_pct
+from report.cohort import CRITERIA, flag_labels, thresholds_pct
 from report.html import esc, figure, page, table
 from transforms.labs import ELIGIBILITY_COLUMNS as ELIGIBILITY
 
@@ -132,8 +132,9 @@ def _lesions(con: duckdb.DuckDBPyConnection, key: str) -> str:
     return "\n".join(out) or '<p class="note">No lesion measurement.</p>'
 
 
-def _sessions(con: duckdb.DuckDBPyConnection, key: str) -> str:
-    flags = ", ".join(f"f.{c}" for c in FLAG_LABELS)
+def _sessions(con: duckdb.DuckDBPyConnection, cfg: Config, key: str) -> str:
+    labels = flag_labels(cfg)
+    flags = ", ".join(f"f.{c}" for c in labels)
     elig = ", ".join(f"f.{c}" for c in ELIGIBILITY)
     rows = con.execute(
         f"""
@@ -146,7 +147,7 @@ def _sessions(con: duckdb.DuckDBPyConnection, key: str) -> str:
         """,
         {"k": key},
     ).fetchall()
-    n_flags, n_elig = len(FLAG_LABELS), len(ELIGIBILITY)
+    n_flags, n_elig = len(labels), len(ELIGIBILITY)
     labs = table(
         (
             "session",
@@ -156,7 +157,7 @@ def _sessions(con: duckdb.DuckDBPyConnection, key: str) -> str:
             "1 month",
             "3 months",
             "6 months",
-            *FLAG_LABELS.values(),
+            *labels.values(),
             "negative flags",
         ),
         [r[: 7 + n_flags + 1] for r in rows],
@@ -193,7 +194,7 @@ def render_patient(
             "<h2>Course</h2>\n"
             + _swimmer_and_spider(con, cfg, patient_key, no)
             + "<h2>Sessions: NLR, flags, eligibility</h2>\n"
-            + _sessions(con, patient_key)
+            + _sessions(con, cfg, patient_key)
             + "<h2>Responses and their reasons</h2>\n"
             + _responses(con, patient_key)
             + "<h2>Lesions per study</h2>\n"

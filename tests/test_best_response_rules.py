@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from test_response_rules import Cohort, T
 
 from config import load_config
+from config.params import TransformParams, best_response_params
 from transforms.responses.best import (
     BEST_RESPONSE_SCHEMA,
     assessments_from_warehouse_tables,
@@ -28,7 +29,8 @@ from transforms.responses.best import (
 
 START = dt.date(2024, 1, 1)
 RECIST = "RECIST1.1"
-ONLY_RECIST = {"criteria": [RECIST]}
+DEFAULT_CONFIG = load_config()
+ONLY_RECIST = best_response_params(DEFAULT_CONFIG, {"criteria": [RECIST]})
 RANKING = ["CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE"]
 
 
@@ -77,9 +79,15 @@ def best(
     has_target: bool = True,
     death: int | None = None,
     window_end: int | None = None,
-    params: dict[str, Any] | None = None,
+    params: dict[str, Any] | TransformParams | None = None,
 ) -> dict[str, Any]:
-    """The single best_responses row of patient 'p', scope 'course', RECIST 1.1."""
+    """The single best_responses row of patient 'p', scope 'course', RECIST 1.1.
+
+    ``params``: overrides of the default config's best-response parameters, or the
+    parameter object itself.
+    """
+    if not isinstance(params, TransformParams):
+        params = best_response_params(DEFAULT_CONFIG, {"criteria": [RECIST], **(params or {})})
     rows = [{"patient_key": "p", "study_date": START, "overall_response": None}]  # baseline
     for visit in visits:
         hint = day(visit[2]) if len(visit) > 2 else None
@@ -97,7 +105,7 @@ def best(
         assessments_table(rows),
         scopes_table([("p", "course", 0, window_end)]),
         patients_table({"p": death}),
-        {**ONLY_RECIST, **(params or {})},
+        params,
     ).to_pylist()
     assert len(out) == 1
     return out[0]
@@ -352,7 +360,7 @@ def test_E5_one_row_per_patient_criteria_and_scope() -> None:
         assessments_table(rows),
         scopes_table([("a", "course", 0, None), ("a", "s2", 100, None), ("b", "course", 0, None)]),
         patients_table({"a": None, "b": None}),
-        {},
+        best_response_params(DEFAULT_CONFIG),
     )
     got = {(r["patient_key"], r["criteria"], r["scope"]): r["bor"] for r in out.to_pylist()}
     assert got == {
@@ -431,7 +439,7 @@ def test_E5_warehouse_tables_give_course_and_session_scopes() -> None:
 def test_E2_min_sd_days_from_a_user_config_file(tmp_path: Path) -> None:
     user = tmp_path / "user.toml"
     user.write_text("[best_response]\nmin_sd_days = 56\nconfirm_days = 35\n")
-    params = {**load_config(user).section("best_response"), **ONLY_RECIST}
+    params = best_response_params(load_config(user), {"criteria": [RECIST]})
     assert best([(50, "SD")], params=params)["bor"] == "NE"
     assert best([(56, "SD")], params=params)["bor"] == "SD"
     assert best([(56, "PR"), (84, "PR")], params=params)["bor_confirmed"] == "SD"
@@ -658,7 +666,7 @@ def test_R15_reappearance_after_cr_sets_progression_date_pfs_and_ttp_per_scope()
         result.timepoint_responses, result.session_responses, sessions
     )
     out = compute_best_responses(
-        assessments, scopes, patients_table({"p1": None}), load_config().section("best_response")
+        assessments, scopes, patients_table({"p1": None}), best_response_params(DEFAULT_CONFIG)
     )
     got = {
         (r["criteria"], r["scope"]): (

@@ -25,6 +25,17 @@ def test_every_parameter_has_a_unit_and_a_source() -> None:
         assert leaf.get("source"), f"{path} has no source"
 
 
+def test_the_unit_of_a_parameter_is_the_one_config_states() -> None:
+    """Text quoting a cut-off (report labels) takes the unit from the same parameter."""
+    cfg = load_config()
+    assert cfg.unit("labs.flag_bilirubin_min_mg_dl") == "mg/dL"
+    assert cfg.unit("ingest.max_activity_gbq") == "GBq"
+    with pytest.raises(ConfigError, match="has no unit"):
+        cfg.unit("ingest.vocab")
+    with pytest.raises(ConfigError, match="no setting 'labs.no_such'"):
+        cfg.unit("labs.no_such")
+
+
 def test_user_file_overrides_a_value(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
     f.write_text(

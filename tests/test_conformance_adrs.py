@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from config import load_config
+from config.params import best_response_params
 from transforms.responses.best import compute_best_responses
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pharmaverse"
@@ -87,7 +89,8 @@ def ours(adrs: pd.DataFrame, adsl: pd.DataFrame) -> pd.DataFrame:
             "last_contact_date": pa.array([_date(v) for v in adsl["LSTALVDT"]], pa.date32()),
         }
     )
-    result = compute_best_responses(assessments, scopes, patients, {"criteria": [CRITERIA]})
+    params = best_response_params(load_config(), {"criteria": [CRITERIA]})
+    result = compute_best_responses(assessments, scopes, patients, params)
     return result.to_pandas().set_index("patient_key")
 
 

@@ -26,10 +26,12 @@ import pyarrow as pa
 import pytest
 
 from config import load_config
+from config.params import lab_params
 from transforms.labs import normalise_labs
 
 LB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pharmaverse" / "lb.csv"
-PARAMS = load_config().section("labs")
+DEFAULT_CONFIG = load_config()
+PARAMS = lab_params(DEFAULT_CONFIG.section("labs"), DEFAULT_CONFIG)
 ADAPTER = {
     "ALB": "albumin",
     "BILI": "bilirubin",

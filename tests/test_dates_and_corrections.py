@@ -41,6 +41,7 @@ from test_dq_synthetic import clean_inputs, clean_outputs
 from test_response_rules import NEW, Cohort, T
 
 from config import ConfigError, load_config
+from config.params import best_response_params
 from expectations import run_quality_checks
 from expectations.suites import SUITES
 from sources import Pseudonymiser
@@ -245,6 +246,22 @@ def test_date_after_run_date_quarantined() -> None:
     assert "2027" not in " ".join(staged.quarantine.column("reason").to_pylist())
 
 
+def test_birth_year_after_the_year_of_the_run_date_quarantined() -> None:
+    """The birth year's upper bound is the run's date at the site, as for every other date."""
+    staged = stage_dataset(
+        "patients",
+        raw(birth_year=["2026", "2027"], patient_key=["p1", "p2"]),
+        INGEST,
+        run_date=RUN_DATE,
+    )
+    assert judged(staged) == {2: ("birth_year", "out_of_range", "value_nulled")}
+    assert staged.quarantine.column("reason").to_pylist() == ["birth_year is outside 1900–2026"]
+    earlier = stage_dataset(
+        "patients", raw(birth_year=["2026"]), INGEST, run_date=date(2025, 12, 31)
+    )
+    assert judged(earlier) == {1: ("birth_year", "out_of_range", "value_nulled")}
+
+
 def test_study_before_birth_quarantined() -> None:
     staged = stage_dataset(
         "imaging",
@@ -361,7 +378,7 @@ def test_no_negative_duration_when_progression_is_dated_before_the_response() ->
     )
     patients = pa.table({"patient_key": ["p1"], "death_date": pa.array([None], pa.date32())})
     best = compute_best_responses(
-        assessments, scopes, patients, load_config().section("best_response")
+        assessments, scopes, patients, best_response_params(load_config())
     ).to_pylist()
     assert {(r["first_response_date"], r["progression_date"]) for r in best} == {
         (date(2026, 3, 1), date(2026, 2, 1))

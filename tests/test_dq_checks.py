@@ -8,6 +8,7 @@ the five input suites and a few seconds for all sixteen.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -30,9 +31,11 @@ from expectations.runner import (
     DQ_RESULTS_SCHEMA,
     allowed_failures,
     build_reference,
+    check_description,
     columns_match,
 )
 from expectations.suites import INPUT_SUITES, KAHN_CATEGORIES, SEVERITIES, SUITES, Check
+from transforms.staging import stage_dataset
 from warehouse.schema import PUBLIC_COLUMNS
 
 CONFIG = load_config()
@@ -404,6 +407,83 @@ def test_a_user_threshold_changes_the_verdict() -> None:
     outcome = run_quality_checks(clean_inputs(), {}, "run-lenient", params, None)
     row = by_name(outcome.results)["inputs.labs", "test_recognised"]
     assert (row["unexpected_count"], row["element_count"], row["success"]) == (1, 10, True)
+
+
+# --- plausibility limits and cut-offs come from the run's config ---------------------------
+
+# P2's TARE session with 1500 GBq and 51 prior systemic lines (defaults: at most 1000 and 50)
+IMPLAUSIBLE_SESSION = (P2, "2024-08-01", "Y90", "whole_liver", "S9", "", "glass", "1500", "51", "")
+
+
+def _limits_run(config_text: str | None, tmp_path: Path) -> tuple[dict, set]:
+    """(DQ results by name, staging's quarantine as (column, code)) of IMPLAUSIBLE_SESSION."""
+    config = load_config()
+    if config_text is not None:
+        user = tmp_path / "limits.toml"
+        user.write_text(config_text)
+        config = load_config(user)
+    inputs = raw_inputs_with("sessions", IMPLAUSIBLE_SESSION)
+    staged = stage_dataset("sessions", inputs["sessions"], config.section("ingest"))
+    last = inputs["sessions"].num_rows
+    quarantined = {
+        (q["column_name"], q["reason_code"], q["reason"])
+        for q in staged.quarantine.to_pylist()
+        if q["source_row"] == last
+    }
+    outputs = clean_outputs()
+    sessions = outputs["sessions"]  # and one published session with 1500 GBq
+    column = sessions.schema.get_field_index("activity_gbq")
+    field = sessions.schema.field(column)
+    activity = [1500, *sessions.column("activity_gbq").to_pylist()[1:]]
+    outputs["sessions"] = sessions.set_column(column, field, pa.array(activity, field.type))
+    outcome = run_quality_checks(inputs, outputs, "run-limits", PARAMS, None, config=config)
+    return by_name(outcome.results), quarantined
+
+
+def test_A5_activity_and_lines_above_their_ingest_maximum_are_quarantined_and_counted_by_dq(
+    tmp_path: Path,
+) -> None:
+    """ingest.max_activity_gbq / max_prior_systemic_lines: staging and DQ judge the same rows."""
+    rows, quarantined = _limits_run(None, tmp_path)
+    assert quarantined == {
+        ("activity_gbq", "out_of_range", "activity_gbq is outside 0–1000 GBq"),
+        ("prior_systemic_lines", "out_of_range", "prior_systemic_lines is outside 0–50"),
+    }
+    for name in ("activity_gbq_in_range", "prior_systemic_lines_in_range"):
+        row = rows["inputs.sessions", name]
+        assert (row["unexpected_count"], row["success"]) == (1, False), name
+    published = rows["warehouse.sessions", "activity_gbq_in_range"]
+    assert (published["unexpected_count"], published["success"]) == (1, False)
+
+    raised = "[ingest]\nmax_activity_gbq = 2000\nmax_prior_systemic_lines = 60\n"
+    rows, quarantined = _limits_run(raised, tmp_path)
+    assert quarantined == set()
+    for suite, name in (
+        ("inputs.sessions", "activity_gbq_in_range"),
+        ("inputs.sessions", "prior_systemic_lines_in_range"),
+        ("warehouse.sessions", "activity_gbq_in_range"),
+    ):
+        assert rows[suite, name]["unexpected_count"] == 0, name
+
+
+def _k1_check() -> Check:
+    return next(c for s in SUITES for c in s.checks if c.name == "grade_agrees_with_ki67")
+
+
+def test_K1_description_quotes_the_configured_ki67_grade_cut_offs(tmp_path: Path) -> None:
+    default = check_description(_k1_check(), build_reference(CONFIG, PARAMS))
+    assert default == "a WHO grade G1-G3 agrees with Ki-67 (K1: G1 < 3 %, G2 3-20 %, G3 > 20 %)"
+    user = tmp_path / "grades.toml"
+    user.write_text("[ingest]\nderived_grade_g2_min_ki67_pct = 2.5\n")
+    shifted = check_description(_k1_check(), build_reference(load_config(user), PARAMS))
+    assert "G1 < 2.5 %, G2 2.5-20 %" in shifted
+
+
+def test_every_description_placeholder_names_a_configured_number() -> None:
+    ref = build_reference(CONFIG, PARAMS)
+    for suite in SUITES:
+        for check in suite.checks:
+            assert "{" not in check_description(check, ref), check.name
 
 
 # --- terminal summary -------------------------------------------------------------------------

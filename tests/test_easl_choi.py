@@ -33,6 +33,8 @@ from test_response_rules import (
     rows,
 )
 
+from config import load_config
+from config.params import best_response_params
 from transforms.responses import compute_best_responses, compute_timepoints
 from transforms.responses.best import assessments_from_warehouse_tables
 from transforms.responses.timepoints import TimepointResult
@@ -404,7 +406,8 @@ def test_E1_E5_best_response_and_time_to_event_for_every_enabled_criteria():
         result.timepoint_responses, result.session_responses, sessions
     )
     patients = pa.table({"patient_key": ["p1"], "death_date": pa.array([None], pa.date32())})
-    best = compute_best_responses(assessments, scopes, patients, {"criteria": FOUR})
+    four = best_response_params(load_config(), {"criteria": FOUR})
+    best = compute_best_responses(assessments, scopes, patients, four)
     course = {r["criteria"]: r for r in best.to_pylist() if r["scope"] == "course"}
     assert set(course) == set(FOUR)
     choi = course["Choi"]  # PR by density, confirmed 45 days later; PD at +30 % size
@@ -413,7 +416,9 @@ def test_E1_E5_best_response_and_time_to_event_for_every_enabled_criteria():
     assert choi["progression_date"].isoformat() == "2026-06-01"
     assert (choi["pfs_days"], choi["dor_days"]) == (142, 92)
     assert course["RECIST1.1"]["bor"] == "SD"
-    default = compute_best_responses(assessments, scopes, patients, {})
+    default = compute_best_responses(
+        assessments, scopes, patients, best_response_params(load_config())
+    )
     assert sorted({r["criteria"] for r in default.to_pylist()}) == sorted(TWO)
 
 
@@ -478,7 +483,9 @@ def test_enabling_easl_and_choi_leaves_recist_and_mrecist_rows_byte_identical(p1
         assessments, scopes = assessments_from_warehouse_tables(
             result.timepoint_responses, result.session_responses, sessions
         )
-        params = {"criteria": TWO if criteria == "two" else FOUR}
+        params = best_response_params(
+            load_config(), {"criteria": TWO if criteria == "two" else FOUR}
+        )
         best[criteria] = compute_best_responses(assessments, scopes, patients, params)
     kept = best["four"].filter(pc.is_in(best["four"]["criteria"], pa.array(TWO)))
     assert kept.equals(best["two"])
@@ -489,7 +496,6 @@ def test_enabling_easl_and_choi_leaves_recist_and_mrecist_rows_byte_identical(p1
 
 def test_demo_cohort_writes_plausible_easl_and_choi_inputs(tmp_path):
     """The generator's perpendicular diameters and densities, read back through staging."""
-    from config import load_config
     from demo_cohort import generate
     from flows import stages
     from flows.pipeline import DEMO_PSEUDONYM_KEY

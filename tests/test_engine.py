@@ -59,9 +59,30 @@ def test_parameter_objects_are_frozen_and_agree_where_they_share_a_name() -> Non
         bind_all(duckdb.connect(), [params.response, clash])
 
 
-def test_best_responses_no_longer_read_the_config() -> None:
-    source = Path("transforms/responses/best.py").read_text()
-    assert "load_config" not in source
+def test_no_transform_and_no_parameter_builder_reads_the_config() -> None:
+    """Each transform gets one frozen parameter object built from the run's config."""
+    repo = Path(__file__).resolve().parents[1]
+    sources = [*sorted((repo / "transforms").rglob("*.py")), repo / "config" / "params.py"]
+    readers = [p.relative_to(repo) for p in sources if "load_config" in p.read_text()]
+    assert readers == []
+
+
+def test_parameters_and_dq_reference_use_the_run_config_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A DQ run compares with the run's config: building its lookups reads no other one."""
+    import config
+    from expectations.runner import build_reference
+
+    cfg = load_config()
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("a hidden load_config() call")
+
+    monkeypatch.setattr(config, "load_config", refuse)
+    DeriveParams.from_config(cfg)
+    ref = build_reference(cfg, cfg.section("dq"))
+    assert ref.lookups["dq_ref_analytes"].num_rows == len(cfg.section("labs")["analytes"])
 
 
 def test_the_build_connection_gets_the_configured_memory_limit_and_threads(

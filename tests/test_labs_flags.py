@@ -15,10 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config import load_config
+from config.params import lab_params
 from transforms.labs import LabTables, compute_lab_tables, flag_distribution, normalise_labs
 from warehouse.schema import PUBLIC_COLUMNS
 
-PARAMS = load_config().section("labs")
+DEFAULT_CONFIG = load_config()
+PARAMS = lab_params(DEFAULT_CONFIG.section("labs"), DEFAULT_CONFIG)
 D0 = dt.date(2024, 3, 1)
 P = "a" * 64  # a patient_key
 

@@ -15,9 +15,11 @@ import pyarrow as pa
 import pytest
 
 from config import load_config
+from config.params import lab_params
 from transforms.labs import compute_lab_tables, flag_distribution
 
-PARAMS = load_config().section("labs")
+DEFAULT_CONFIG = load_config()
+PARAMS = lab_params(DEFAULT_CONFIG.section("labs"), DEFAULT_CONFIG)
 ANALYTES = {
     # analyte: (typical value, spread) in canonical units
     "bilirubin": (0.8, 0.6),

@@ -10,10 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config import load_config
+from config.params import lab_params
 from demo_cohort import model
 from transforms.labs import normalise_labs
 
-PARAMS = load_config().section("labs")
+DEFAULT_CONFIG = load_config()
+PARAMS = lab_params(DEFAULT_CONFIG.section("labs"), DEFAULT_CONFIG)
 WHEN = dt.datetime(2024, 3, 1, 8, 30)
 
 

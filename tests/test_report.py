@@ -27,7 +27,7 @@ from pipeline_helpers import REPO, cli_env, run_cli
 from config import load_config
 from flows.privacy import DEMO_PSEUDONYM_KEY
 from report import data, write_patient_page, write_report
-from report.cohort import thresholds_pct
+from report.cohort import flag_labels, thresholds_pct
 from warehouse.schema import create_schema
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -305,6 +305,29 @@ def test_thresholds_come_from_config(tmp_path) -> None:
         "recist_pd_min_fraction_of_nadir = 1.25\n"
     )
     assert thresholds_pct(load_config(override), "RECIST1.1") == (-35.0, 25.0)
+
+
+def test_P1_P6_flag_labels_quote_the_configured_cut_offs(wh, tmp_path) -> None:
+    """The label states the run's rule; the column name (flag_bilirubin_ge_2) is the contract."""
+    assert flag_labels(load_config()) == {
+        "flag_bilirubin_ge_2": "bilirubin ≥ 2 mg/dL",
+        "flag_albumin_le_3_5": "albumin ≤ 3.5 g/dL",
+        "flag_burden_ge_70": "tumour burden ≥ 70 % of liver volume",
+        "flag_ascites": "ascites",
+        "flag_extrahepatic": "extrahepatic disease",
+        "flag_systemic_ge_3": "≥ 3 prior systemic lines",
+        "flag_nlr_elevated": "NLR elevated",
+    }
+    override = tmp_path / "c.toml"
+    override.write_text("[labs]\nflag_bilirubin_min_mg_dl = 3.0\nflag_systemic_min_lines = 4\n")
+    cfg = load_config(override)
+    labels = flag_labels(cfg)
+    assert labels["flag_bilirubin_ge_2"] == "bilirubin ≥ 3 mg/dL"
+    assert labels["flag_systemic_ge_3"] == "≥ 4 prior systemic lines"
+    text = write_report(wh, cfg, tmp_path / "r", RUN).read_text()
+    assert "bilirubin ≥ 3 mg/dL" in text and "bilirubin ≥ 2 mg/dL" not in text
+    page = write_patient_page(wh, cfg, "ka", tmp_path / "p").read_text()
+    assert "≥ 4 prior systemic lines" in page and "≥ 3 prior systemic lines" not in page
 
 
 def test_report_and_patient_page_show_no_key_and_no_date(wh, tmp_path) -> None:

@@ -9,23 +9,21 @@ prefix) take its result from here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import pyarrow as pa
 
-from config.params import lab_params
+from config.params import TransformParams
 from transforms.engine import in_memory, run_models
 
 #: The lookup relations of the model that the suites check values against.
 LOOKUPS = ("test_aliases", "unit_aliases", "unit_conversions", "analytes")
 
 
-def lab_lookup_tables(params: Mapping[str, Any]) -> dict[str, pa.Table]:
+def lab_lookup_tables(params: TransformParams) -> dict[str, pa.Table]:
     """``test_aliases``, ``unit_aliases``, ``unit_conversions`` and ``analytes`` as Arrow tables.
 
-    ``params`` is ``load_config().section("labs")``.
+    ``params`` is :func:`config.params.lab_params` of the run's config, so the
+    checks compare with the tables the run's staging used, not the defaults.
     """
     with in_memory({}) as con:
-        run_models(con, ["lab_lookups"], [lab_params(params)])
+        run_models(con, ["lab_lookups"], [params])
         return {name: con.table(name).to_arrow_table() for name in LOOKUPS}

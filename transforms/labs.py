@@ -2,8 +2,8 @@
 
 Rules L1-L4, N1-N6, P1-P9, G1-G9 and H1-H3 of ``shared/spec/labs-and-flags.md``.
 Every threshold, window, alias and unit factor comes from ``config/labs.toml``
-(``params`` is ``load_config().section("labs")``, made one frozen parameter
-object by :func:`config.params.lab_params`); the SQL models under
+(``params`` is the frozen parameter object :func:`config.params.lab_params` makes
+of the run's config; this module never reads the config); the SQL models under
 ``transforms/models/`` (``staging/lab_lookups``, ``staging/labs_classified``,
 ``intermediate/labs_*``, ``marts/nlr``, ``marts/session_labs``,
 ``marts/session_flags``) do the work over all patients at once.
@@ -22,16 +22,14 @@ by a value that does not say so:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from config.params import PRE_SESSION_ANALYTES as PRE_SESSION_ANALYTES
-from config.params import TransformParams, lab_params
+from config.params import TransformParams
 from transforms.engine import in_memory, mart, run_models, sql_text
 
 #: The marts of the lab tables (transforms/models/marts/).
@@ -69,10 +67,6 @@ class LabTables:
     session_flags: pa.Table
 
 
-def _settings(params: Mapping[str, Any] | TransformParams) -> TransformParams:
-    return params if isinstance(params, TransformParams) else lab_params(params)
-
-
 def with_collected_has_time(con: duckdb.DuckDBPyConnection, relation: str) -> str:
     """A query of ``relation``'s rows with ``collected_has_time``: all NULL (unknown:
     midnight means date-only) when the relation has no such column."""
@@ -81,9 +75,7 @@ def with_collected_has_time(con: duckdb.DuckDBPyConnection, relation: str) -> st
     return f"SELECT *{added} FROM {relation}"
 
 
-def normalise_labs(
-    labs: pa.Table, params: Mapping[str, Any] | TransformParams
-) -> tuple[pa.Table, pa.Table]:
+def normalise_labs(labs: pa.Table, params: TransformParams) -> tuple[pa.Table, pa.Table]:
     """L1-L3: recognise tests, read censored values, convert units once, quarantine the rest.
 
     ``labs`` holds the staged rows (patient_key, collected_at, test, value, unit,
@@ -99,7 +91,7 @@ def normalise_labs(
         con.execute(
             "CREATE TEMP VIEW in_labs_staged AS " + with_collected_has_time(con, "labs_given")
         )
-        run_models(con, ["stg_lab_results", "stg_lab_quarantine"], [_settings(params)])
+        run_models(con, ["stg_lab_results", "stg_lab_quarantine"], [params])
         results = con.sql(
             "SELECT * FROM stg_lab_results ORDER BY source_file, source_row"
         ).to_arrow_table()
@@ -112,7 +104,7 @@ def compute_lab_tables(
     sessions: pa.Table,
     imaging_studies: pa.Table,
     patients: pa.Table,
-    params: Mapping[str, Any] | TransformParams,
+    params: TransformParams,
 ) -> LabTables:
     """N1-N6, P1-P9, G1-G9, H1-H3 over all patients and sessions at once.
 
@@ -130,7 +122,7 @@ def compute_lab_tables(
             "CREATE TEMP VIEW in_lab_results AS "
             + with_collected_has_time(con, "lab_results_given")
         )
-        run_models(con, MARTS, [_settings(params)])
+        run_models(con, MARTS, [params])
         nlr, session_labs, session_flags = (mart(con, name).to_arrow_table() for name in MARTS)
     return LabTables(nlr=nlr, session_labs=session_labs, session_flags=session_flags)
 

@@ -14,16 +14,11 @@ the thresholds come from ``config/best_response.toml`` (section
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from config.params import TransformParams, best_response_params
+from config.params import TransformParams
 from transforms.engine import in_memory, mart, run_models
-
-CONFIG_SECTION = "best_response"
 
 ASSESSMENT_COLUMNS = (
     "patient_key",
@@ -78,7 +73,7 @@ def compute_best_responses(
     assessments: pa.Table,
     scopes: pa.Table,
     patients: pa.Table,
-    params: Mapping[str, Any] | TransformParams,
+    params: TransformParams,
 ) -> pa.Table:
     """Rows of ``best_responses`` (without ``run_id``), one per patient, criteria and scope.
 
@@ -87,24 +82,23 @@ def compute_best_responses(
     progression_date_hint (R11: the date a PD is dated to; null = its study date).
     ``scopes``: patient_key, scope, start_date, event_window_end (null for the
     course; the next session's date for a session, E5). Every scope gets a row
-    for each criteria in ``params['criteria']`` (default: ``response.criteria``),
-    assessed or not.
-    ``patients``: patient_key, death_date. ``params``: overrides of
-    ``config/best_response.toml`` (``cfg.section('best_response')`` passes all) and
-    ``criteria``.
+    for each criteria in ``params.values['criteria']`` (``response.criteria``
+    unless overridden), assessed or not.
+    ``patients``: patient_key, death_date. ``params``: the run's
+    :func:`config.params.best_response_params` (built from its config by the
+    caller: this module never reads the config).
     """
     _require(assessments, ASSESSMENT_COLUMNS, "assessments")
     _require(scopes, SCOPE_COLUMNS, "scopes")
     _require(patients, PATIENT_COLUMNS, "patients")
-    settings = params if isinstance(params, TransformParams) else best_response_params(params)
-    _check_vocabulary(assessments, settings.values["response_ranking"])
+    _check_vocabulary(assessments, params.values["response_ranking"])
     tables = {
         "best_assessments": assessments.select(list(ASSESSMENT_COLUMNS)),
         "best_scopes": scopes.select(list(SCOPE_COLUMNS)),
         "in_patients": patients.select(list(PATIENT_COLUMNS)),
     }
     with in_memory(tables) as con:
-        run_models(con, ["best_responses"], [settings], provided=tables)
+        run_models(con, ["best_responses"], [params], provided=tables)
         result = mart(con, "best_responses").to_arrow_table()
     return result.cast(BEST_RESPONSE_SCHEMA)
 

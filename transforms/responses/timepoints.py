@@ -141,7 +141,7 @@ def compute_timepoints(
     are ignored); diameters may carry more than one decimal, they are read as
     exact DECIMAL(18,3); ``viable_perpendicular_mm`` and ``attenuation_hu`` may be
     absent (null: EASL and Choi then give NE where they need them). ``params`` is
-    ``load_config().section("response")`` (or its :func:`config.params.response_params`);
+    the caller's ``cfg.section("response")`` (or its :func:`config.params.response_params`);
     its ``criteria`` lists the criteria computed. The same models run inside the
     build database in the pipeline (``transforms.derive``); this wrapper loads the
     Arrow tables into an in-memory DuckDB under the input names they read.
