@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from transforms.labs import FLAG_COLUMNS
+from warehouse.schema import FLAG_COLUMNS
 
 #: Best overall responses that count as objective response, and as disease control.
 #: NON-CR/NON-PD (non-target disease only) is counted with SD, as RECIST 1.1 does for DCR.

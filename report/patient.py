@@ -13,7 +13,7 @@ from config import Config
 from report import charts, data
 from report.cohort import CRITERIA, flag_labels, thresholds_pct
 from report.html import esc, figure, page, table
-from transforms.labs import ELIGIBILITY_COLUMNS as ELIGIBILITY
+from warehouse.schema import ELIGIBILITY_COLUMNS as ELIGIBILITY
 
 
 def patient_number(con: duckdb.DuckDBPyConnection, patient_key: str) -> int | None:

@@ -35,28 +35,6 @@ from transforms.engine import in_memory, mart, run_models, sql_text
 #: The marts of the lab tables (transforms/models/marts/).
 MARTS = ("nlr", "session_labs", "session_flags")
 
-FLAG_COLUMNS = (
-    "flag_bilirubin_ge_2",
-    "flag_albumin_le_3_5",
-    "flag_burden_ge_70",
-    "flag_ascites",
-    "flag_extrahepatic",
-    "flag_systemic_ge_3",
-    "flag_nlr_elevated",
-    "flag_post_bilirubin_ge_2",
-)
-ELIGIBILITY_COLUMNS = (
-    "elig_creatinine",
-    "elig_ldh",
-    "elig_ast",
-    "elig_platelets",
-    "elig_bilirubin",
-    "elig_burden",
-    "elig_portal_vein",
-    "elig_biliary",
-    "elig_lvef",
-)
-
 
 @dataclass(frozen=True)
 class LabTables:
@@ -133,13 +111,15 @@ def flag_distribution(session_flags: pa.Table) -> pa.Table:
     One row per (column_name, category) with n_sessions, zero counts included;
     elig_lvef's NULL is counted as 'not applicable'.
     """
-    columns = [*FLAG_COLUMNS, *ELIGIBILITY_COLUMNS, "eligible"]
+    flags = [c for c in session_flags.column_names if c.startswith("flag_")]
+    criteria = [c for c in session_flags.column_names if c.startswith("elig_")]
+    columns = [*flags, *criteria, "eligible"]
     values = pa.table({c: pc.cast(session_flags[c], pa.string()) for c in columns})
     rows: list[tuple[str, str, str]] = []
     for column in columns:
         if column == "elig_lvef":
             categories = ("pass", "fail", "missing", "not applicable")
-        elif column in ELIGIBILITY_COLUMNS:
+        elif column in criteria:
             categories = ("pass", "fail", "missing")
         else:
             categories = ("true", "false", "null")

@@ -66,6 +66,16 @@ PUBLIC_COLUMNS: dict[str, list[str]] = {name: columns for name, (_, columns) in 
 PUBLIC_TABLES: tuple[str, ...] = tuple(PUBLIC_COLUMNS)
 
 
+#: session_flags' prognostic flags (labs-and-flags P1-P9) and eligibility criteria
+#: (G1-G9), by their public names, in the DDL's order.
+FLAG_COLUMNS: tuple[str, ...] = tuple(
+    c for c in PUBLIC_COLUMNS["session_flags"] if c.startswith("flag_")
+)
+ELIGIBILITY_COLUMNS: tuple[str, ...] = tuple(
+    c for c in PUBLIC_COLUMNS["session_flags"] if c.startswith("elig_")
+)
+
+
 @cache
 def arrow_schemas() -> dict[str, pa.Schema]:
     """The Arrow schema DuckDB gives each public table of the DDL (an empty table's schema)."""

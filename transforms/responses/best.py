@@ -38,22 +38,6 @@ _OPTIONAL_RESPONSE_COLUMNS = {
     "progression_date_hint": pa.date32(),
 }
 
-BEST_RESPONSE_SCHEMA = pa.schema(
-    [
-        ("patient_key", pa.string()),
-        ("criteria", pa.string()),
-        ("scope", pa.string()),
-        ("bor", pa.string()),
-        ("bor_confirmed", pa.string()),
-        ("first_response_date", pa.date32()),
-        ("progression_date", pa.date32()),
-        ("pfs_days", pa.int32()),
-        ("pfs_event", pa.bool_()),
-        ("ttp_days", pa.int32()),
-        ("dor_days", pa.int32()),
-    ]
-)
-
 
 def _require(table: pa.Table, columns: tuple[str, ...], what: str) -> None:
     missing = [c for c in columns if c not in table.column_names]
@@ -75,7 +59,8 @@ def compute_best_responses(
     patients: pa.Table,
     params: TransformParams,
 ) -> pa.Table:
-    """Rows of ``best_responses`` (without ``run_id``), one per patient, criteria and scope.
+    """Rows of ``best_responses`` (without ``run_id``; the DDL's types, which the mart's SQL
+    casts to), one per patient, criteria and scope.
 
     ``assessments``: patient_key, criteria, scope, study_date, overall_response
     (null on the baseline row, which is ignored), has_target_disease (E3b) and
@@ -99,8 +84,7 @@ def compute_best_responses(
     }
     with in_memory(tables) as con:
         run_models(con, ["best_responses"], [params], provided=tables)
-        result = mart(con, "best_responses").to_arrow_table()
-    return result.cast(BEST_RESPONSE_SCHEMA)
+        return mart(con, "best_responses").to_arrow_table()
 
 
 def _with_optional_columns(table: pa.Table) -> pa.Table:
