@@ -260,14 +260,14 @@ def read_mapped(
     table = mapped.table
     if "source_row" not in table.column_names:
         raise SourceError(f"adapter output {mapped.key} has no source_row column")
-    known = set(INPUT_COLUMNS[mapped.dataset]) | {"patient_id"}
+    known = set(INPUT_COLUMNS[mapped.dataset]) | {PATIENT_ID}
     dropped = [
         n
         for n in table.column_names
         if n != "source_row" and (n in never_store or (n not in known and not _PLAIN_NAME.match(n)))
     ]
     columns: dict[str, pa.Array] = {}
-    for name in ("patient_id", *INPUT_COLUMNS[mapped.dataset]):
+    for name in (PATIENT_ID, *INPUT_COLUMNS[mapped.dataset]):
         if name in table.column_names:
             values = pc.cast(table.column(name), pa.string())
             columns[name] = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)

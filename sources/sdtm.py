@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from config.params import TransformParams
+from contract.reasons import ReasonCode
 from sources.adapters import REJECTED_SCHEMA, Mapped
 
 NAME = "sdtm"
@@ -596,16 +597,15 @@ def _labs(s: _Session, params: Mapping[str, Any]) -> list[Mapped]:
     )
     bad = pc.is_valid(rows.column("reason_code"))
     rejected = rows.filter(bad)
+    no_subject = pc.equal(rejected.column("reason_code"), ReasonCode.NO_SUBJECT.value)
     rejected = pa.table(
         {
             "_file": rejected.column("_file"),
             "source_row": rejected.column("source_row"),
             "reason_code": rejected.column("reason_code"),
-            "column_name": pc.if_else(
-                pc.equal(rejected.column("reason_code"), "no_subject"), "USUBJID", "LBTESTCD"
-            ),
+            "column_name": pc.if_else(no_subject, "USUBJID", "LBTESTCD"),
             "reason": pc.if_else(
-                pc.equal(rejected.column("reason_code"), "no_subject"),
+                no_subject,
                 "the LB record has no USUBJID",
                 "the LB record has no LBLOINC and its LBTESTCD is not in sdtm.lb_tests "
                 "(config/sdtm.toml)",

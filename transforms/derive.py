@@ -13,18 +13,16 @@ import time
 import duckdb
 
 from config.params import DeriveParams
+from contract import FACT_TABLES
 from transforms.engine import MART_PREFIX, run_models
 
 #: Each input relation -> the build's table it reads (the rejected lesion targets are a
 #: temporary table of the build's stage, ``flows.stages.REJECTED_TARGETS``, absent when
 #: staging rejected none: the input is then an empty relation of lesion rows).
+#: ``in_lab_results`` carries collected_has_time.
 SOURCES = {
-    "in_patients": "patients",
-    "in_sessions": "sessions",
-    "in_imaging_studies": "imaging_studies",
-    "in_lesion_measurements": "lesion_measurements",
+    **{f"in_{table}": table for table in FACT_TABLES.values()},
     "in_rejected_targets": "rejected_lesion_targets",
-    "in_lab_results": "lab_results",  # with collected_has_time
 }
 #: Input relations ``con`` must hold (tables or views), with the columns of the public
 #: fact tables of warehouse/ddl/10_facts.sql (``run_id`` optional, extra columns
