@@ -1,7 +1,7 @@
 """The one definition of what the pipeline promises: its inputs, tables and reason codes.
 
-- ``contract.inputs``: the datasets and their columns (required, numeric), from
-  ../shared/contract/inputs.md;
+- ``contract.inputs``: the datasets and their columns (required, numeric), and the keys of
+  the one-row-per-key datasets, from ../shared/contract/inputs.md;
 - ``contract.tables``: the public tables and their groups (facts per dataset,
   derived, quarantine, audit);
 - ``contract.reasons``: the quarantine reason codes (``ReasonCode``) with their
@@ -20,6 +20,7 @@ from contract.inputs import (
     PATIENT_KEY,
     REQUIRED_COLUMNS,
     REQUIRED_VALUES,
+    ROW_KEYS,
     Column,
     Requirement,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "REQUIRED_VALUES",
     "RESULT_TABLES",
+    "ROW_KEYS",
     "ROW_REMOVING_ACTIONS",
     "Action",
     "Column",

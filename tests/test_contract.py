@@ -138,6 +138,14 @@ def test_required_values_are_the_required_columns_plus_the_conditional_ones() ->
     }
 
 
+def test_row_keys_are_made_of_contract_columns() -> None:
+    assert tuple(contract.ROW_KEYS) == DATASETS
+    for dataset, keys in contract.ROW_KEYS.items():
+        for key in keys:
+            assert key[0] == "patient_key", (dataset, key)
+            assert set(key) <= {"patient_key", *INPUT_COLUMNS[dataset]}, (dataset, key)
+
+
 # --- the reason codes -------------------------------------------------------------------
 
 

@@ -44,7 +44,7 @@ import pyarrow as pa
 
 from config import ConfigError
 from config.params import TransformParams
-from contract.inputs import ALWAYS, INPUT_COLUMNS, REQUIRED_VALUES, Requirement
+from contract.inputs import ALWAYS, INPUT_COLUMNS, REQUIRED_VALUES, ROW_KEYS, Requirement
 from contract.reasons import ReasonCode
 from transforms.engine import in_memory, split_statements
 from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
@@ -279,18 +279,6 @@ CHECKS: dict[str, list[Check]] = {
     ],
 }
 
-# One-row-per-key datasets. A good row with the key of a good row in a later file
-# (file-name order: dated or "_update" deliveries) is superseded by it (a correction,
-# not an error); a second good row with the same key in the same file is a
-# duplicate_key (the first is kept).
-KEYS: dict[str, list[tuple[str, ...]]] = {
-    "patients": [("patient_key",)],
-    "sessions": [("patient_key", "session_date"), ("patient_key", "session_id")],
-    "imaging": [("patient_key", "study_date")],
-    "lesions": [],
-    "labs": [],
-}
-
 
 # Quarantine reason code of a row replaced by a correction in a later file; its
 # action has the same name (it is not loaded, and it is not an error).
@@ -502,9 +490,11 @@ WITH judged AS (
     FROM {judged_from})
 SELECT *{_nulled(dataset)} FROM judged;
 """
-    # Corrections first: per key, the good rows of the key's latest file replace those
-    # of earlier files, copies included (a full extract delivered again each month).
-    for key in KEYS[dataset]:
+    # One-row-per-key datasets (contract.inputs.ROW_KEYS), each key on its own.
+    # Corrections first: per key, the good rows of the key's latest file (file-name
+    # order: dated or "_update" deliveries) replace those of earlier files, copies
+    # included (a full extract delivered again each month).
+    for key in ROW_KEYS[dataset]:
         cols = ", ".join(key)
         sql += f"""
 CREATE OR REPLACE TEMP TABLE {checked} AS
@@ -543,8 +533,9 @@ DROP TABLE {dup_rows};
 DROP TABLE {dup_groups};
 DROP TABLE {dup_hashes};
 """
-    # What is left of a key is in one file: a second row there is a duplicate_key.
-    for key in KEYS[dataset]:
+    # What is left of a key is in one file: a second row there is a duplicate_key
+    # (the first is kept).
+    for key in ROW_KEYS[dataset]:
         cols = ", ".join(key)
         sql += f"""
 CREATE OR REPLACE TEMP TABLE {checked} AS

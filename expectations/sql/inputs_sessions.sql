@@ -1,14 +1,28 @@
 -- Frame of suite inputs.sessions: one row per raw sessions row. Duplicates as
--- in inputs_patients.sql; the key is the patient and session_id, or the
--- session date when session_id is absent.
+-- in inputs_patients.sql, with the two keys of contract.inputs.ROW_KEYS, each on
+-- its own as staging judges them: the patient and session_date, and the patient
+-- and session_id (the date when absent, as the input contract derives it). A row
+-- of a key's earlier file is superseded (a correction); a row repeating either
+-- key within that key's last file is a duplicate key. Dates are keys as dates,
+-- so 2024-01-10 and 2024-01-10T00:00 are one date.
 CREATE OR REPLACE TEMP TABLE dq_in_sessions_copies AS
 WITH keyed AS (
-    SELECT *, hash(dq_key_of(patient_key), coalesce(dq_txt(session_id), dq_txt(session_date))) AS key_hash
+    SELECT
+        *,
+        dq_key_of(patient_key) AS pkey,
+        coalesce(dq_as_date(session_date)::VARCHAR, dq_txt(session_date)) AS date_key,
+        coalesce(dq_txt(session_id), dq_as_date(session_date)::VARCHAR, dq_txt(session_date))
+            AS id_key
     FROM dq_raw_sessions
+),
+hashed AS (
+    SELECT *, hash(pkey, date_key) AS date_hash, hash(pkey, id_key) AS id_hash FROM keyed
 )
 -- Only the rows of a key's last file count: earlier ones are superseded (corrections).
-SELECT source_file, source_row, copy_number > 1 AND source_file = last_file AS is_copy,
-    key_number > 1 AND source_file = last_file AS is_later_of_key
+SELECT source_file, source_row,
+    copy_number > 1 AND source_file = date_last_file AND source_file = id_last_file AS is_copy,
+    (date_number > 1 AND source_file = date_last_file)
+        OR (id_number > 1 AND source_file = id_last_file) AS is_later_of_key
 FROM (
     SELECT
         source_file, source_row,
@@ -18,17 +32,16 @@ FROM (
                 source_file
             ORDER BY source_row
         ) AS copy_number,
-        row_number() OVER (
-            PARTITION BY dq_key_of(patient_key), coalesce(dq_txt(session_id), dq_txt(session_date)),
-                source_file
-            ORDER BY source_row
-        ) AS key_number,
-        -- rows of a key in an earlier file are superseded by its last file (a correction)
-        max(source_file) OVER (
-            PARTITION BY dq_key_of(patient_key), coalesce(dq_txt(session_id), dq_txt(session_date))
-        ) AS last_file
-    FROM keyed
-    WHERE key_hash IN (SELECT key_hash FROM keyed GROUP BY key_hash HAVING count(*) > 1)
+        row_number() OVER (PARTITION BY pkey, date_key, source_file ORDER BY source_row)
+            AS date_number,
+        max(source_file) OVER (PARTITION BY pkey, date_key) AS date_last_file,
+        row_number() OVER (PARTITION BY pkey, id_key, source_file ORDER BY source_row)
+            AS id_number,
+        max(source_file) OVER (PARTITION BY pkey, id_key) AS id_last_file
+    FROM hashed
+    -- the rows sharing a key are those sharing its hash (and a few others)
+    WHERE date_hash IN (SELECT date_hash FROM hashed GROUP BY date_hash HAVING count(*) > 1)
+        OR id_hash IN (SELECT id_hash FROM hashed GROUP BY id_hash HAVING count(*) > 1)
 );
 
 CREATE OR REPLACE TEMP VIEW dq_frame AS
