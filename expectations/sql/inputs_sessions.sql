@@ -27,10 +27,7 @@ FROM (
     SELECT
         source_file, source_row,
         row_number() OVER (
-            PARTITION BY patient_key, session_date, modality, treated_territory, session_id, agent,
-                microsphere, activity_gbq, prior_systemic_lines, lvef_pct,
-                source_file
-            ORDER BY source_row
+            PARTITION BY dq_row, source_file ORDER BY source_row
         ) AS copy_number,
         row_number() OVER (PARTITION BY pkey, date_key, source_file ORDER BY source_row)
             AS date_number,
