@@ -44,7 +44,14 @@ import pyarrow as pa
 
 from config import ConfigError
 from config.params import TransformParams
-from contract.inputs import ALWAYS, INPUT_COLUMNS, REQUIRED_VALUES, ROW_KEYS, Requirement
+from contract.inputs import (
+    ALWAYS,
+    BOOLEAN_COLUMNS,
+    INPUT_COLUMNS,
+    REQUIRED_VALUES,
+    ROW_KEYS,
+    Requirement,
+)
 from contract.reasons import ReasonCode
 from transforms.engine import in_memory, split_statements
 from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
@@ -181,7 +188,7 @@ CHECKS: dict[str, list[Check]] = {
         _date("last_contact_date"),
         _integer("birth_year"),
         _number("ki67_pct"),
-        *[_boolean(c) for c in ("functional", "bilioenteric_anastomosis", "prior_whipple")],
+        *[_boolean(c) for c in BOOLEAN_COLUMNS["patients"]],
         _vocab("sex", "vocab_sex"),
         _vocab("primary_site", "vocab_primary_site"),
         _vocab("who_grade", "vocab_who_grade"),
@@ -217,7 +224,7 @@ CHECKS: dict[str, list[Check]] = {
         *_required("imaging", "patient_key", "study_date", "modality"),
         _date("study_date"),
         _number("liver_tumor_burden_pct"),
-        *[_boolean(c) for c in ("extrahepatic_disease", "ascites", "portal_vein_occlusion")],
+        *[_boolean(c) for c in BOOLEAN_COLUMNS["imaging"]],
         _vocab("modality", "vocab_imaging_modality"),
         _range("liver_tumor_burden_pct", "0", "100", "%"),
         *_plausible_date("study_date"),
