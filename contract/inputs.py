@@ -175,14 +175,15 @@ REQUIRED_VALUES: dict[str, dict[str, Requirement]] = {
     for d, cols in CONTRACT.items()
 }
 #: The keys of the one-row-per-key datasets (columns as staging names them:
-#: ``patient_key`` for the identifier). Each key holds one row and is judged on
-#: its own: a row whose key comes again in a later file (file-name order) is
-#: superseded by it (a correction), and a second row with the key in the same
-#: file is a ``duplicate_key`` (the first is kept). A session is one row per
-#: patient and date *and* one per patient and ``session_id`` (derived from the
-#: date when absent), so two sessions of a patient on one date are one too many.
-#: Staging applies these keys; the data-quality suites count a repeated key the
-#: same way (a test checks each key against both).
+#: ``patient_key`` for the identifier). Each key holds one row, and the keys of a
+#: dataset are judged one after the other, in this order (not as one combined
+#: key): a row whose key comes again in a later file (file-name order) is
+#: superseded by it (a correction); then, among the rows left, a second row with
+#: the key in the same file is a ``duplicate_key`` (the first is kept). A session
+#: is one row per patient and date *and* one per patient and ``session_id``
+#: (derived from the date when absent), so two sessions of a patient on one date
+#: are one too many. Staging applies these keys; the data-quality suites count a
+#: repeated key the same way (tests check each key, and crossing keys, on both).
 ROW_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "patients": ((PATIENT_KEY,),),
     "sessions": ((PATIENT_KEY, "session_date"), (PATIENT_KEY, "session_id")),

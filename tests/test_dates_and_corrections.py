@@ -587,13 +587,17 @@ def test_a_bad_correction_does_not_supersede_and_same_file_repeat_is_duplicate_k
     assert staged.facts.column("modality").to_pylist() == ["MR"]
 
 
-def _with_row(dataset: str, changes: dict[str, str]) -> dict[str, pa.Table]:
-    """The clean DQ inputs with a copy of the dataset's first row appended (same file), changed."""
+def _with_rows(dataset: str, *changes: dict) -> dict[str, pa.Table]:
+    """The clean DQ inputs with changed copies of the dataset's first row appended
+    (rows n+1, n+2, … of the same file unless a change says otherwise)."""
     inputs = clean_inputs()
     table = inputs[dataset]
     first = table.slice(0, 1).to_pylist()[0]
-    extra = {**first, **changes, "source_row": table.num_rows + 1}
-    inputs[dataset] = pa.concat_tables([table, pa.Table.from_pylist([extra], schema=table.schema)])
+    extra = [
+        {**first, "source_row": table.num_rows + i, **change}
+        for i, change in enumerate(changes, start=1)
+    ]
+    inputs[dataset] = pa.concat_tables([table, pa.Table.from_pylist(extra, schema=table.schema)])
     return inputs
 
 
@@ -615,7 +619,7 @@ def test_two_sessions_of_a_patient_on_one_date_are_a_duplicate_key_for_staging_a
     with different session_ids: staging keeps the first and quarantines the second as
     duplicate_key, and the data-quality duplicate_key check counts exactly that row (it
     once used one combined key, session_id or else the date, and counted none)."""
-    inputs = _with_row("sessions", {"session_id": "S9"})
+    inputs = _with_rows("sessions", {"session_id": "S9"})
     first = inputs["sessions"].slice(0, 1).to_pylist()[0]
     assert (first["session_date"], first["session_id"]) == ("2024-01-10", "S1")
     staged = stage_dataset("sessions", inputs["sessions"], INGEST, run_date=RUN_DATE)
@@ -648,10 +652,94 @@ def test_the_key_cases_are_the_contract_keys() -> None:
 def test_staging_and_dq_agree_on_a_repeated_contract_key(dataset: str, key: tuple) -> None:
     """A row repeating one contract key in the same file: staging's duplicate_key, and one
     row for the data-quality duplicate_key check (a key the SQL missed would count 0)."""
-    inputs = _with_row(dataset, KEY_CASES[dataset, key])
+    inputs = _with_rows(dataset, KEY_CASES[dataset, key])
     staged = stage_dataset(dataset, inputs[dataset], INGEST, run_date=RUN_DATE)
     assert reasons(staged) == {inputs[dataset].num_rows: "duplicate_key"}
     assert _duplicate_keys_counted_by_dq(inputs, dataset) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "staged_reasons", "dq_duplicate_keys"),
+    [
+        pytest.param(
+            # S1's date again (a repeat, removed), then S7 again on another date: the
+            # only row left with S7, so no repeat
+            [{"session_id": "S7"}, {"session_id": "S7", "session_date": "2024-02-10"}],
+            {("sessions.csv", 5): "duplicate_key"},
+            1,
+            id="a-repeated-date-takes-its-id-along",
+        ),
+        pytest.param(
+            # S1 on another date, and a later file's session on S1's date: S1's first row
+            # is superseded (by the date), so the row moved to another date is no repeat
+            [
+                {"session_date": "2024-02-10"},
+                {"session_id": "S9", "source_file": "sessions_update.csv", "source_row": 1},
+            ],
+            {("sessions.csv", 1): "superseded"},
+            0,
+            id="a-superseded-row-repeats-nothing",
+        ),
+    ],
+)
+def test_staging_and_dq_agree_when_the_two_session_keys_cross(
+    changes: list, staged_reasons: dict, dq_duplicate_keys: int
+) -> None:
+    """The session keys are judged one after the other, as staging does: a row already
+    taken out by the date key (a repeat, a correction) is not counted again by the id."""
+    inputs = _with_rows("sessions", *changes)
+    staged = stage_dataset("sessions", inputs["sessions"], INGEST, run_date=RUN_DATE)
+    quarantined = {
+        (r["source_file"], r["source_row"]): r["reason_code"] for r in staged.quarantine.to_pylist()
+    }
+    assert quarantined == staged_reasons
+    assert _duplicate_keys_counted_by_dq(inputs, "sessions") == dq_duplicate_keys
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["2024-01-10", "2024-01-10T00:00", "2024-02-10"]),
+            st.sampled_from(["S1", "S7", ""]),
+            st.sampled_from(["", "doxorubicin"]),
+            st.sampled_from(["sessions.csv", "sessions_update.csv"]),
+        ),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_staging_and_dq_count_the_same_session_repeats_property(rows: list) -> None:
+    """Clean sessions of one patient on crossing dates, ids and files: as many
+    duplicate_key and duplicate_row rows for data quality as staging quarantines."""
+    changes = []
+    for session_date, session_id, agent, file in rows:
+        # after the clean rows (4) in their file, from 1 in the other
+        row = sum(c["source_file"] == file for c in changes) + (5 if file == "sessions.csv" else 1)
+        changes.append(
+            {
+                "session_date": session_date,
+                "session_id": session_id,
+                "agent": agent,
+                "source_file": file,
+                "source_row": row,
+            }
+        )
+    inputs = _with_rows("sessions", *changes)
+    staged = stage_dataset("sessions", inputs["sessions"], INGEST, run_date=RUN_DATE)
+    codes = [r["reason_code"] for r in staged.quarantine.to_pylist()]
+    outcome = run_quality_checks(
+        {"sessions": inputs["sessions"]}, {}, "run-keys", load_config().section("dq"), None
+    )
+    counted = {
+        r["expectation"]: r["unexpected_count"]
+        for r in outcome.results.to_pylist()
+        if r["expectation"] in ("is_duplicate_key", "is_duplicate_row")
+    }
+    assert counted == {
+        "is_duplicate_key": codes.count("duplicate_key"),
+        "is_duplicate_row": codes.count("duplicate_row"),
+    }
 
 
 def test_quarantine_action_added_to_an_older_warehouse(tmp_path: Path) -> None:

@@ -497,7 +497,7 @@ WITH judged AS (
     FROM {judged_from})
 SELECT *{_nulled(dataset)} FROM judged;
 """
-    # One-row-per-key datasets (contract.inputs.ROW_KEYS), each key on its own.
+    # One-row-per-key datasets (contract.inputs.ROW_KEYS), one key after the other.
     # Corrections first: per key, the good rows of the key's latest file (file-name
     # order: dated or "_update" deliveries) replace those of earlier files, copies
     # included (a full extract delivered again each month).

@@ -1,14 +1,16 @@
 -- Frame of suite inputs.sessions: one row per raw sessions row. Duplicates as
--- in inputs_patients.sql, with the two keys of contract.inputs.ROW_KEYS, each on
--- its own as staging judges them: the patient and session_date, and the patient
--- and session_id (the date when absent, as the input contract derives it). A row
--- of a key's earlier file is superseded (a correction); a row repeating either
--- key within that key's last file is a duplicate key. Dates are keys as dates,
--- so 2024-01-10 and 2024-01-10T00:00 are one date.
+-- in inputs_patients.sql, with the two keys of contract.inputs.ROW_KEYS judged
+-- in staging's order: the patient and session_date, then the patient and
+-- session_id (the date when absent, as the input contract derives it). A row of
+-- a key's earlier file is superseded (a correction), by one key then the other;
+-- among the rows left, a copy of an earlier row is a duplicate row, and a row
+-- repeating the date, or else the session_id, of an earlier one is a duplicate
+-- key (the first is kept). Dates are keys as dates: 2024-01-10 and
+-- 2024-01-10T00:00 are one date.
 CREATE OR REPLACE TEMP TABLE dq_in_sessions_copies AS
 WITH keyed AS (
     SELECT
-        *,
+        source_file, source_row, dq_row,
         dq_key_of(patient_key) AS pkey,
         coalesce(dq_as_date(session_date)::VARCHAR, dq_txt(session_date)) AS date_key,
         coalesce(dq_txt(session_id), dq_as_date(session_date)::VARCHAR, dq_txt(session_date))
@@ -17,29 +19,43 @@ WITH keyed AS (
 ),
 hashed AS (
     SELECT *, hash(pkey, date_key) AS date_hash, hash(pkey, id_key) AS id_hash FROM keyed
-)
--- Only the rows of a key's last file count: earlier ones are superseded (corrections).
-SELECT source_file, source_row,
-    copy_number > 1 AND source_file = date_last_file AND source_file = id_last_file AS is_copy,
-    (date_number > 1 AND source_file = date_last_file)
-        OR (id_number > 1 AND source_file = id_last_file) AS is_later_of_key
-FROM (
-    SELECT
-        source_file, source_row,
-        row_number() OVER (
-            PARTITION BY dq_row, source_file ORDER BY source_row
-        ) AS copy_number,
-        row_number() OVER (PARTITION BY pkey, date_key, source_file ORDER BY source_row)
-            AS date_number,
-        max(source_file) OVER (PARTITION BY pkey, date_key) AS date_last_file,
-        row_number() OVER (PARTITION BY pkey, id_key, source_file ORDER BY source_row)
-            AS id_number,
-        max(source_file) OVER (PARTITION BY pkey, id_key) AS id_last_file
-    FROM hashed
-    -- the rows sharing a key are those sharing its hash (and a few others)
+),
+-- A row sharing no key with another is neither superseded, a copy nor a repeat.
+shared AS (
+    SELECT * FROM hashed
     WHERE date_hash IN (SELECT date_hash FROM hashed GROUP BY date_hash HAVING count(*) > 1)
         OR id_hash IN (SELECT id_hash FROM hashed GROUP BY id_hash HAVING count(*) > 1)
-);
+),
+-- Corrections, by the date and then by the id among the rows still there.
+by_date AS (
+    SELECT *, max(source_file) OVER (PARTITION BY pkey, date_key) AS last_file FROM shared
+),
+by_id AS (
+    SELECT * EXCLUDE (last_file), max(source_file) OVER (PARTITION BY pkey, id_key) AS last_file
+    FROM by_date WHERE source_file = last_file
+),
+kept AS (
+    SELECT *, row_number() OVER (PARTITION BY dq_row ORDER BY source_file, source_row) > 1
+        AS is_copy
+    FROM by_id WHERE source_file = last_file
+),
+-- Repeats among the rows kept that are no copies: of the date, then of the id.
+date_repeats AS (
+    SELECT *, row_number() OVER (PARTITION BY pkey, date_key ORDER BY source_file, source_row) > 1
+        AS date_repeated
+    FROM kept WHERE NOT is_copy
+),
+id_repeats AS (
+    SELECT *, row_number() OVER (PARTITION BY pkey, id_key ORDER BY source_file, source_row) > 1
+        AS id_repeated
+    FROM date_repeats WHERE NOT date_repeated
+)
+-- superseded rows are not listed: neither a copy nor a repeat
+SELECT source_file, source_row, TRUE AS is_copy, FALSE AS is_later_of_key FROM kept WHERE is_copy
+UNION ALL
+SELECT source_file, source_row, FALSE, TRUE FROM date_repeats WHERE date_repeated
+UNION ALL
+SELECT source_file, source_row, FALSE, id_repeated FROM id_repeats;
 
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH parsed AS (
