@@ -1,7 +1,7 @@
 """The one definition of what the pipeline promises: its inputs, tables and reason codes.
 
-- ``contract.inputs``: the datasets and their columns (required, numeric), from
-  ../shared/contract/inputs.md;
+- ``contract.inputs``: the datasets and their columns (type, required) from
+  ../shared/contract/inputs.md, and the keys of the one-row-per-key datasets;
 - ``contract.tables``: the public tables and their groups (facts per dataset,
   derived, quarantine, audit);
 - ``contract.reasons``: the quarantine reason codes (``ReasonCode``) with their
@@ -12,14 +12,21 @@ Every other package imports these; this package imports none of them.
 
 from contract.inputs import (
     ALWAYS,
+    BOOLEAN,
+    BOOLEAN_COLUMNS,
     CONTRACT,
     DATASETS,
+    DATE,
+    DATE_COLUMNS,
     INPUT_COLUMNS,
+    NUMBER,
     NUMERIC_COLUMNS,
     PATIENT_ID,
     PATIENT_KEY,
     REQUIRED_COLUMNS,
     REQUIRED_VALUES,
+    ROW_KEYS,
+    TEXT,
     Column,
     Requirement,
 )
@@ -43,12 +50,17 @@ from contract.tables import (
 __all__ = [
     "ALWAYS",
     "AUDIT_TABLES",
+    "BOOLEAN",
+    "BOOLEAN_COLUMNS",
     "CHECKED_TABLES",
     "CONTRACT",
     "DATASETS",
+    "DATE",
+    "DATE_COLUMNS",
     "DERIVED_TABLES",
     "FACT_TABLES",
     "INPUT_COLUMNS",
+    "NUMBER",
     "NUMERIC_COLUMNS",
     "PATIENT_ID",
     "PATIENT_KEY",
@@ -58,7 +70,9 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "REQUIRED_VALUES",
     "RESULT_TABLES",
+    "ROW_KEYS",
     "ROW_REMOVING_ACTIONS",
+    "TEXT",
     "Action",
     "Column",
     "ReasonCode",

@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from sources import NUMERIC_COLUMNS
+from contract.inputs import BOOLEAN_COLUMNS, DATE_COLUMNS, NUMERIC_COLUMNS
 
 RESOURCE_FILES = {
     "patients": "Patient",
@@ -38,15 +38,6 @@ RESOURCE_FILES = {
     "lesions": "Observation-tumor-size",
     "labs": "Observation-lab",
 }
-BOOLEAN_COLUMNS = {
-    "functional",
-    "bilioenteric_anastomosis",
-    "prior_whipple",
-    "extrahepatic_disease",
-    "ascites",
-    "portal_vein_occlusion",
-}
-DATE_COLUMNS = {"last_contact_date"}
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
@@ -86,7 +77,7 @@ def _extensions(dataset: str, fhir: dict[str, Any], booleans: dict[str, list[str
     items = []
     for col, suffix in fhir["extensions"].get(dataset, {}).items():
         url = _s(base + suffix)
-        if col in BOOLEAN_COLUMNS:
+        if col in BOOLEAN_COLUMNS[dataset]:
             true = _s_list(booleans["true"])
             false = _s_list(booleans["false"])
             value = (
@@ -102,7 +93,7 @@ def _extensions(dataset: str, fhir: dict[str, Any], booleans: dict[str, list[str
                 f"THEN json_object('url', {url}, 'valueDecimal', {_number(col)}) "
                 f"ELSE json_object('url', {url}, 'valueString', {col}) END"
             )
-        elif col in DATE_COLUMNS:
+        elif col in DATE_COLUMNS[dataset]:
             value = (
                 f"CASE WHEN regexp_full_match({col}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
                 f"THEN json_object('url', {url}, 'valueDate', {col}) "

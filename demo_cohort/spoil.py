@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contract.inputs import BOOLEAN_COLUMNS
 from contract.reasons import ReasonCode
 from demo_cohort import model, text
 from demo_cohort.frame import Frame
@@ -177,8 +178,9 @@ class _Spoiler:
 
 def _patients(s: _Spoiler) -> None:
     rows = s.choose()
-    which = s.rng.integers(0, 3, len(rows))
-    for i, column in enumerate(("functional", "bilioenteric_anastomosis", "prior_whipple")):
+    booleans = BOOLEAN_COLUMNS["patients"]
+    which = s.rng.integers(0, len(booleans), len(rows))
+    for i, column in enumerate(booleans):
         part = rows[which == i]
         s.change(ReasonCode.BAD_BOOLEAN, column, part, s.words(BAD_BOOLEANS, part))
     s.add(ReasonCode.DUPLICATE_ROW, s.choose())

@@ -62,6 +62,7 @@ DOCS_SITE = "nelmtrack"
 # shadows a public table or another stage's temporary relation, macro or view.
 TEMP_PREFIX = "dq_"
 INPUT_VIEW = TEMP_PREFIX + "raw_{}"  # the raw rows of one dataset, contract columns present
+ROW_COLUMN = TEMP_PREFIX + "row"  # of an input view: the contract columns of a row, as a struct
 SAVED_VARIABLES = TEMP_PREFIX + "saved_variables"
 
 # [dq] vocabularies of the public tables (warehouse contract).
@@ -204,23 +205,30 @@ def check_description(check: Check, ref: Reference) -> str:
 
 
 def _input_view(con: duckdb.DuckDBPyConnection, dataset: str, relation: str | None) -> None:
-    """View ``dq_raw_<dataset>``: the raw rows with every contract column present.
+    """View ``dq_raw_<dataset>``: the raw rows' contract columns, lineage, and ``dq_row``.
 
     A contract column the stored files never had reads as NULL text; a dataset
-    with no stored rows (``relation`` None) is an empty relation.
+    with no stored rows (``relation`` None) is an empty relation. ``dq_row`` is
+    the row as given: a struct of ``patient_key`` and the dataset's
+    ``contract.INPUT_COLUMNS``. The SQL models find identical rows by it (as
+    staging's duplicate test is made from the same list), so a column added to
+    the contract takes part without an edit to them. Extra columns of the files
+    are left out, as the transforms ignore them (and none can clash with it).
     """
-    wanted = ("patient_key", *INPUT_COLUMNS[dataset], "source_file")
+    contract_row = ("patient_key", *INPUT_COLUMNS[dataset])
     have = [] if relation is None else con.sql(f"SELECT * FROM {relation} LIMIT 0").columns
-    missing = [
-        f"NULL::{'BIGINT' if name == 'source_row' else 'VARCHAR'} AS {name}"
-        for name in (*wanted, "source_row")
-        if name not in have
-    ]
-    if relation is None:
-        body = f"SELECT {', '.join(missing)} LIMIT 0"
-    else:
-        body = f"SELECT {', '.join(['*', *missing])} FROM {relation}"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW.format(dataset)} AS {body}")
+    columns = ", ".join(
+        f'"{name}"'
+        if name in have
+        else f"NULL::{'BIGINT' if name == 'source_row' else 'VARCHAR'} AS {name}"
+        for name in (*contract_row, "source_file", "source_row")
+    )
+    row = ", ".join(f'"{name}" := "{name}"' for name in contract_row)
+    source = f"FROM {relation}" if relation is not None else "LIMIT 0"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEW.format(dataset)} AS "
+        f"SELECT *, struct_pack({row}) AS {ROW_COLUMN} FROM (SELECT {columns} {source})"
+    )
 
 
 def _comparable(kind: pa.DataType) -> str:

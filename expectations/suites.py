@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contract.inputs import PATIENT_KEY, ROW_KEYS
 from contract.reasons import ReasonCode
 
 KAHN_CATEGORIES = (
@@ -219,13 +220,20 @@ def duplicate_row() -> Check:
     )
 
 
-def duplicate_key(key: str) -> Check:
-    """Raw rows: a later row with the key of an earlier one (the ingestion keeps the first)."""
+def duplicate_key(dataset: str) -> Check:
+    """Raw rows: a later row with a key of an earlier one (the ingestion keeps the first).
+
+    The keys are the contract's (``contract.inputs.ROW_KEYS``), so the text says
+    what the frame's SQL counts: a row repeating any one of them.
+    """
+    keys = ", or ".join(
+        " and ".join("patient" if c == PATIENT_KEY else c for c in key) for key in ROW_KEYS[dataset]
+    )
     return never(
         "is_duplicate_key",
         "conformance.relational",
         "error",
-        f"no earlier row has the same key ({key})",
+        f"no earlier row has the same key ({keys})",
         reason_code=ReasonCode.DUPLICATE_KEY,
     )
 
@@ -271,7 +279,7 @@ INPUT_SUITES = (
         (
             *required("patient_key"),
             duplicate_row(),
-            duplicate_key("patient"),
+            duplicate_key("patients"),
             vocab("sex", "sex", "error", ReasonCode.UNKNOWN_VOCABULARY),
             readable("birth_year", "number", ReasonCode.BAD_NUMBER),
             raw_range(
@@ -319,7 +327,7 @@ INPUT_SUITES = (
         (
             *required("patient_key", "session_date", "modality", "treated_territory"),
             duplicate_row(),
-            duplicate_key("patient, session_id or session_date"),
+            duplicate_key("sessions"),
             readable("session_date", "ISO date", ReasonCode.BAD_DATE),
             Check(
                 "modality_recognised",
@@ -382,7 +390,7 @@ INPUT_SUITES = (
         (
             *required("patient_key", "study_date", "modality"),
             duplicate_row(),
-            duplicate_key("patient, study_date"),
+            duplicate_key("imaging"),
             readable("study_date", "ISO date", ReasonCode.BAD_DATE),
             vocab("modality", "imaging_modality", "error", ReasonCode.UNKNOWN_VOCABULARY),
             boolean("extrahepatic_disease"),

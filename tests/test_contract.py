@@ -120,8 +120,8 @@ def test_only_warehouse_schema_reads_the_ddl_files() -> None:
 # --- the input contract -----------------------------------------------------------------
 
 
-def _inputs_md() -> dict[str, dict[str, str]]:
-    """``{dataset: {column: required}}`` from the tables of ../shared/contract/inputs.md."""
+def _inputs_md() -> dict[str, dict[str, tuple[str, str]]]:
+    """``{dataset: {column: (type, required)}}`` from the tables of ../shared/contract/inputs.md."""
     out: dict[str, dict[str, str]] = {}
     dataset = None
     for line in INPUTS_MD.read_text().splitlines():
@@ -134,8 +134,20 @@ def _inputs_md() -> dict[str, dict[str, str]]:
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if dataset in DATASETS and len(cells) == 4 and cells[0] not in ("column", "---"):
-            out.setdefault(dataset, {})[cells[0]] = cells[2]
+            out.setdefault(dataset, {})[cells[0]] = (cells[1], cells[2])
     return out
+
+
+def _type_of(said: str) -> str:
+    """A type of inputs.md as contract.inputs names it: ``int``, ``0–100``, ``number ≥ 0``
+    are numbers, ``date or datetime`` is a date, vocabularies such as ``M/F/U`` are text."""
+    if said == "bool":
+        return contract.BOOLEAN
+    if said.startswith("date"):
+        return contract.DATE
+    if said == "int" or said.startswith("number") or re.fullmatch(r"\d+–\d+", said):
+        return contract.NUMBER
+    return contract.TEXT
 
 
 def test_contract_columns_are_those_of_the_input_contract_text() -> None:
@@ -144,12 +156,30 @@ def test_contract_columns_are_those_of_the_input_contract_text() -> None:
     for dataset, columns in CONTRACT.items():
         assert [c.name for c in columns] == list(text[dataset]), dataset
         for column in columns:
-            said = text[dataset][column.name]
+            kind, said = text[dataset][column.name]
+            assert column.type == _type_of(kind), (dataset, column.name)
             assert column.required == (said == "yes"), (dataset, column.name)
             assert (column.required_when is not None) == (said not in ("yes", "no")), (
                 dataset,
                 column.name,
             )
+
+
+def test_numeric_columns_are_the_numbers_and_the_censored_lab_value() -> None:
+    """A decimal comma is read in a number and in the one text holding a number:
+    a lab value, which may be censored (``<0,2``)."""
+    for dataset, columns in CONTRACT.items():
+        numbers = tuple(c.name for c in columns if c.type == contract.NUMBER)
+        extra = ("value",) if dataset == "labs" else ()
+        assert contract.NUMERIC_COLUMNS[dataset] == (*numbers, *extra)
+
+
+def test_staging_checks_the_boolean_columns_of_the_contract_as_booleans() -> None:
+    from transforms.staging import CHECKS
+
+    for dataset in DATASETS:
+        judged = tuple(c.column for c in CHECKS[dataset] if c.code == ReasonCode.BAD_BOOLEAN)
+        assert judged == contract.BOOLEAN_COLUMNS[dataset], dataset
 
 
 def test_required_values_are_the_required_columns_plus_the_conditional_ones() -> None:
@@ -162,6 +192,14 @@ def test_required_values_are_the_required_columns_plus_the_conditional_ones() ->
         "longest_diameter_mm",
         "short_axis_mm",
     }
+
+
+def test_row_keys_are_made_of_contract_columns() -> None:
+    assert tuple(contract.ROW_KEYS) == DATASETS
+    for dataset, keys in contract.ROW_KEYS.items():
+        for key in keys:
+            assert key[0] == "patient_key", (dataset, key)
+            assert set(key) <= {"patient_key", *INPUT_COLUMNS[dataset]}, (dataset, key)
 
 
 # --- the reason codes -------------------------------------------------------------------

@@ -42,6 +42,7 @@ from test_response_rules import NEW, Cohort, T
 
 from config import ConfigError, load_config
 from config.params import best_response_params
+from contract import ROW_KEYS
 from expectations import run_quality_checks
 from expectations.suites import SUITES
 from sources import Pseudonymiser
@@ -601,6 +602,161 @@ def test_a_bad_correction_does_not_supersede_and_same_file_repeat_is_duplicate_k
         ("imaging_c.csv", 1): "unknown_vocabulary",
     }
     assert staged.facts.column("modality").to_pylist() == ["MR"]
+
+
+def _with_rows(dataset: str, *changes: dict) -> dict[str, pa.Table]:
+    """The clean DQ inputs with changed copies of the dataset's first row appended
+    (rows n+1, n+2, … of the same file unless a change says otherwise)."""
+    inputs = clean_inputs()
+    table = inputs[dataset]
+    first = table.slice(0, 1).to_pylist()[0]
+    extra = [
+        {**first, "source_row": table.num_rows + i, **change}
+        for i, change in enumerate(changes, start=1)
+    ]
+    inputs[dataset] = pa.concat_tables([table, pa.Table.from_pylist(extra, schema=table.schema)])
+    return inputs
+
+
+def _duplicate_keys_counted_by_dq(inputs: dict[str, pa.Table], dataset: str) -> int:
+    outcome = run_quality_checks(
+        {dataset: inputs[dataset]}, {}, "run-keys", load_config().section("dq"), None
+    )
+    (row,) = [
+        r
+        for r in outcome.results.to_pylist()
+        if (r["suite"], r["expectation"]) == (f"inputs.{dataset}", "is_duplicate_key")
+    ]
+    return row["unexpected_count"]
+
+
+def test_two_sessions_of_a_patient_on_one_date_are_a_duplicate_key_for_staging_and_dq() -> None:
+    """Rule ROW_KEYS (contract.inputs): a session is one row per patient and date *and* one
+    per patient and session_id, each key on its own. Two sessions of a patient on one date
+    with different session_ids: staging keeps the first and quarantines the second as
+    duplicate_key, and the data-quality duplicate_key check counts exactly that row (it
+    once used one combined key, session_id or else the date, and counted none)."""
+    inputs = _with_rows("sessions", {"session_id": "S9"})
+    first = inputs["sessions"].slice(0, 1).to_pylist()[0]
+    assert (first["session_date"], first["session_id"]) == ("2024-01-10", "S1")
+    staged = stage_dataset("sessions", inputs["sessions"], INGEST, run_date=RUN_DATE)
+    second = inputs["sessions"].num_rows
+    assert judged(staged) == {second: (None, "duplicate_key", "row_rejected")}
+    assert _duplicate_keys_counted_by_dq(inputs, "sessions") == 1
+    # the first row is never the one counted: alone, it is no duplicate for either side
+    clean = clean_inputs()
+    assert reasons(stage_dataset("sessions", clean["sessions"], INGEST, run_date=RUN_DATE)) == {}
+    assert _duplicate_keys_counted_by_dq(clean, "sessions") == 0
+
+
+# One case per key of contract.inputs.ROW_KEYS: changes to a copy of the dataset's first
+# clean row that keep that key and no other (and make the row no exact copy).
+KEY_CASES = {
+    ("patients", ("patient_key",)): {"sex": "F"},
+    ("sessions", ("patient_key", "session_date")): {"session_id": "S9"},
+    ("sessions", ("patient_key", "session_id")): {"session_date": "2024-02-10"},
+    ("imaging", ("patient_key", "study_date")): {"modality": "MR"},
+}
+
+
+def test_the_key_cases_are_the_contract_keys() -> None:
+    assert set(KEY_CASES) == {(d, key) for d, keys in ROW_KEYS.items() for key in keys}
+
+
+@pytest.mark.parametrize(
+    ("dataset", "key"), [pytest.param(d, k, id=f"{d}:{'+'.join(k)}") for d, k in KEY_CASES]
+)
+def test_staging_and_dq_agree_on_a_repeated_contract_key(dataset: str, key: tuple) -> None:
+    """A row repeating one contract key in the same file: staging's duplicate_key, and one
+    row for the data-quality duplicate_key check (a key the SQL missed would count 0)."""
+    inputs = _with_rows(dataset, KEY_CASES[dataset, key])
+    staged = stage_dataset(dataset, inputs[dataset], INGEST, run_date=RUN_DATE)
+    assert reasons(staged) == {inputs[dataset].num_rows: "duplicate_key"}
+    assert _duplicate_keys_counted_by_dq(inputs, dataset) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "staged_reasons", "dq_duplicate_keys"),
+    [
+        pytest.param(
+            # S1's date again (a repeat, removed), then S7 again on another date: the
+            # only row left with S7, so no repeat
+            [{"session_id": "S7"}, {"session_id": "S7", "session_date": "2024-02-10"}],
+            {("sessions.csv", 5): "duplicate_key"},
+            1,
+            id="a-repeated-date-takes-its-id-along",
+        ),
+        pytest.param(
+            # S1 on another date, and a later file's session on S1's date: S1's first row
+            # is superseded (by the date), so the row moved to another date is no repeat
+            [
+                {"session_date": "2024-02-10"},
+                {"session_id": "S9", "source_file": "sessions_update.csv", "source_row": 1},
+            ],
+            {("sessions.csv", 1): "superseded"},
+            0,
+            id="a-superseded-row-repeats-nothing",
+        ),
+    ],
+)
+def test_staging_and_dq_agree_when_the_two_session_keys_cross(
+    changes: list, staged_reasons: dict, dq_duplicate_keys: int
+) -> None:
+    """The session keys are judged one after the other, as staging does: a row already
+    taken out by the date key (a repeat, a correction) is not counted again by the id."""
+    inputs = _with_rows("sessions", *changes)
+    staged = stage_dataset("sessions", inputs["sessions"], INGEST, run_date=RUN_DATE)
+    quarantined = {
+        (r["source_file"], r["source_row"]): r["reason_code"] for r in staged.quarantine.to_pylist()
+    }
+    assert quarantined == staged_reasons
+    assert _duplicate_keys_counted_by_dq(inputs, "sessions") == dq_duplicate_keys
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["2024-01-10", "2024-01-10T00:00", "2024-02-10"]),
+            st.sampled_from(["S1", "S7", ""]),
+            st.sampled_from(["", "doxorubicin"]),
+            st.sampled_from(["sessions.csv", "sessions_update.csv"]),
+        ),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_staging_and_dq_count_the_same_session_repeats_property(rows: list) -> None:
+    """Clean sessions of one patient on crossing dates, ids and files: as many
+    duplicate_key and duplicate_row rows for data quality as staging quarantines."""
+    changes = []
+    for session_date, session_id, agent, file in rows:
+        # after the clean rows (4) in their file, from 1 in the other
+        row = sum(c["source_file"] == file for c in changes) + (5 if file == "sessions.csv" else 1)
+        changes.append(
+            {
+                "session_date": session_date,
+                "session_id": session_id,
+                "agent": agent,
+                "source_file": file,
+                "source_row": row,
+            }
+        )
+    inputs = _with_rows("sessions", *changes)
+    staged = stage_dataset("sessions", inputs["sessions"], INGEST, run_date=RUN_DATE)
+    codes = [r["reason_code"] for r in staged.quarantine.to_pylist()]
+    outcome = run_quality_checks(
+        {"sessions": inputs["sessions"]}, {}, "run-keys", load_config().section("dq"), None
+    )
+    counted = {
+        r["expectation"]: r["unexpected_count"]
+        for r in outcome.results.to_pylist()
+        if r["expectation"] in ("is_duplicate_key", "is_duplicate_row")
+    }
+    assert counted == {
+        "is_duplicate_key": codes.count("duplicate_key"),
+        "is_duplicate_row": codes.count("duplicate_row"),
+    }
 
 
 def test_quarantine_action_added_to_an_older_warehouse(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ the five input suites and a few seconds for all sixteen.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import duckdb
@@ -25,10 +26,11 @@ from test_dq_synthetic import (
 )
 
 from config import load_config
-from contract import CHECKED_TABLES
+from contract import CHECKED_TABLES, DATASETS, INPUT_COLUMNS, ROW_KEYS
 from expectations import check_build, print_dq_summary, run_quality_checks
 from expectations.runner import (
     DQ_RESULTS_SCHEMA,
+    SQL_DIR,
     allowed_failures,
     build_reference,
     check_description,
@@ -213,6 +215,49 @@ def test_bad_raw_rows_raise_warnings_where_a_reader_may_be_right(bad) -> None:
     assert rows["inputs.lesions", "liver_lesion_has_segment"]["unexpected_count"] == 0
     # the study dated after P1's last lesions is not after death; the K1 grade check is output-side
     assert rows["inputs.labs", "test_recognised"]["unexpected_count"] == 1
+
+
+# --- identical raw rows: every contract column takes part (contract.INPUT_COLUMNS) ----------
+
+
+def test_no_input_model_lists_the_contract_columns_to_find_identical_rows() -> None:
+    """The input models compare rows on ``dq_row``, which the runner makes from
+    contract.INPUT_COLUMNS; a window or hash naming other contract columns than a
+    key's would be a second list of them, left behind by the next contract column."""
+    for dataset in DATASETS:
+        text = (SQL_DIR / f"inputs_{dataset}.sql").read_text()
+        assert "PARTITION BY dq_row" in text, dataset
+        clauses = re.findall(r"PARTITION BY(.*?)(?:ORDER BY|\)\s+AS\b)", text, re.S)
+        clauses += re.findall(r"\bhash\((.*?)\)\s*(?:AS|IN)\b", text, re.S)
+        named = {word for clause in clauses for word in re.findall(r"\w+", clause)}
+        keys = {column for key in ROW_KEYS[dataset] for column in key}
+        assert named & set(INPUT_COLUMNS[dataset]) <= keys, dataset
+
+
+def test_a_column_added_to_the_contract_takes_part_in_finding_identical_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a new contract column in every dataset, a copy of a row that differs only
+    there is no duplicate_row for any input suite; one that agrees there too is."""
+    for dataset in DATASETS:
+        monkeypatch.setitem(INPUT_COLUMNS, dataset, (*INPUT_COLUMNS[dataset], "comment"))
+
+    def with_copy_of_first_row(comment: str | None) -> dict[str, pa.Table]:
+        tables = {}
+        for dataset, table in clean_inputs().items():
+            table = table.append_column("comment", pa.nulls(table.num_rows, pa.string()))
+            first = table.slice(0, 1).to_pylist()[0]
+            copy = {**first, "comment": comment, "source_row": table.num_rows + 1}
+            tables[dataset] = pa.concat_tables(
+                [table, pa.Table.from_pylist([copy], schema=table.schema)]
+            )
+        return tables
+
+    for comment, copies in (("corrected", 0), (None, 1)):
+        outcome = run_quality_checks(with_copy_of_first_row(comment), {}, "run-col", PARAMS, None)
+        rows = by_name(outcome.results)
+        found = {d: rows[f"inputs.{d}", "is_duplicate_row"]["unexpected_count"] for d in DATASETS}
+        assert found == dict.fromkeys(DATASETS, copies), comment
 
 
 # --- broken public tables: fatal checks block publication -----------------------------------

@@ -16,18 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import contract
 from config import load_config
 from demo_cohort import model, spoil, text
 from demo_cohort.generator import DATASETS, SPOIL_LOG, generate
 
-BOOLEAN_COLUMNS = (
-    "functional",
-    "bilioenteric_anastomosis",
-    "prior_whipple",
-    "extrahepatic_disease",
-    "ascites",
-    "portal_vein_occlusion",
-)
+BOOLEAN_COLUMNS = tuple(c for columns in contract.BOOLEAN_COLUMNS.values() for c in columns)
 CONTRACT = Path(__file__).resolve().parents[1].parent / "shared" / "contract" / "inputs.md"
 
 # Every (dataset, reason) the generator injects; a 20-patient cohort must show all of them.

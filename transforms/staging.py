@@ -44,7 +44,14 @@ import pyarrow as pa
 
 from config import ConfigError
 from config.params import TransformParams
-from contract.inputs import ALWAYS, INPUT_COLUMNS, REQUIRED_VALUES, Requirement
+from contract.inputs import (
+    ALWAYS,
+    BOOLEAN_COLUMNS,
+    INPUT_COLUMNS,
+    REQUIRED_VALUES,
+    ROW_KEYS,
+    Requirement,
+)
 from contract.reasons import ReasonCode
 from transforms.engine import in_memory, split_statements, sql_text
 from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
@@ -180,7 +187,7 @@ CHECKS: dict[str, list[Check]] = {
         _date("last_contact_date"),
         _integer("birth_year"),
         _number("ki67_pct"),
-        *[_boolean(c) for c in ("functional", "bilioenteric_anastomosis", "prior_whipple")],
+        *[_boolean(c) for c in BOOLEAN_COLUMNS["patients"]],
         _vocab("sex", "vocab_sex"),
         _vocab("primary_site", "vocab_primary_site"),
         _vocab("who_grade", "vocab_who_grade"),
@@ -216,7 +223,7 @@ CHECKS: dict[str, list[Check]] = {
         *_required("imaging", "patient_key", "study_date", "modality"),
         _date("study_date"),
         _number("liver_tumor_burden_pct"),
-        *[_boolean(c) for c in ("extrahepatic_disease", "ascites", "portal_vein_occlusion")],
+        *[_boolean(c) for c in BOOLEAN_COLUMNS["imaging"]],
         _vocab("modality", "vocab_imaging_modality"),
         _range("liver_tumor_burden_pct", "0", "100", "%"),
         *_plausible_date("study_date"),
@@ -276,18 +283,6 @@ CHECKS: dict[str, list[Check]] = {
         *_plausible_date("collected_at"),
         _after_birth("collected_at"),
     ],
-}
-
-# One-row-per-key datasets. A good row with the key of a good row in a later file
-# (file-name order: dated or "_update" deliveries) is superseded by it (a correction,
-# not an error); a second good row with the same key in the same file is a
-# duplicate_key (the first is kept).
-KEYS: dict[str, list[tuple[str, ...]]] = {
-    "patients": [("patient_key",)],
-    "sessions": [("patient_key", "session_date"), ("patient_key", "session_id")],
-    "imaging": [("patient_key", "study_date")],
-    "lesions": [],
-    "labs": [],
 }
 
 
@@ -504,9 +499,11 @@ WITH judged AS (
     FROM {judged_from})
 SELECT *{_nulled(dataset)} FROM judged;
 """
-    # Corrections first: per key, the good rows of the key's latest file replace those
-    # of earlier files, copies included (a full extract delivered again each month).
-    for key in KEYS[dataset]:
+    # One-row-per-key datasets (contract.inputs.ROW_KEYS), one key after the other.
+    # Corrections first: per key, the good rows of the key's latest file (file-name
+    # order: dated or "_update" deliveries) replace those of earlier files, copies
+    # included (a full extract delivered again each month).
+    for key in ROW_KEYS[dataset]:
         cols = ", ".join(key)
         sql += f"""
 CREATE OR REPLACE TEMP TABLE {checked} AS
@@ -545,8 +542,9 @@ DROP TABLE {dup_rows};
 DROP TABLE {dup_groups};
 DROP TABLE {dup_hashes};
 """
-    # What is left of a key is in one file: a second row there is a duplicate_key.
-    for key in KEYS[dataset]:
+    # What is left of a key is in one file: a second row there is a duplicate_key
+    # (the first is kept).
+    for key in ROW_KEYS[dataset]:
         cols = ", ".join(key)
         sql += f"""
 CREATE OR REPLACE TEMP TABLE {checked} AS

@@ -15,10 +15,7 @@ FROM (
     SELECT
         source_file, source_row,
         row_number() OVER (
-            PARTITION BY patient_key, study_date, modality, extrahepatic_disease, ascites,
-                liver_tumor_burden_pct, portal_vein_occlusion,
-                source_file
-            ORDER BY source_row
+            PARTITION BY dq_row, source_file ORDER BY source_row
         ) AS copy_number,
         row_number() OVER (
             PARTITION BY dq_key_of(patient_key), study_key, source_file ORDER BY source_row

@@ -23,15 +23,13 @@ LEFT JOIN dq_ref_unit_aliases AS ua ON ua.spelling = lower(s.as_written);
 -- Identical rows, among the rows sharing a hash (as in inputs_patients.sql).
 CREATE OR REPLACE TEMP TABLE dq_in_lab_copies AS
 WITH hashed AS (
-    SELECT *, hash(patient_key, collected_at, test, value, unit) AS row_hash FROM dq_raw_labs
+    SELECT *, hash(dq_row) AS row_hash FROM dq_raw_labs
 )
 SELECT source_file, source_row
 FROM (
     SELECT
         source_file, source_row,
-        row_number() OVER (
-            PARTITION BY patient_key, collected_at, test, value, unit ORDER BY source_file, source_row
-        ) AS copy_number
+        row_number() OVER (PARTITION BY dq_row ORDER BY source_file, source_row) AS copy_number
     FROM hashed
     WHERE row_hash IN (SELECT row_hash FROM hashed GROUP BY row_hash HAVING count(*) > 1)
 )

@@ -2,23 +2,13 @@
 -- are found among the rows sharing a hash, as in inputs_patients.sql.
 CREATE OR REPLACE TEMP TABLE dq_in_lesions_copies AS
 WITH hashed AS (
-    SELECT
-        *,
-        hash(patient_key, study_date, lesion_id, role, organ, liver_segment, status,
-            longest_diameter_mm, short_axis_mm, viable_diameter_mm, viable_perpendicular_mm,
-            attenuation_hu) AS row_hash
-    FROM dq_raw_lesions
+    SELECT *, hash(dq_row) AS row_hash FROM dq_raw_lesions
 )
 SELECT source_file, source_row
 FROM (
     SELECT
         source_file, source_row,
-        row_number() OVER (
-            PARTITION BY patient_key, study_date, lesion_id, role, organ, liver_segment, status,
-                longest_diameter_mm, short_axis_mm, viable_diameter_mm, viable_perpendicular_mm,
-                attenuation_hu
-            ORDER BY source_file, source_row
-        ) AS copy_number
+        row_number() OVER (PARTITION BY dq_row ORDER BY source_file, source_row) AS copy_number
     FROM hashed
     WHERE row_hash IN (SELECT row_hash FROM hashed GROUP BY row_hash HAVING count(*) > 1)
 )

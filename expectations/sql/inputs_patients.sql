@@ -3,7 +3,10 @@
 -- Duplicates (as the ingestion defines them: a later row identical to an
 -- earlier one, or a later row with the same key) are found among the rows
 -- sharing a hash, the only ones compared exactly: a GROUP BY or window over
--- all rows' text costs ten times more at scale.
+-- all rows' text costs ten times more at scale. Identical means an equal
+-- dq_row: the struct of patient_key and the contract columns, as given, that
+-- the runner adds to every dq_raw_<dataset> view from contract.INPUT_COLUMNS
+-- (no input model lists the columns itself).
 CREATE OR REPLACE TEMP TABLE dq_in_patients_copies AS
 -- Only the rows of a key's last file count: earlier ones are superseded (corrections).
 SELECT source_file, source_row, copy_number > 1 AND source_file = last_file AS is_copy,
@@ -12,10 +15,7 @@ FROM (
     SELECT
         source_file, source_row,
         row_number() OVER (
-            PARTITION BY patient_key, sex, birth_year, primary_site, ki67_pct, who_grade, functional,
-                bilioenteric_anastomosis, prior_whipple, death_date, last_contact_date,
-                source_file
-            ORDER BY source_row
+            PARTITION BY dq_row, source_file ORDER BY source_row
         ) AS copy_number,
         row_number() OVER (PARTITION BY dq_key_of(patient_key), source_file ORDER BY source_row) AS key_number,
         -- rows of a key in an earlier file are superseded by its last file (a correction)

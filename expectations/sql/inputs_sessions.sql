@@ -1,35 +1,61 @@
 -- Frame of suite inputs.sessions: one row per raw sessions row. Duplicates as
--- in inputs_patients.sql; the key is the patient and session_id, or the
--- session date when session_id is absent.
+-- in inputs_patients.sql, with the two keys of contract.inputs.ROW_KEYS judged
+-- in staging's order: the patient and session_date, then the patient and
+-- session_id (the date when absent, as the input contract derives it). A row of
+-- a key's earlier file is superseded (a correction), by one key then the other;
+-- among the rows left, a copy of an earlier row is a duplicate row, and a row
+-- repeating the date, or else the session_id, of an earlier one is a duplicate
+-- key (the first is kept). Dates are keys as dates: 2024-01-10 and
+-- 2024-01-10T00:00 are one date.
 CREATE OR REPLACE TEMP TABLE dq_in_sessions_copies AS
 WITH keyed AS (
-    SELECT *, hash(dq_key_of(patient_key), coalesce(dq_txt(session_id), dq_txt(session_date))) AS key_hash
-    FROM dq_raw_sessions
-)
--- Only the rows of a key's last file count: earlier ones are superseded (corrections).
-SELECT source_file, source_row, copy_number > 1 AND source_file = last_file AS is_copy,
-    key_number > 1 AND source_file = last_file AS is_later_of_key
-FROM (
     SELECT
-        source_file, source_row,
-        row_number() OVER (
-            PARTITION BY patient_key, session_date, modality, treated_territory, session_id, agent,
-                microsphere, activity_gbq, prior_systemic_lines, lvef_pct,
-                source_file
-            ORDER BY source_row
-        ) AS copy_number,
-        row_number() OVER (
-            PARTITION BY dq_key_of(patient_key), coalesce(dq_txt(session_id), dq_txt(session_date)),
-                source_file
-            ORDER BY source_row
-        ) AS key_number,
-        -- rows of a key in an earlier file are superseded by its last file (a correction)
-        max(source_file) OVER (
-            PARTITION BY dq_key_of(patient_key), coalesce(dq_txt(session_id), dq_txt(session_date))
-        ) AS last_file
-    FROM keyed
-    WHERE key_hash IN (SELECT key_hash FROM keyed GROUP BY key_hash HAVING count(*) > 1)
-);
+        source_file, source_row, dq_row,
+        dq_key_of(patient_key) AS pkey,
+        coalesce(dq_as_date(session_date)::VARCHAR, dq_txt(session_date)) AS date_key,
+        coalesce(dq_txt(session_id), dq_as_date(session_date)::VARCHAR, dq_txt(session_date))
+            AS id_key
+    FROM dq_raw_sessions
+),
+hashed AS (
+    SELECT *, hash(pkey, date_key) AS date_hash, hash(pkey, id_key) AS id_hash FROM keyed
+),
+-- A row sharing no key with another is neither superseded, a copy nor a repeat.
+shared AS (
+    SELECT * FROM hashed
+    WHERE date_hash IN (SELECT date_hash FROM hashed GROUP BY date_hash HAVING count(*) > 1)
+        OR id_hash IN (SELECT id_hash FROM hashed GROUP BY id_hash HAVING count(*) > 1)
+),
+-- Corrections, by the date and then by the id among the rows still there.
+by_date AS (
+    SELECT *, max(source_file) OVER (PARTITION BY pkey, date_key) AS last_file FROM shared
+),
+by_id AS (
+    SELECT * EXCLUDE (last_file), max(source_file) OVER (PARTITION BY pkey, id_key) AS last_file
+    FROM by_date WHERE source_file = last_file
+),
+kept AS (
+    SELECT *, row_number() OVER (PARTITION BY dq_row ORDER BY source_file, source_row) > 1
+        AS is_copy
+    FROM by_id WHERE source_file = last_file
+),
+-- Repeats among the rows kept that are no copies: of the date, then of the id.
+date_repeats AS (
+    SELECT *, row_number() OVER (PARTITION BY pkey, date_key ORDER BY source_file, source_row) > 1
+        AS date_repeated
+    FROM kept WHERE NOT is_copy
+),
+id_repeats AS (
+    SELECT *, row_number() OVER (PARTITION BY pkey, id_key ORDER BY source_file, source_row) > 1
+        AS id_repeated
+    FROM date_repeats WHERE NOT date_repeated
+)
+-- superseded rows are not listed: neither a copy nor a repeat
+SELECT source_file, source_row, TRUE AS is_copy, FALSE AS is_later_of_key FROM kept WHERE is_copy
+UNION ALL
+SELECT source_file, source_row, FALSE, TRUE FROM date_repeats WHERE date_repeated
+UNION ALL
+SELECT source_file, source_row, FALSE, id_repeated FROM id_repeats;
 
 CREATE OR REPLACE TEMP VIEW dq_frame AS
 WITH parsed AS (
