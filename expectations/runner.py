@@ -76,19 +76,6 @@ DQ_VOCABULARIES = (
     "eligibility_state",
     "lab_qualifier",
 )
-DQ_RESULTS_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("suite", pa.string()),
-        ("expectation", pa.string()),
-        ("column_name", pa.string()),
-        ("success", pa.bool_()),
-        ("unexpected_count", pa.int64()),
-        ("element_count", pa.int64()),
-        ("kahn_category", pa.string()),
-        ("severity", pa.string()),
-    ]
-)
 SUMMARY_SCHEMA = pa.schema(
     [
         ("kahn_category", pa.string()),
@@ -636,7 +623,7 @@ def check_build(
     with _workspace(con, inputs, ref), _ahead(_frames(con, suites, present)) as frames:
         gx_import.join()  # the baselines and the first frame overlapped it
         rows = _order(_validate(frames, ref, run_id, docs_dir), suites)
-    results = pa.Table.from_pylist(rows, schema=DQ_RESULTS_SCHEMA)
+    results = pa.Table.from_pylist(rows, schema=arrow_schemas()["dq_results"])
     fatal = [describe_failure(r) for r in rows if r["severity"] == "fatal" and not r["success"]]
     summary = summarise(results)
     report = None

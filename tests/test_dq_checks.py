@@ -29,7 +29,6 @@ from config import load_config
 from contract import CHECKED_TABLES, DATASETS, INPUT_COLUMNS, ROW_KEYS
 from expectations import check_build, print_dq_summary, run_quality_checks
 from expectations.runner import (
-    DQ_RESULTS_SCHEMA,
     SQL_DIR,
     allowed_failures,
     build_reference,
@@ -38,7 +37,7 @@ from expectations.runner import (
 )
 from expectations.suites import INPUT_SUITES, KAHN_CATEGORIES, SEVERITIES, SUITES, Check
 from transforms.staging import stage_dataset
-from warehouse.schema import PUBLIC_COLUMNS
+from warehouse.schema import PUBLIC_COLUMNS, arrow_schemas
 
 CONFIG = load_config()
 PARAMS = CONFIG.section("dq")
@@ -66,7 +65,7 @@ def test_clean_run_passes_every_fatal_and_error_check(clean) -> None:
 
 def test_results_have_exactly_the_columns_of_dq_results(clean) -> None:
     assert clean.results.column_names == PUBLIC_COLUMNS["dq_results"]
-    assert clean.results.schema == DQ_RESULTS_SCHEMA
+    assert clean.results.schema == arrow_schemas()["dq_results"]
     assert set(clean.results.column("run_id").to_pylist()) == {"run-clean"}
 
 
@@ -546,5 +545,5 @@ def test_print_dq_summary_shows_categories_then_failing_checks(bad) -> None:
 
 def test_print_dq_summary_of_no_rows() -> None:
     out = io.StringIO()
-    print_dq_summary(pa.Table.from_pylist([], schema=DQ_RESULTS_SCHEMA), Console(file=out))
+    print_dq_summary(arrow_schemas()["dq_results"].empty_table(), Console(file=out))
     assert "No data-quality results" in out.getvalue()
