@@ -188,3 +188,18 @@ def test_config_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "lab_lookback_days" in lines[0] and "Traceback" not in result.output
+
+
+def test_transform_settings_stay_within_the_warehouse_vocabularies_data_quality_checks() -> None:
+    """dq.toml lists the public tables' vocabularies (warehouse contract); the settings
+    the transforms write values from must name nothing outside them, or data quality
+    would fail every run: the modality aliases' targets, the BOR ranking (every overall
+    response, E2), and the criteria computed."""
+    cfg = load_config()
+    assert set(cfg.value("ingest.modality_aliases").values()) <= set(
+        cfg.value("dq.treatment_modality")
+    )
+    assert sorted(cfg.value("best_response.response_ranking")) == sorted(
+        cfg.value("dq.overall_response")
+    )
+    assert set(cfg.value("response.criteria")) <= set(cfg.value("dq.criteria"))
