@@ -40,7 +40,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from config import Config
-from config.params import TransformParams
+from config.params import TransformParams, sql_map
 from warehouse import open_read_only
 
 DATASET_LABELS = {
@@ -194,11 +194,6 @@ def _type_name(arrow_type: pa.DataType) -> str:
     return "text"
 
 
-def _map(table: Mapping[str, Any], value: type = str) -> dict[str, list]:
-    """A code table as DuckDB binds a MAP from Python: a dict of exactly ``key`` and ``value``."""
-    return {"key": [str(k) for k in table], "value": [value(v) for v in table.values()]}
-
-
 def sql_params(section: Mapping[str, Any]) -> TransformParams:
     """The export's variables from ``cfg.section("adam")``: its codes and labels.
 
@@ -210,9 +205,9 @@ def sql_params(section: Mapping[str, Any]) -> TransformParams:
         {
             "study_id": str(section["study_id"]),
             "assessor": str(section["assessor"]),
-            "param": _map(section["param"]),
-            "criteria_label": _map(section["criteria_label"]),
-            "response_aval": _map(section["response_aval"], float),
+            "param": sql_map(section["param"]),
+            "criteria_label": sql_map(section["criteria_label"]),
+            "response_aval": sql_map(section["response_aval"], float),
         },
     )
 

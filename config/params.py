@@ -10,7 +10,7 @@ modality-hint rules) travel as lists of structs that the staging model
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -63,6 +63,16 @@ class TransformParams:
         """Set every value as a DuckDB variable of ``con``."""
         for name, value in self.values.items():
             con.execute(f"SET VARIABLE {name} = ?", [value])
+
+
+def sql_map(table: Mapping[str, Any], value: Callable[[Any], Any] = str) -> dict[str, list]:
+    """A config code table as a TransformParams value DuckDB binds as a MAP.
+
+    DuckDB binds a Python dict of exactly ``key`` and ``value`` lists as a MAP; any
+    other dict becomes a STRUCT, whose fields cannot be looked up by a record's code.
+    Keys are text; ``value`` converts each value (text by default).
+    """
+    return {"key": [str(k) for k in table], "value": [value(v) for v in table.values()]}
 
 
 def bind_all(con: duckdb.DuckDBPyConnection, params: Iterable[TransformParams]) -> None:

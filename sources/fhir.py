@@ -74,7 +74,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from config.params import TransformParams
+from config.params import TransformParams, sql_map
 from sources import INPUT_COLUMNS
 from sources.adapters import REJECTED_SCHEMA, Mapped
 from sources.files import FileError, decode
@@ -257,15 +257,6 @@ def _sql_str(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _map(table: Mapping[str, Any]) -> dict[str, list]:
-    """A code table as DuckDB binds a MAP from Python: a dict of exactly ``key`` and ``value``.
-
-    A plain dict would bind as a STRUCT, whose fields cannot be looked up by a
-    record's code.
-    """
-    return {"key": [str(k) for k in table], "value": [str(v) for v in table.values()]}
-
-
 def sql_params(fhir: Mapping[str, Any]) -> TransformParams:
     """The variables the mapping's SQL reads, from ``cfg.section("fhir")``.
 
@@ -279,10 +270,10 @@ def sql_params(fhir: Mapping[str, Any]) -> TransformParams:
     return TransformParams(
         NAME,
         {
-            "gender": _map(fhir["gender"]),
-            "dicom": _map(fhir["imaging_modality"]),
-            "procedures": _map(fhir["procedure_modality"]),
-            "body_sites": _map(fhir["body_site"]),
+            "gender": sql_map(fhir["gender"]),
+            "dicom": sql_map(fhir["imaging_modality"]),
+            "procedures": sql_map(fhir["procedure_modality"]),
+            "body_sites": sql_map(fhir["body_site"]),
             "tumor_codes": [str(c) for c in fhir["tumor_size_codes"]],
             "lab_category": str(fhir["lab_category"]),
             "loinc": str(fhir["loinc_system"]),
