@@ -5,7 +5,8 @@ SQL receives parameters one way only: as DuckDB variables, read with
 transform (responses, best responses, labs) and binds them to a connection;
 tables of the config (the lab aliases, unit conversions, analyte ranges and
 modality-hint rules) travel as lists of structs that the staging model
-``lab_lookups`` turns into relations. No transform reads the config itself.
+``lab_lookups`` turns into relations, or as MAPs (:func:`sql_map`) where SQL
+looks a code up. No transform reads the config itself.
 """
 
 from __future__ import annotations

@@ -495,7 +495,7 @@ def _normalise_labs_in_build(
     The staging models (staging/labs_classified, stg_lab_results,
     stg_lab_quarantine) read the staged rows as ``in_labs_staged``, a view; only the
     distinct readings are materialised (``labs_reading_classes``), and the rows go
-    from ``raw.labs`` through views into lab_results in one pass.
+    from ``staged`` through views into lab_results, never copied into a table first.
     """
     from transforms.engine import run_models
     from transforms.labs import with_collected_has_time

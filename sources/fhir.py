@@ -75,7 +75,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from config.params import TransformParams, sql_map
-from sources import INPUT_COLUMNS
+from sources import INPUT_COLUMNS, PATIENT_ID
 from sources.adapters import REJECTED_SCHEMA, Mapped
 from sources.files import FileError, decode
 
@@ -284,13 +284,10 @@ def sql_params(fhir: Mapping[str, Any]) -> TransformParams:
                 for dataset, columns in fhir["extensions"].items()
             },
             "lesion_component_codes": [str(key) for key in fhir["lesion_components"]],
-            "length_to_mm": {
-                "key": [str(unit) for unit in fhir["length_to_mm"]],
-                "value": [
-                    {"multiply": float(mul), "divide": float(div)}
-                    for mul, div in fhir["length_to_mm"].values()
-                ],
-            },
+            "length_to_mm": sql_map(
+                fhir["length_to_mm"],
+                lambda pair: {"multiply": float(pair[0]), "divide": float(pair[1])},
+            ),
             "validate_max_bytes": int(fhir["validate_max_bytes"]),
             "structure": json.dumps(STRUCTURE),
         },
@@ -365,7 +362,7 @@ def _dataset_sql(fhir: Mapping[str, Any]) -> dict[str, str]:
         return {
             col: f"fhir_text(ext_text(r, getvariable('extensions').{dataset}.\"{col}\"))"
             for col in fhir["extensions"].get(dataset, {})
-            if col in ("patient_id", *INPUT_COLUMNS[dataset])
+            if col in (PATIENT_ID, *INPUT_COLUMNS[dataset])
         }
 
     subject = "coalesce(patient_ref(r), bundle_patient)"
@@ -442,7 +439,7 @@ def _dataset_sql(fhir: Mapping[str, Any]) -> dict[str, str]:
     sources["lesions"] = f"(SELECT *, {', '.join(components)} FROM routed)"
     selects = {}
     for dataset, exprs in columns.items():
-        ordered = ["patient_id", *INPUT_COLUMNS[dataset]]
+        ordered = [PATIENT_ID, *INPUT_COLUMNS[dataset]]
         cols = ", ".join(f"{exprs.get(c, 'NULL::VARCHAR')} AS {c}" for c in ordered)
         selects[dataset] = (
             f"SELECT {cols}, source_row FROM {sources[dataset]} WHERE dataset = '{dataset}'"

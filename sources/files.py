@@ -137,7 +137,7 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
         pc.and_(pc.invert(blank), pc.equal(pc.list_value_length(split), len(names))),
     )
     if len(names) > width:
-        beyond = pc.binary_join(pc.list_slice(split, width), "")
+        beyond = pc.binary_join(pc.list_slice(split, width), pa.scalar("", body.type))
         fast = pc.and_(fast, pc.equal(pc.utf8_trim(beyond, " \t"), ""))
     fast_fields = pc.filter(split, fast)
     columns = [pc.list_element(fast_fields, i) for i in range(width)]
@@ -156,7 +156,7 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
             slow_rows.append(number)
     if records:
         columns = [
-            pa.concat_arrays([col, pa.array([r[i] for r in records], pa.string())])
+            pa.concat_arrays([col, pa.array([r[i] for r in records], col.type)])
             for i, col in enumerate(columns)
         ]
         source_rows = pa.concat_arrays([source_rows, pa.array(slow_rows, pa.int64())])
@@ -165,7 +165,8 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
         source_rows = pc.take(source_rows, order)
     return RawFile(
         names=names[:width],
-        columns=columns,
+        # Lines are large strings (a file's text may pass 2 GiB); one column's text fits.
+        columns=[col.cast(pa.string()) for col in columns],
         source_rows=source_rows,
         rows_read=rows_read,
         malformed=malformed,
@@ -173,12 +174,13 @@ def read_csv_text(text: str, known_columns: set[str]) -> RawFile:
     )
 
 
-def _lines(text: str) -> pa.StringArray:
-    """The physical lines of ``text`` (ended by CRLF, LF or CR) as an Arrow string array."""
+def _lines(text: str) -> pa.LargeStringArray:
+    """The physical lines of ``text`` (ended by CRLF, LF or CR) as an Arrow array (large
+    strings: 64-bit offsets, so a text over 2 GiB splits too)."""
     whole = pa.array([text], pa.large_string())
     if "\r" in text:
         whole = pc.replace_substring(pc.replace_substring(whole, "\r\n", "\n"), "\r", "\n")
-    return pc.list_flatten(pc.split_pattern(whole, "\n")).cast(pa.string())
+    return pc.list_flatten(pc.split_pattern(whole, "\n"))
 
 
 def _parse_line(line: str, delimiter: str, width: int) -> tuple[list[str], str | None]:

@@ -122,7 +122,7 @@ def test_only_warehouse_schema_reads_the_ddl_files() -> None:
 
 def _inputs_md() -> dict[str, dict[str, tuple[str, str]]]:
     """``{dataset: {column: (type, required)}}`` from the tables of ../shared/contract/inputs.md."""
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, tuple[str, str]]] = {}
     dataset = None
     for line in INPUTS_MD.read_text().splitlines():
         heading = re.match(r"## (\w+) \(", line)

@@ -72,6 +72,7 @@ def test_parameters_and_dq_reference_use_the_run_config_only(
 ) -> None:
     """A DQ run compares with the run's config: building its lookups reads no other one."""
     import config
+    import expectations.runner
     from expectations.runner import build_reference
 
     cfg = load_config()
@@ -80,6 +81,7 @@ def test_parameters_and_dq_reference_use_the_run_config_only(
         raise AssertionError("a hidden load_config() call")
 
     monkeypatch.setattr(config, "load_config", refuse)
+    monkeypatch.setattr(expectations.runner, "load_config", refuse)  # its own imported name
     DeriveParams.from_config(cfg)
     ref = build_reference(cfg, cfg.section("dq"))
     assert ref.lookups["dq_ref_analytes"].num_rows == len(cfg.section("labs")["analytes"])
